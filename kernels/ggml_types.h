@@ -1,0 +1,39 @@
+// Weight storage types shared by the file readers (model/) and the kernels.
+// Ids and block layouts are ggml's (see ../shared/REFERENCE.md): a GGUF tensor
+// keeps its stored type all the way to the matvec; nothing is dequantized at load.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace pv::kernels {
+
+enum class GgmlType : uint32_t {
+  F32 = 0,
+  F16 = 1,
+  Q4_0 = 2,
+  Q8_0 = 8,
+  Q4_K = 12,
+  Q6_K = 14,
+  BF16 = 30,
+};
+
+struct TypeTraits {
+  GgmlType type;
+  std::string_view name;
+  int block_values;    // values per block (1 for plain float types)
+  size_t block_bytes;  // bytes per block
+};
+
+// Traits for a supported type; nullopt for an id pv does not implement.
+std::optional<TypeTraits> type_traits(uint32_t ggml_type_id);
+const TypeTraits& traits(GgmlType type);
+std::string_view type_name(GgmlType type);
+
+// Bytes of one row of `n` values; throws std::invalid_argument when n is not a
+// multiple of the block size (a clear error, never a silent truncation).
+size_t row_bytes(GgmlType type, int64_t n);
+
+}  // namespace pv::kernels
