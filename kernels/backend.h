@@ -27,9 +27,7 @@ struct AttentionShape {
 };
 
 // GQA: query head h reads KV head h / (n_heads / n_kv_heads).
-inline int kv_head_of(int h, int n_heads, int n_kv_heads) {
-  return h / (n_heads / n_kv_heads);
-}
+inline int kv_head_of(int h, int n_heads, int n_kv_heads) { return h / (n_heads / n_kv_heads); }
 
 // A weight prepared for a backend: the host view plus, where the backend needs its
 // own copy (CUDA), a pointer to it. Owned by the backend that prepared it.
@@ -42,7 +40,7 @@ class Backend {
  public:
   virtual ~Backend() = default;
 
-  virtual std::string_view name() const = 0;          // "cpu", "cuda"
+  virtual std::string_view name() const = 0;           // "cpu", "cuda"
   virtual std::string device_description() const = 0;  // CPU model / GPU name + driver
 
   // ---- memory -------------------------------------------------------------
@@ -76,11 +74,11 @@ class Backend {
   // softmax in f32. When non-null, scores receives Q·Kᵀ·scale before the mask and
   // probs the post-mask softmax, both [n_heads, T, pos0 + T].
   virtual void attention(const float* q, const float* k_cache, const float* v_cache,
-                         const AttentionShape& shape, int T, int pos0, float* out,
-                         float* scores, float* probs) = 0;
-  virtual void add(float* x, const float* y, size_t n) = 0;                   // x += y
-  virtual void silu(const float* x, size_t n, float* y) = 0;                  // y = x*sigmoid(x)
-  virtual void mul(const float* a, const float* b, size_t n, float* y) = 0;   // y = a*b
+                         const AttentionShape& shape, int T, int pos0, float* out, float* scores,
+                         float* probs) = 0;
+  virtual void add(float* x, const float* y, size_t n) = 0;                  // x += y
+  virtual void silu(const float* x, size_t n, float* y) = 0;                 // y = x*sigmoid(x)
+  virtual void mul(const float* a, const float* b, size_t n, float* y) = 0;  // y = a*b
   // Row-wise softmax of x: [rows, n] in place (f32, max-subtracted).
   virtual void softmax(float* x, int rows, int n) = 0;
 };
