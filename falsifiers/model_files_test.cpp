@@ -1,121 +1,17 @@
-// Falsifiers for contracts/model-files-v1.yaml: the GGUF and safetensors readers and the
-// loader reject every kind of bad input with a FormatError naming the file, the place
-// (byte offset) and the tensor or key — never a crash, never an allocation sized by an
-// unchecked header field — and the committed fixtures load and regenerate byte-identically.
-#include <gtest/gtest.h>
+// Falsifiers for contracts/model-files-v1.yaml (GGUF side and the committed fixtures): the
+// reader and loader reject every kind of bad input with a FormatError naming the file, the
+// byte offset and the tensor or key — never a crash, never an allocation sized by an
+// unchecked header field — and the fixtures load and regenerate byte-identically.
+#include <sys/wait.h>
 
-#include <cstring>
-#include <filesystem>
 #include <fstream>
-#include <functional>
-#include <nlohmann/json.hpp>
-#include <string>
-#include <vector>
 
-#include "falsifiers/support/pv_test.h"
+#include "falsifiers/model_files_util.h"
 #include "kernels/cpu/quant.h"
-#include "model/fixture_gen.h"
-#include "model/gguf.h"
-#include "model/gguf_writer.h"
-#include "model/loader.h"
-#include "model/safetensors.h"
 
 namespace {
 
-namespace fs = std::filesystem;
-using pv::kernels::GgmlType;
-using namespace pv::model;
-
-// A tiny qwen2 with a tokenizer: small enough to truncate at every byte.
-FixtureSpec tiny_spec() {
-  FixtureSpec s;
-  s.name = "tiny";
-  s.n_layers = 1;
-  s.hidden = 32;
-  s.n_heads = 2;
-  s.n_kv_heads = 1;
-  s.ffn = 64;
-  s.vocab = 16;
-  s.seed = 5;
-  s.with_tokenizer = true;
-  return s;
-}
-
-TokenizerData tiny_tokenizer() {
-  TokenizerData t;
-  t.present = true;
-  t.model = "gpt2";
-  t.pre = "qwen2";
-  for (int i = 0; i < 16; ++i) t.tokens.push_back(std::string(1, static_cast<char>('a' + i)));
-  t.token_types.assign(16, 1);
-  t.merges = {"a b", "c d"};
-  t.bos = 0;
-  t.eos = 1;
-  return t;
-}
-
-std::vector<uint8_t> tiny_gguf(GgufWriteLayout* layout, GgmlType type = GgmlType::F32) {
-  TokenizerData tok = tiny_tokenizer();
-  return fixture_gguf(tiny_spec(), type, &tok).serialize(layout);
-}
-
-template <typename T>
-void patch(std::vector<uint8_t>& b, uint64_t at, T v) {
-  ASSERT_LE(at + sizeof(T), b.size());
-  std::memcpy(b.data() + at, &v, sizeof(T));
-}
-
-// Runs f, which must throw FormatError; returns it (or fails the test).
-FormatError expect_format_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const FormatError& e) {
-    std::printf("  error: %s\n", e.what());
-    return e;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw a non-FormatError: " << e.what();
-    return FormatError("", 0, "", "wrong exception");
-  }
-  ADD_FAILURE() << "no error was raised";
-  return FormatError("", 0, "", "no exception");
-}
-
-FormatError load_bytes_error(std::vector<uint8_t> bytes, const std::string& name = "bad.gguf") {
-  auto file = MappedFile::from_bytes(name, std::move(bytes));
-  return expect_format_error([&] { load_gguf_model(file); });
-}
-
-void expect_names(const FormatError& e, const std::string& file, uint64_t offset,
-                  const std::string& subject, const std::string& detail_part) {
-  EXPECT_EQ(e.path(), file);
-  EXPECT_EQ(e.offset(), offset);
-  EXPECT_EQ(e.subject(), subject);
-  EXPECT_NE(e.detail().find(detail_part), std::string::npos) << e.detail();
-  const std::string what = e.what();
-  EXPECT_NE(what.find(file), std::string::npos);
-  EXPECT_NE(what.find("byte " + std::to_string(offset)), std::string::npos) << what;
-  if (!subject.empty()) {
-    EXPECT_NE(what.find(subject), std::string::npos) << what;
-  }
-}
-
-const GgufWriteLayout::Tensor& layout_tensor(const GgufWriteLayout& l, const std::string& name) {
-  for (const auto& t : l.tensors) {
-    if (t.name == name) return t;
-  }
-  throw std::runtime_error("no tensor " + name + " in layout");
-}
-
-fs::path temp_dir(const std::string& tag) {
-  fs::path p =
-      fs::temp_directory_path() / ("pv_model_files_" + tag + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
-
-std::string fixtures_dir() { return pv::testing::source_dir() + "/model/fixtures"; }
-
+using namespace pv::model_files_test;
 // ---- GGUF reader ----
 
 TEST(ModelFiles, GgufRoundTripsEveryValueType) {
@@ -353,12 +249,7 @@ TEST(ModelFiles, GgufHeaderFuzzNeverCrashes) {
   GgufWriteLayout lay;
   const std::vector<uint8_t> full = tiny_gguf(&lay);
   uint64_t state = seed;
-  auto next = [&] {
-    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  };
+  auto next = [&] { return next_random(state); };
   int accepted = 0, rejected = 0;
   const int iterations = 3000;
   for (int it = 0; it < iterations; ++it) {
@@ -389,193 +280,6 @@ TEST(ModelFiles, GgufHeaderFuzzNeverCrashes) {
   pv::testing::record_metric("rejected", rejected);
   EXPECT_EQ(accepted + rejected, iterations);
   EXPECT_GT(rejected, 0);
-}
-
-// ---- safetensors ----
-
-std::vector<uint8_t> raw_safetensors(const std::string& header, size_t buffer_bytes) {
-  std::vector<uint8_t> b(8 + header.size() + buffer_bytes, 0);
-  uint64_t n = header.size();
-  std::memcpy(b.data(), &n, 8);
-  std::memcpy(b.data() + 8, header.data(), header.size());
-  return b;
-}
-
-FormatError st_error(std::vector<uint8_t> b) {
-  auto f = MappedFile::from_bytes("bad.safetensors", std::move(b));
-  return expect_format_error([&] { read_safetensors(f); });
-}
-
-TEST(ModelFiles, SafetensorsHeaderOverLimit) {
-  std::vector<uint8_t> b(64, ' ');
-  patch<uint64_t>(b, 0, kSafetensorsMaxHeader + 1);
-  expect_names(st_error(b), "bad.safetensors", 0, "",
-               "header length 100000001 exceeds the limit of 100000000 bytes");
-  patch<uint64_t>(b, 0, 1000);  // under the limit but beyond the file
-  expect_names(st_error(b), "bad.safetensors", 0, "",
-               "header length 1000 exceeds the 56 bytes left in the file");
-}
-
-TEST(ModelFiles, SafetensorsOverlappingOffsets) {
-  const std::string h = R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},)"
-                        R"("b":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}})";
-  const uint64_t buf = 8 + h.size();
-  expect_names(st_error(raw_safetensors(h, 24)), "bad.safetensors", buf + 8, "tensor 'b'",
-               "data_offsets [8, 24) overlap tensor 'a' at [0, 16)");
-}
-
-TEST(ModelFiles, SafetensorsGapAndTrailingBytes) {
-  const std::string h = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})";
-  const uint64_t buf = 8 + h.size();
-  expect_names(st_error(raw_safetensors(h, 16)), "bad.safetensors", buf, "tensor 'a'",
-               "a gap of 8 bytes");
-  const std::string h2 = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
-  expect_names(st_error(raw_safetensors(h2, 12)), "bad.safetensors", 8 + h2.size() + 8, "",
-               "4 bytes after the last tensor are covered by no tensor");
-}
-
-TEST(ModelFiles, SafetensorsOffsetsBeyondFileAndWrongSize) {
-  const std::string h = R"({"w":{"dtype":"F32","shape":[8],"data_offsets":[0,32]}})";
-  const uint64_t entry = 8 + h.find("\"w\"");
-  expect_names(st_error(raw_safetensors(h, 16)), "bad.safetensors", 8 + h.size(), "tensor 'w'",
-               "data_offsets [0, 32) run past the end of the file");
-  const std::string h2 = R"({"w":{"dtype":"BF16","shape":[3,3],"data_offsets":[0,16]}})";
-  expect_names(st_error(raw_safetensors(h2, 16)), "bad.safetensors", entry, "tensor 'w'",
-               "hold 16 bytes but 9 x 2 BF16 needs 18");
-}
-
-TEST(ModelFiles, SafetensorsBadJsonNamesTheByte) {
-  const std::string h = R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},,})";
-  auto e = st_error(raw_safetensors(h, 4));
-  EXPECT_EQ(e.offset(), 8 + h.find(",,") + 1);
-  EXPECT_NE(e.detail().find("not valid JSON"), std::string::npos);
-  const std::string h2 = R"({"w":{"dtype":"Q4","shape":[1],"data_offsets":[0,4]}})";
-  expect_names(st_error(raw_safetensors(h2, 4)), "bad.safetensors", 8 + h2.find("\"w\""),
-               "tensor 'w'", "unknown dtype \"Q4\"");
-}
-
-// Writes a tiny HF directory; edit() may change the config text or the writer.
-fs::path write_hf(const std::string& tag, const std::function<void(std::string&)>& edit_config,
-                  const std::function<void(SafetensorsWriter&)>& edit_tensors = nullptr) {
-  fs::path dir = temp_dir(tag);
-  FixtureSpec s = tiny_spec();
-  s.with_tokenizer = false;
-  std::string cfg = fixture_config_json(s, nullptr);
-  if (edit_config) edit_config(cfg);
-  std::ofstream(dir / "config.json") << cfg;
-  SafetensorsWriter st = fixture_safetensors(s);
-  if (edit_tensors) edit_tensors(st);
-  st.write((dir / "model.safetensors").string());
-  return dir;
-}
-
-TEST(ModelFiles, SafetensorsShapeMismatchAgainstConfig) {
-  fs::path dir = write_hf("shape", [](std::string& c) {
-    c.replace(c.find("\"num_key_value_heads\": 1"), 24, "\"num_key_value_heads\": 2");
-  });
-  const std::string file = (dir / "model.safetensors").string();
-  SafetensorsFile st = read_safetensors(file);
-  const uint64_t at = st.find("model.layers.0.self_attn.k_proj.weight")->header_offset;
-  auto e = expect_format_error([&] { load_model(dir.string()); });
-  expect_names(e, file, at, "tensor 'model.layers.0.self_attn.k_proj.weight'",
-               "shape [16, 32] does not match the config: expected [32, 32] (n_kv_heads 2 x "
-               "head_dim 16, hidden 32)");
-  fs::remove_all(dir);
-}
-
-TEST(ModelFiles, SafetensorsMissingTensorAndBadDtype) {
-  // Rebuild the tensors without one of them.
-  fs::path dir = temp_dir("missing");
-  {
-    FixtureSpec s = tiny_spec();
-    s.with_tokenizer = false;
-    std::ofstream(dir / "config.json") << fixture_config_json(s, nullptr);
-    SafetensorsFile full =
-        read_safetensors(MappedFile::from_bytes("x", fixture_safetensors(s).serialize()));
-    SafetensorsWriter w;
-    for (const auto& t : full.tensors) {
-      if (t.name == "model.layers.0.mlp.down_proj.weight") continue;
-      std::vector<uint8_t> bytes(t.data, t.data + t.nbytes());
-      if (t.name == "model.norm.weight") {
-        w.add_tensor(t.name, "I32", t.shape, bytes);  // a non-float dtype for a weight
-      } else {
-        w.add_tensor(t.name, t.dtype, t.shape, bytes);
-      }
-    }
-    w.write((dir / "model.safetensors").string());
-  }
-  const std::string file = (dir / "model.safetensors").string();
-  auto e = expect_format_error([&] { load_model(dir.string()); });
-  SafetensorsFile st = read_safetensors(file);
-  expect_names(e, file, st.find("model.norm.weight")->header_offset, "tensor 'model.norm.weight'",
-               "dtype I32 is not a weight type pv can use (F32, F16, BF16)");
-  // With the dtype fixed, the missing tensor is next.
-  {
-    SafetensorsWriter w;
-    for (const auto& t : st.tensors) {
-      w.add_tensor(t.name, t.name == "model.norm.weight" ? "F32" : t.dtype, t.shape,
-                   std::vector<uint8_t>(t.data, t.data + t.nbytes()));
-    }
-    std::vector<uint8_t> bytes = w.serialize();
-    st = SafetensorsFile{};
-    write_file_atomic(file, bytes);
-  }
-  auto e2 = expect_format_error([&] { load_model(dir.string()); });
-  expect_names(e2, file, 8, "tensor 'model.layers.0.mlp.down_proj.weight'",
-               "required tensor is missing (expected shape [32, 64]: hidden 32, ffn 64)");
-  fs::remove_all(dir);
-}
-
-TEST(ModelFiles, SafetensorsConfigJsonErrorsNameLineAndColumn) {
-  fs::path dir =
-      write_hf("cfg", [](std::string& c) { c.replace(c.find("\"hidden_size\""), 1, ""); });
-  auto e = expect_format_error([&] { load_model(dir.string()); });
-  EXPECT_EQ(e.path(), (dir / "config.json").string());
-  EXPECT_NE(e.detail().find("config.json:"), std::string::npos) << e.what();
-  fs::remove_all(dir);
-}
-
-TEST(ModelFiles, ShardedDirectoryLoadsLikeSingleFile) {
-  FixtureSpec s = tiny_spec();
-  s.with_tokenizer = false;
-  fs::path single = write_hf("single", nullptr);
-  fs::path dir = temp_dir("sharded");
-  std::ofstream(dir / "config.json") << fixture_config_json(s, nullptr);
-  SafetensorsFile full = read_safetensors((single / "model.safetensors").string());
-  SafetensorsWriter a, b;
-  nlohmann::json map;
-  size_t k = 0;
-  for (const auto& t : full.tensors) {
-    SafetensorsWriter& w = (k++ % 2 == 0) ? a : b;
-    w.add_tensor(t.name, t.dtype, t.shape, std::vector<uint8_t>(t.data, t.data + t.nbytes()));
-    map[t.name] =
-        (&w == &a) ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
-  }
-  a.write((dir / "model-00001-of-00002.safetensors").string());
-  b.write((dir / "model-00002-of-00002.safetensors").string());
-  std::ofstream(dir / "model.safetensors.index.json")
-      << nlohmann::json{{"metadata", nlohmann::json::object()}, {"weight_map", map}}.dump();
-  LoadedModel m1 = load_model(single.string());
-  LoadedModel m2 = load_model(dir.string());
-  EXPECT_EQ(m2.mappings.size(), 2u);
-  ASSERT_EQ(m1.weights.layers.size(), m2.weights.layers.size());
-  auto same = [](const pv::kernels::TensorView& x, const pv::kernels::TensorView& y) {
-    return x.nbytes == y.nbytes && x.rows == y.rows && x.cols == y.cols &&
-           std::memcmp(x.data, y.data, x.nbytes) == 0;
-  };
-  EXPECT_TRUE(same(m1.weights.tok_embd, m2.weights.tok_embd));
-  EXPECT_TRUE(same(m1.weights.layers[0].w_down, m2.weights.layers[0].w_down));
-  EXPECT_TRUE(same(m1.weights.layers[0].bk, m2.weights.layers[0].bk));
-  // An index naming the wrong shard for a tensor is an error naming the tensor.
-  map["model.norm.weight"] = map["model.norm.weight"] == "model-00001-of-00002.safetensors"
-                                 ? "model-00002-of-00002.safetensors"
-                                 : "model-00001-of-00002.safetensors";
-  std::ofstream(dir / "model.safetensors.index.json", std::ios::trunc)
-      << nlohmann::json{{"weight_map", map}}.dump();
-  auto e = expect_format_error([&] { load_model(dir.string()); });
-  EXPECT_EQ(e.subject(), "tensor 'model.norm.weight'");
-  fs::remove_all(dir);
-  fs::remove_all(single);
 }
 
 // ---- committed fixtures ----
@@ -643,6 +347,32 @@ TEST(ModelFiles, FixturesLoadIdenticallyFromHfAndGguf) {
       EXPECT_EQ(q.config.hidden, s.hidden);
     }
   }
+}
+
+// The committed Q4_K fixture, truncated on disk at sampled points (every block boundary
+// region: header, tokenizer-free metadata, tensor infos, data) and loaded by path.
+TEST(ModelFiles, TruncatedFixtureFileRejected) {
+  if (!fixtures_present()) PV_SKIP_FIXTURE_ABSENT("model-fixtures");
+  const uint64_t seed = pv::testing::seed();
+  const std::string src = fixtures_dir() + "/qwen2-gqa4/qwen2-gqa4-q4_k.gguf";
+  std::ifstream in(src, std::ios::binary);
+  const std::vector<uint8_t> full((std::istreambuf_iterator<char>(in)), {});
+  ASSERT_GT(full.size(), 4096u);
+  GgufFile g = read_gguf(src);
+  std::vector<uint64_t> cuts = {
+      0, 3, 4, 8, 23, 24, g.tensor_infos_offset, g.data_start - 1, g.data_start, full.size() - 1};
+  uint64_t state = seed;
+  for (int k = 0; k < 40; ++k) cuts.push_back(next_random(state) % full.size());
+  fs::path dir = temp_dir("trunc");
+  const std::string path = (dir / "cut.gguf").string();
+  for (uint64_t len : cuts) {
+    write_file_atomic(path, std::vector<uint8_t>(full.begin(), full.begin() + len));
+    FormatError e = expect_format_error([&] { load_model(path); });
+    EXPECT_EQ(e.path(), path) << "cut at " << len;
+    EXPECT_LE(e.offset(), len) << e.what();
+  }
+  pv::testing::record_metric("truncation_points", static_cast<double>(cuts.size()));
+  fs::remove_all(dir);
 }
 
 TEST(ModelFiles, RegenerationIsByteIdentical) {
