@@ -104,6 +104,7 @@ struct Tokenizer::Impl {
   bool has_specials = false;
   int32_t bos = -1, eos = -1;
   bool add_bos = false;
+  bool use_cache = true;
 
   mutable std::mutex cache_mu;
   mutable std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> cache;
@@ -281,6 +282,10 @@ void Tokenizer::encode_word(std::string_view bytes, std::vector<int32_t>& out) c
     out.push_back(m.byte_token[static_cast<unsigned char>(bytes[0])]);
     return;
   }
+  if (!m.use_cache) {
+    m.bpe(bytes, out);
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(m.cache_mu);
     auto it = m.cache.find(bytes);
@@ -351,6 +356,12 @@ std::string Tokenizer::decode(std::span<const int32_t> ids) const {
     out += m.decoded[id];
   }
   return out;
+}
+
+void Tokenizer::set_word_cache_enabled(bool enabled) {
+  std::lock_guard<std::mutex> lock(impl_->cache_mu);
+  impl_->use_cache = enabled;
+  impl_->cache.clear();
 }
 
 size_t Tokenizer::vocab_size() const { return impl_->tokens.size(); }

@@ -87,6 +87,10 @@ class Tokenizer {
   // Rank of the merge "left right", or -1 when there is none.
   int32_t merge_rank(std::string_view left, std::string_view right) const;
 
+  // The per-word cache (on by default) maps a pre-token's bytes to its ids; benchmarks turn
+  // it off to measure the merge loop itself. Not to be toggled while another thread encodes.
+  void set_word_cache_enabled(bool enabled);
+
   // BPE of one pre-token's raw bytes (no special-token matching, no pre-tokenization).
   void encode_word(std::string_view bytes, std::vector<int32_t>& out) const;
 
