@@ -114,6 +114,11 @@ struct Tokenizer::Impl {
 
 Tokenizer::Tokenizer(const TokenizerData& d) : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
+  if (!d.present) {
+    throw TokenizerError(
+        "the model file has no tokenizer (no tokenizer.ggml.* keys); give token "
+        "ids directly");
+  }
   if (d.model != "gpt2") {
     throw TokenizerError(fmt::format(
         "tokenizer.ggml.model is '{}': only byte-level BPE ('gpt2') is supported", d.model));
@@ -138,10 +143,10 @@ Tokenizer::Tokenizer(const TokenizerData& d) : impl_(std::make_unique<Impl>()) {
       throw TokenizerError(fmt::format("{} = {} is outside the vocabulary of {}", key, id, n));
     }
   };
-  check_id(d.bos_id, "tokenizer.ggml.bos_token_id");
-  check_id(d.eos_id, "tokenizer.ggml.eos_token_id");
-  m.bos = d.bos_id;
-  m.eos = d.eos_id;
+  check_id(d.bos, "tokenizer.ggml.bos_token_id");
+  check_id(d.eos, "tokenizer.ggml.eos_token_id");
+  m.bos = d.bos;
+  m.eos = d.eos;
   m.add_bos = d.add_bos;
   if (m.add_bos && m.bos < 0) {
     throw TokenizerError("tokenizer.ggml.add_bos_token is set but there is no bos_token_id");

@@ -1,6 +1,7 @@
 // pv tokenize: encode text to token ids, or decode ids to text, with the byte-level BPE
-// tokenizer (model/tokenizer.h). The vocabulary comes from a tokenizer JSON in the shape of
-// GGUF's tokenizer.ggml.* keys (model/fixtures/tokenizer/vocab.json).
+// tokenizer (model/tokenizer.h). The vocabulary comes from a model file's tokenizer
+// (--model: GGUF tokenizer.ggml.* keys, through the model loader) or from a tokenizer JSON in
+// the same shape (--vocab: model/fixtures/tokenizer/vocab.json).
 #include <fmt/format.h>
 
 #include <charconv>
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "model/loader.h"
 #include "model/tokenizer.h"
 #include "model/tokenizer_json.h"
 #include "tools/command.h"
@@ -16,6 +18,7 @@
 namespace {
 
 struct TokenizeOptions {
+  std::string model;
   std::string vocab;
   std::string text;
   std::string ids;
@@ -47,7 +50,8 @@ std::vector<int32_t> parse_ids(const std::string& s) {
 }
 
 int run_tokenize(const TokenizeOptions& o) {
-  const pv::model::Tokenizer tok(pv::model::load_tokenizer_json(o.vocab));
+  const pv::model::Tokenizer tok(o.model.empty() ? pv::model::load_tokenizer_json(o.vocab)
+                                                 : pv::model::load_model(o.model).tokenizer);
   if (!o.ids.empty()) {
     const std::vector<int32_t> ids = parse_ids(o.ids);
     const std::string text = tok.decode(ids);
@@ -78,17 +82,23 @@ int run_tokenize(const TokenizeOptions& o) {
 
 std::function<int()> setup_tokenize(CLI::App& sub) {
   auto o = std::make_shared<TokenizeOptions>();
-  sub.add_option("--vocab", o->vocab,
-                 "tokenizer JSON with the tokenizer.ggml.* fields "
-                 "(e.g. model/fixtures/tokenizer/vocab.json)")
-      ->required()
-      ->check(CLI::ExistingFile);
+  auto* model = sub.add_option("--model", o->model, "a .gguf file or an HF model directory")
+                    ->check(CLI::ExistingPath);
+  auto* vocab = sub.add_option("--vocab", o->vocab,
+                               "tokenizer JSON with the tokenizer.ggml.* fields "
+                               "(e.g. model/fixtures/tokenizer/vocab.json)")
+                    ->check(CLI::ExistingFile);
+  model->excludes(vocab);
   auto* text = sub.add_option("--text", o->text, "text to encode");
   auto* ids = sub.add_option("--ids", o->ids, "comma-separated ids to decode");
   text->excludes(ids);
   sub.add_flag("--json", o->json, "print JSON (ids and token strings, or text)");
   sub.add_flag("--no-special", o->no_special, "do not add bos or match control tokens in the text");
-  return [o, text, ids]() {
+  return [o, text, ids, model, vocab]() {
+    if (model->count() == 0 && vocab->count() == 0) {
+      std::cerr << "pv tokenize: give --model PATH or --vocab JSON\n";
+      return 2;
+    }
     if (text->count() == 0 && ids->count() == 0) {
       std::cerr << "pv tokenize: give --text TEXT or --ids 1,2,3\n";
       return 2;
