@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "falsifiers/support/pv_test.h"
+#include "model/loader.h"
 #include "model/pretokenize.h"
 #include "model/pretokenize_unicode.h"
 #include "model/tokenizer_json.h"
@@ -91,6 +92,9 @@ nlohmann::json read_json(const std::string& path) {
 TokenizerData synthetic(const std::vector<std::string>& merges,
                         const std::vector<std::string>& controls = {}) {
   TokenizerData d;
+  d.present = true;
+  d.model = "gpt2";
+  d.pre = "qwen2";
   for (int b = 0; b < 256; ++b) {
     d.tokens.push_back(bytes_to_mapped(std::string(1, static_cast<char>(b))));
   }
@@ -373,6 +377,7 @@ TEST(Tokenizer, RejectsInconsistentData) {
     edit(d);
     return error_of(d);
   };
+  EXPECT_NE(with([](auto& d) { d.present = false; }).find("no tokenizer"), std::string::npos);
   EXPECT_NE(with([](auto& d) { d.model = "llama"; }).find("'llama'"), std::string::npos);
   EXPECT_NE(with([](auto& d) { d.pre = "llama-bpe"; }).find("'llama-bpe'"), std::string::npos);
   EXPECT_NE(with([](auto& d) { d.merges.push_back("a q9"); }).find("merges[1]"), std::string::npos);
@@ -383,8 +388,7 @@ TEST(Tokenizer, RejectsInconsistentData) {
             std::string::npos);
   EXPECT_NE(with([](auto& d) { d.token_types[3] = 9; }).find("token_type[3] = 9"),
             std::string::npos);
-  EXPECT_NE(with([](auto& d) { d.bos_id = 100000; }).find("bos_token_id = 100000"),
-            std::string::npos);
+  EXPECT_NE(with([](auto& d) { d.bos = 100000; }).find("bos_token_id = 100000"), std::string::npos);
   EXPECT_NE(
       with([](auto& d) { d.tokens[static_cast<unsigned char>('A')] = "A2"; }).find("byte 0x41"),
       std::string::npos);
@@ -437,6 +441,64 @@ TEST(Tokenizer, FixtureArbitraryBytesRoundTrip) {
     const std::string text = *messy_text();
     RC_ASSERT(t.decode(t.encode(text)) == text);
   });
+}
+
+// Every committed GGUF fixture that carries tokenizer.ggml.* keys, read through the model
+// loader (load_model), must hold the oracle vocabulary and tokenize like HF. At least
+// model/fixtures/tokenizer/tokenizer-carrier-qwen2-f32.gguf does (tools/tokenizer_oracle.py
+// gguf); the model fixtures that embed the vocabulary are checked the same way.
+TEST(Tokenizer, GgufTokenizerMatchesOracle) {
+  PV_REQUIRE_TOKENIZER_FIXTURE();
+  std::vector<std::string> ggufs;
+  const std::filesystem::path root = pv::testing::source_dir() + "/model/fixtures";
+  if (std::filesystem::exists(root)) {
+    for (const auto& e : std::filesystem::recursive_directory_iterator(root)) {
+      if (e.is_regular_file() && e.path().extension() == ".gguf") ggufs.push_back(e.path());
+    }
+  }
+  std::sort(ggufs.begin(), ggufs.end());
+  const auto vocab = read_json(fixture_path("vocab.json"));
+  const auto want_tokens = vocab["tokens"].get<std::vector<std::string>>();
+  const auto want_merges = vocab["merges"].get<std::vector<std::string>>();
+  const auto oracle = read_json(fixture_path("oracle.json"));
+  size_t files = 0, cases = 0, mismatches = 0;
+  for (const std::string& path : ggufs) {
+    LoadedModel m;
+    try {
+      m = load_model(path);
+    } catch (const std::exception& e) {
+      // A deliberately malformed file belongs to the loader's own falsifiers, not this one.
+      std::printf("skipping %s: %s\n", path.c_str(), e.what());
+      continue;
+    }
+    if (!m.tokenizer.present) continue;
+    ++files;
+    // The fixture's vocabulary may be padded past the tokenizer's (to the model's vocab).
+    ASSERT_GE(m.tokenizer.tokens.size(), want_tokens.size()) << path;
+    EXPECT_TRUE(std::equal(want_tokens.begin(), want_tokens.end(), m.tokenizer.tokens.begin()))
+        << path << ": token strings differ from vocab.json";
+    EXPECT_EQ(m.tokenizer.merges, want_merges) << path;
+    const Tokenizer t(m.tokenizer);
+    for (const auto& c : oracle["cases"]) {
+      const std::string text = c["text"].get<std::string>();
+      const Ids want = c["ids"].get<Ids>();
+      const Ids got = t.encode(text);
+      ++cases;
+      if (got != want || t.decode(got) != text) {
+        const std::string msg = path + ": text \"" + escape(text) + "\": pv " + ids_text(got) +
+                                " vs HF " + ids_text(want);
+        if (mismatches++ == 0) pv::testing::record_counterexample(msg);
+        if (mismatches <= 10) ADD_FAILURE() << msg;
+      }
+    }
+  }
+  if (files == 0) {
+    PV_SKIP_FIXTURE_ABSENT("gguf-tokenizer (no model/fixtures/**/*.gguf with tokenizer.ggml.*)");
+  }
+  EXPECT_EQ(mismatches, 0u);
+  pv::testing::record_metric("gguf_files", static_cast<double>(files));
+  pv::testing::record_metric("oracle_cases", static_cast<double>(cases));
+  pv::testing::record_metric("mismatches", static_cast<double>(mismatches));
 }
 
 // ---------------------------------------------------------------------------------------
