@@ -6,13 +6,14 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/cpu/matmul.h"
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/thread_pool.h"
 
 namespace pv::kernels {
 
-class ThreadPool {};  // placeholder until the quant helper's pool is merged
-
-CpuBackend::CpuBackend(int threads) : threads_(threads < 1 ? 1 : threads) {}
+CpuBackend::CpuBackend(int threads)
+    : threads_(threads < 1 ? 1 : threads), pool_(std::make_unique<cpu::ThreadPool>(threads_)) {}
 CpuBackend::~CpuBackend() = default;
 
 std::string CpuBackend::device_description() const {
@@ -83,17 +84,7 @@ void CpuBackend::embed(const Weight& w, const int32_t* tokens, int T, float* out
 }
 
 void CpuBackend::matmul(const Weight& w, const float* x, int T, float* y) {
-  // Temporary F32 path until the block-wise kernels (matmul.h) are merged.
-  if (w.view.type != GgmlType::F32) throw std::invalid_argument("matmul: F32 only for now");
-  const float* W = static_cast<const float*>(w.view.data);
-  for (int t = 0; t < T; ++t) {
-    for (int64_t r = 0; r < w.view.rows; ++r) {
-      float s = 0;
-      for (int64_t c = 0; c < w.view.cols; ++c)
-        s += W[r * w.view.cols + c] * x[t * w.view.cols + c];
-      y[t * w.view.rows + r] = s;
-    }
-  }
+  cpu::matmul(w.view, x, T, y, pool_.get());
 }
 
 void CpuBackend::add_bias(float* y, const Weight& bias, int T) {
@@ -113,7 +104,17 @@ void CpuBackend::rope(float* x, int T, int n_heads, int head_dim, int pos0, floa
 void CpuBackend::attention(const float* q, const float* k_cache, const float* v_cache,
                            const AttentionShape& shape, int T, int pos0, float* out, float* scores,
                            float* probs) {
-  cpu::attention(q, k_cache, v_cache, shape, T, pos0, out, scores, probs);
+  // Heads are independent: one head per chunk keeps the split even for 2..16 threads.
+  // A single-token decode at short context is too small to pay for the hand-off.
+  const int64_t work = static_cast<int64_t>(shape.n_heads) * T * (pos0 + T) * shape.head_dim;
+  if (threads_ == 1 || work < 32768) {
+    cpu::attention(q, k_cache, v_cache, shape, T, pos0, out, scores, probs);
+    return;
+  }
+  pool_->parallel_for(shape.n_heads, [&](int64_t h0, int64_t h1) {
+    cpu::attention_heads(q, k_cache, v_cache, shape, T, pos0, static_cast<int>(h0),
+                         static_cast<int>(h1), out, scores, probs);
+  });
 }
 
 void CpuBackend::add(float* x, const float* y, size_t n) { cpu::add(x, y, n); }

@@ -13,7 +13,9 @@
 
 namespace pv::kernels {
 
+namespace cpu {
 class ThreadPool;
+}
 
 class CpuBackend final : public Backend {
  public:
@@ -52,7 +54,7 @@ class CpuBackend final : public Backend {
   const float* vector_f32(const Weight& w, int64_t expected, const char* op) const;
 
   int threads_;
-  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<cpu::ThreadPool> pool_;
   std::deque<Weight> weights_;                     // stable addresses for returned references
   std::deque<std::vector<float>> converted_;       // f32 copies of F16/BF16 1-D weights
   std::unordered_map<const void*, size_t> index_;  // data pointer -> weights_ slot
