@@ -119,15 +119,23 @@ TEST(TraceAttnSubStages, Falsify004_PlantedBugsBisectedSynthetic) {
   const auto tokens = prompt(seed, m.config.vocab, 7);
   const std::string ref = tmp.sub("ref-f32");
   trace_synthetic(seed, GgmlType::F32, PlantedBug::None, false, tokens, ref);
-  const pv::model::BisectCriterion crit;  // the defaults pv bisect uses
+  // pv bisect's defaults, with the prior of the candidate's weight type (as pv bisect
+  // takes it from the candidate's trace.json "weight_type").
+  auto crit_for = [](GgmlType type) {
+    pv::model::BisectCriterion c;
+    const auto p = pv::model::quant_noise_prior(tn(type));
+    c.prior_cos = p.cos;
+    c.prior_nmse = p.nmse;
+    return c;
+  };
 
   for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q8_0}) {
     const std::string clean = tmp.sub(std::string("clean-") + tn(type));
     trace_synthetic(seed, type, PlantedBug::None, false, tokens, clean);
     const auto d = pv::model::diff_trace_dirs(ref, clean, 5, true);
-    const auto r = pv::model::bisect(d, crit);
+    const auto r = pv::model::bisect(d, crit_for(type));
     std::cout << "clean " << tn(type) << " vs F32:\n"
-              << pv::model::bisect_table(r) << pv::model::bisect_summary(r, crit);
+              << pv::model::bisect_table(r) << pv::model::bisect_summary(r, crit_for(type));
     double worst = 0;
     for (const auto& row : r.rows) worst = std::max(worst, 1 - row.cosine);
     pv::testing::record_metric(std::string("clean_") + tn(type) + "_1mcos_max",
@@ -140,7 +148,8 @@ TEST(TraceAttnSubStages, Falsify004_PlantedBugsBisectedSynthetic) {
   {
     const std::string ctl = tmp.sub("control");
     trace_synthetic(seed, GgmlType::Q4_K, PlantedBug::None, true, tokens, ctl);
-    const auto r = pv::model::bisect(pv::model::diff_trace_dirs(ref, ctl, 5, true), crit);
+    const auto r =
+        pv::model::bisect(pv::model::diff_trace_dirs(ref, ctl, 5, true), crit_for(GgmlType::Q4_K));
     EXPECT_FALSE(r.first.has_value()) << "unbugged decorator flagged: " << r.reason;
   }
   int located = 0;
@@ -150,10 +159,10 @@ TEST(TraceAttnSubStages, Falsify004_PlantedBugsBisectedSynthetic) {
                                        tn(type));
       trace_synthetic(seed, type, bug, true, tokens, cand);
       const auto d = pv::model::diff_trace_dirs(ref, cand, 5, true);
-      const auto r = pv::model::bisect(d, crit);
+      const auto r = pv::model::bisect(d, crit_for(type));
       std::cout << "planted " << std::string(pv::testing::planted_bug_name(bug)) << " (" << tn(type)
                 << ") vs clean F32:\n"
-                << pv::model::bisect_table(r) << pv::model::bisect_summary(r, crit);
+                << pv::model::bisect_table(r) << pv::model::bisect_summary(r, crit_for(type));
       ASSERT_TRUE(r.first.has_value()) << std::string(pv::testing::planted_bug_name(bug)) << " not found";
       const auto& row = r.rows[*r.first];
       EXPECT_EQ(row.layer, 0) << std::string(pv::testing::planted_bug_name(bug));
