@@ -93,8 +93,8 @@ __device__ inline float dequant_one(GgmlType type, const uint8_t* row, int64_t i
 struct BlockQ8_0 {
   static constexpr int kValues = 32, kBytes = 34, kParts = 4;  // 8 values per thread
   template <int NT>
-  __device__ static void dot(const uint8_t* b, int part, const float* x, int64_t xstride,
-                             int ntok, float (&acc)[NT]) {
+  __device__ static void dot(const uint8_t* b, int part, const float* x, int64_t xstride, int ntok,
+                             float (&acc)[NT]) {
     const float d = f16_to_f32(ld_u16(b));
     const uint32_t q0 = ld_u32_a2(b + 2 + 8 * part), q1 = ld_u32_a2(b + 6 + 8 * part);
     float w[8];
@@ -108,8 +108,8 @@ struct BlockQ8_0 {
       if (t >= ntok) break;
       const float* xt = x + t * xstride + 8 * part;
       const float4 a = ld_f4(xt), c = ld_f4(xt + 4);
-      const float s = w[0] * a.x + w[1] * a.y + w[2] * a.z + w[3] * a.w + w[4] * c.x +
-                      w[5] * c.y + w[6] * c.z + w[7] * c.w;
+      const float s = w[0] * a.x + w[1] * a.y + w[2] * a.z + w[3] * a.w + w[4] * c.x + w[5] * c.y +
+                      w[6] * c.z + w[7] * c.w;
       acc[t] += d * s;
     }
   }
@@ -118,8 +118,8 @@ struct BlockQ8_0 {
 struct BlockQ4_0 {
   static constexpr int kValues = 32, kBytes = 18, kParts = 2;  // 16 values per thread
   template <int NT>
-  __device__ static void dot(const uint8_t* b, int part, const float* x, int64_t xstride,
-                             int ntok, float (&acc)[NT]) {
+  __device__ static void dot(const uint8_t* b, int part, const float* x, int64_t xstride, int ntok,
+                             float (&acc)[NT]) {
     const float d = f16_to_f32(ld_u16(b));
     const uint32_t q0 = ld_u32_a2(b + 2 + 8 * part), q1 = ld_u32_a2(b + 6 + 8 * part);
     float lo[8], hi[8];
@@ -139,8 +139,8 @@ struct BlockQ4_0 {
                       lo[5] * c.y + lo[6] * c.z + lo[7] * c.w + hi[0] * e.x + hi[1] * e.y +
                       hi[2] * e.z + hi[3] * e.w + hi[4] * f.x + hi[5] * f.y + hi[6] * f.z +
                       hi[7] * f.w;
-      const float sx = a.x + a.y + a.z + a.w + c.x + c.y + c.z + c.w + e.x + e.y + e.z + e.w +
-                       f.x + f.y + f.z + f.w;
+      const float sx = a.x + a.y + a.z + a.w + c.x + c.y + c.z + c.w + e.x + e.y + e.z + e.w + f.x +
+                       f.y + f.z + f.w;
       acc[t] += d * (s - 8.0f * sx);
     }
   }
@@ -152,8 +152,8 @@ struct BlockQ4_0 {
 struct BlockQ4_K {
   static constexpr int kValues = 256, kBytes = 144, kParts = 8;
   template <int NT>
-  __device__ static void dot(const uint8_t* b, int part, const float* x, int64_t xstride,
-                             int ntok, float (&acc)[NT]) {
+  __device__ static void dot(const uint8_t* b, int part, const float* x, int64_t xstride, int ntok,
+                             float (&acc)[NT]) {
     const int c = part >> 1, h = part & 1;
     const uint4 qv = __ldg(reinterpret_cast<const uint4*>(b + 16 + 32 * c + 16 * h));
     const float d = f16_to_f32(ld_u16(b)), dmin = f16_to_f32(ld_u16(b + 2));
@@ -192,8 +192,8 @@ struct BlockQ4_K {
 struct BlockQ6_K {
   static constexpr int kValues = 256, kBytes = 210, kParts = 16;
   template <int NT>
-  __device__ static void dot(const uint8_t* b, int part, const float* x, int64_t xstride,
-                             int ntok, float (&acc)[NT]) {
+  __device__ static void dot(const uint8_t* b, int part, const float* x, int64_t xstride, int ntok,
+                             float (&acc)[NT]) {
     const int h = part >> 3, l0 = 4 * (part & 7), is = (part & 7) >> 2;
     const uint32_t qa = ld_u32_a2(b + 64 * h + l0);
     const uint32_t qb = ld_u32_a2(b + 64 * h + 32 + l0);

@@ -13,8 +13,8 @@
 namespace pv::kernels::cuda {
 namespace {
 
-constexpr int kWarps = 4;      // rows per thread block (one warp each)
-constexpr int kTokChunk = 8;   // tokens per pass for T > 1
+constexpr int kWarps = 4;     // rows per thread block (one warp each)
+constexpr int kTokChunk = 8;  // tokens per pass for T > 1
 
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
@@ -52,8 +52,7 @@ __device__ __forceinline__ void load8(const uint8_t* p, float (&w)[8]) {
   if constexpr (TY == GgmlType::F32) {
     const float4 a = ld_f4(reinterpret_cast<const float*>(p));
     const float4 b = ld_f4(reinterpret_cast<const float*>(p) + 4);
-    w[0] = a.x, w[1] = a.y, w[2] = a.z, w[3] = a.w, w[4] = b.x, w[5] = b.y, w[6] = b.z,
-    w[7] = b.w;
+    w[0] = a.x, w[1] = a.y, w[2] = a.z, w[3] = a.w, w[4] = b.x, w[5] = b.y, w[6] = b.z, w[7] = b.w;
   } else {
     const uint4 v = __ldg(reinterpret_cast<const uint4*>(p));
     const uint32_t u[4] = {v.x, v.y, v.z, v.w};
