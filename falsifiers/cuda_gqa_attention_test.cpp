@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -29,9 +30,9 @@ struct ChainResult {
 
 // One layer's attention path on the device, token by token: q/k/v projections (weights in
 // `type`), bias, RoPE (half-split, theta 1e6 as Qwen2), K/V written into the device cache,
-// then attention over the cache. Returns the comparison of the last step.
-std::vector<ChainResult> run_chain(kernels::Backend& be, GgmlType type, int hidden, int H, int Hkv,
-                                   int D, int steps, std::mt19937_64& rng) {
+// then attention over the cache. Returns each step's comparisons.
+std::vector<ChainResult> run_chain(kernels::Backend& be, HostBytes& keep, GgmlType type, int hidden,
+                                   int H, int Hkv, int D, int steps, std::mt19937_64& rng) {
   const int qd = H * D, kvd = Hkv * D;
   const float theta = 1e6f;
   auto make = [&](const char* name, int64_t rows, int64_t cols, std::vector<uint8_t>* bytes) {
@@ -45,7 +46,9 @@ std::vector<ChainResult> run_chain(kernels::Backend& be, GgmlType type, int hidd
     v.nbytes = bytes->size();
     return &be.prepare_weight(v);
   };
-  std::vector<uint8_t> bq_, bk_, bv_;
+  auto& bq_ = keep.emplace_back();
+  auto& bk_ = keep.emplace_back();
+  auto& bv_ = keep.emplace_back();
   const auto* wq = make("attn_q.weight", qd, hidden, &bq_);
   const auto* wk = make("attn_k.weight", kvd, hidden, &bk_);
   const auto* wv = make("attn_v.weight", kvd, hidden, &bv_);
@@ -63,14 +66,17 @@ std::vector<ChainResult> run_chain(kernels::Backend& be, GgmlType type, int hidd
   // The projections' scale: random blocks give O(1) weights, so inputs are O(1/sqrt(n)).
   const auto bias_q = random_floats(qd, rng), bias_k = random_floats(kvd, rng),
              bias_v = random_floats(kvd, rng);
+  // The device copies are cached by host address: the bytes live in `keep`.
   auto bias_view = [&](const char* name, const std::vector<float>& b) {
+    auto& kb = keep.emplace_back(b.size() * sizeof(float));
+    std::memcpy(kb.data(), b.data(), kb.size());
     kernels::TensorView v;
     v.name = name;
     v.type = GgmlType::F32;
     v.rows = 1;
     v.cols = static_cast<int64_t>(b.size());
-    v.data = b.data();
-    v.nbytes = b.size() * 4;
+    v.data = kb.data();
+    v.nbytes = kb.size();
     return &be.prepare_weight(v);
   };
   const auto* dbq = bias_view("attn_q.bias", bias_q);
@@ -137,10 +143,11 @@ std::vector<ChainResult> run_chain(kernels::Backend& be, GgmlType type, int hidd
 
 void check_canonical(int hidden, int H, int Hkv) {
   PV_REQUIRE_CUDA_BACKEND(be);
+  HostBytes keep;
   std::mt19937_64 rng(testing::seed());
   const char* step_name[2] = {"first_token", "second_token"};
   for (GgmlType type : {GgmlType::F32, GgmlType::Q4_K}) {
-    const auto r = run_chain(*be, type, hidden, H, Hkv, 128, 2, rng);
+    const auto r = run_chain(*be, keep, type, hidden, H, Hkv, 128, 2, rng);
     for (int s = 0; s < 2; ++s) {
       const std::string tag = std::string(kernels::type_name(type)) + "_" + step_name[s];
       testing::record_metric(tag + "_kernel_nmse", r[s].kernel.nmse);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -100,6 +101,7 @@ std::string case_name(GgmlType t, int64_t rows, int64_t cols, int T) {
 
 TEST(CudaKernelParity, MatmulAllTypesSweep) {
   PV_REQUIRE_CUDA_BACKEND(be);
+  HostBytes keep;  // weights' host bytes outlive the backend (Backend contract)
   std::mt19937_64 rng(testing::seed());
   Tally tally(kNmseMatmul);
   for (GgmlType type : all_weight_types()) {
@@ -109,7 +111,7 @@ TEST(CudaKernelParity, MatmulAllTypesSweep) {
         for (int T : {1, 3, 9}) shapes.emplace_back(rows, cols, T);
     shapes.emplace_back(1003, sweep_cols(type).back(), 1);  // many blocks of rows, odd count
     for (auto [rows, cols, T] : shapes) {
-      const auto bytes = random_weight(type, rows, cols, rng);
+      const auto& bytes = keep.emplace_back(random_weight(type, rows, cols, rng));
       const auto& w = be->prepare_weight(make_view("w", type, rows, cols, bytes));
       const auto x = random_floats(static_cast<size_t>(T) * cols, rng);
       Guarded dx(*be, x.size(), x.data());
@@ -136,13 +138,14 @@ TEST(CudaKernelParity, MatmulAllTypesSweep) {
 
 TEST(CudaKernelParity, EmbedAllTypes) {
   PV_REQUIRE_CUDA_BACKEND(be);
+  HostBytes keep;  // weights' host bytes outlive the backend (Backend contract)
   std::mt19937_64 rng(testing::seed());
   Tally tally(kNmseTranscend);
   const int64_t vocab = 37;
   const std::vector<int32_t> tokens = {0, 36, 5, 5, 17};
   for (GgmlType type : all_weight_types()) {
     for (int64_t cols : {sweep_cols(type)[0], sweep_cols(type)[2]}) {
-      const auto bytes = random_weight(type, vocab, cols, rng);
+      const auto& bytes = keep.emplace_back(random_weight(type, vocab, cols, rng));
       const auto& w = be->prepare_weight(make_view("token_embd.weight", type, vocab, cols, bytes));
       const int T = static_cast<int>(tokens.size());
       Guarded out(*be, static_cast<size_t>(T) * cols);
@@ -164,12 +167,13 @@ TEST(CudaKernelParity, EmbedAllTypes) {
 
 TEST(CudaKernelParity, RmsNormAndBias) {
   PV_REQUIRE_CUDA_BACKEND(be);
+  HostBytes keep;  // weights' host bytes outlive the backend (Backend contract)
   std::mt19937_64 rng(testing::seed());
   Tally tally(kNmseTranscend);
   for (GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::BF16}) {
     for (int n : {1, 7, 896, 3584}) {
       for (int T : {1, 4}) {
-        const auto wb = random_weight(type, 1, n, rng);
+        const auto& wb = keep.emplace_back(random_weight(type, 1, n, rng));
         const auto& w = be->prepare_weight(make_view("norm.weight", type, 1, n, wb));
         const auto wref = dequant_row(type, wb.data(), n);
         const auto x = random_floats(static_cast<size_t>(T) * n, rng, 2.f);
@@ -330,8 +334,9 @@ TEST(CudaKernelParity, AttentionPrefillAndIncremental) {
 
 TEST(CudaKernelParity, BadInputClearErrors) {
   PV_REQUIRE_CUDA_BACKEND(be);
+  HostBytes keep;  // weights' host bytes outlive the backend (Backend contract)
   std::mt19937_64 rng(testing::seed());
-  const auto bytes = random_weight(GgmlType::Q8_0, 4, 32, rng);
+  const auto& bytes = keep.emplace_back(random_weight(GgmlType::Q8_0, 4, 32, rng));
   const auto& w = be->prepare_weight(make_view("token_embd.weight", GgmlType::Q8_0, 4, 32, bytes));
   Guarded out(*be, 64);
   const int32_t bad[2] = {1, 4};

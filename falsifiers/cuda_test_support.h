@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <random>
 #include <string>
@@ -55,6 +56,11 @@ inline float bf16_to_float(uint16_t b) {
   std::memcpy(&f, &u, 4);
   return f;
 }
+
+// Backend::prepare_weight caches by host address (tied embeddings share one upload), so a
+// freed and reallocated host buffer would alias an earlier weight: tests keep every
+// weight's bytes alive in a HostBytes for as long as the backend may look them up.
+using HostBytes = std::deque<std::vector<uint8_t>>;
 
 inline const std::vector<GgmlType>& all_weight_types() {
   static const std::vector<GgmlType> v = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16,

@@ -68,7 +68,9 @@ __device__ inline float dequant_one(GgmlType type, const uint8_t* row, int64_t i
       float sc, m;
       q4k_scale_min(b + 4, 2 * c + (w >= 32 ? 1 : 0), &sc, &m);
       const int v = w < 32 ? (q & 15) : (q >> 4);
-      return f16_to_f32(ld_u16(b)) * sc * static_cast<float>(v) - f16_to_f32(ld_u16(b + 2)) * m;
+      // Explicit roundings (no FMA contraction): bit-identical to ggml's f32 decoder.
+      return __fsub_rn(__fmul_rn(__fmul_rn(f16_to_f32(ld_u16(b)), sc), static_cast<float>(v)),
+                       __fmul_rn(f16_to_f32(ld_u16(b + 2)), m));
     }
     case GgmlType::Q6_K: {
       const uint8_t* b = row + (i / 256) * 210;

@@ -27,10 +27,15 @@ using pv::kernels::GgmlType;
 using pv::kernels::TensorView;
 using pv::kernels::Weight;
 
-Backend& backend() {
-  static std::unique_ptr<Backend> be = pv::kernels::make_cuda_backend(0);
-  return *be;
-}
+// One backend per benchmark: its weights (and device memory) go with it, and no weight
+// cached by host address outlives the host buffer it was keyed on.
+thread_local Backend* g_backend = nullptr;
+Backend& backend() { return *g_backend; }
+struct ScopedBackend {
+  std::unique_ptr<Backend> be = pv::kernels::make_cuda_backend(0);
+  ScopedBackend() { g_backend = be.get(); }
+  ~ScopedBackend() { g_backend = nullptr; }
+};
 
 // xorshift: fast enough to fill gigabytes of random weights.
 struct Rng {
@@ -176,6 +181,7 @@ void BM_CopyD2D(benchmark::State& state) {
 }
 
 void BM_Matvec(benchmark::State& state, GgmlType type, int64_t rows, int64_t cols) {
+  ScopedBackend scoped;
   const size_t wbytes = pv::kernels::row_bytes(type, cols) * rows;
   int l2 = 0;
   PV_CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, 0));
@@ -222,6 +228,7 @@ struct ModelShape {
 GgmlType q4k_or_fallback(int64_t cols) { return cols % 256 == 0 ? GgmlType::Q4_K : GgmlType::Q8_0; }
 
 void BM_Decode(benchmark::State& state, ModelShape m) {
+  ScopedBackend scoped;
   Backend& be = backend();
   const int D = m.hidden / m.heads, qd = m.heads * D, kvd = m.kv_heads * D, ctx = 256;
   std::vector<std::vector<uint8_t>> host;
@@ -320,7 +327,7 @@ int main(int argc, char** argv) {
     std::printf("pv_cuda_bench: fixture-absent: cuda-device (%s)\n", why.c_str());
     return 0;
   }
-  std::printf("device: %s\n", backend().device_description().c_str());
+  std::printf("device: %s\n", pv::kernels::make_cuda_backend(0)->device_description().c_str());
   benchmark::RegisterBenchmark("copy/d2d_1GiB", BM_CopyD2D)
       ->UseManualTime()
       ->Unit(benchmark::kMicrosecond);
@@ -333,6 +340,7 @@ int main(int argc, char** argv) {
     name.append("x").append(std::to_string(s.cols));
     benchmark::RegisterBenchmark(name.c_str(), BM_Matvec, t, s.rows, s.cols)
         ->UseManualTime()
+        ->Iterations(50)
         ->Unit(benchmark::kMicrosecond);
   };
   for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::Q6_K, GgmlType::Q4_0, GgmlType::F16,
@@ -346,10 +354,12 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("decode/qwen2.5-0.5B-shape-Q4_K", BM_Decode,
                                ModelShape{"0.5B", 896, 24, 14, 2, 4864, 151936})
       ->UseManualTime()
+      ->Iterations(8)
       ->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("decode/qwen2.5-7B-shape-Q4_K", BM_Decode,
                                ModelShape{"7B", 3584, 28, 28, 4, 18944, 152064})
       ->UseManualTime()
+      ->Iterations(4)
       ->Unit(benchmark::kMicrosecond);
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
