@@ -29,6 +29,16 @@ __device__ __forceinline__ float4 ld_f4(const float* p) {
   return __ldg(reinterpret_cast<const float4*>(p));
 }
 
+// Exact small-integer -> float without I2F (a quarter-rate instruction on Hopper that
+// would cap the matvec below memory speed): the byte k of `w` (0..255) becomes the float
+// 2^23 + byte by placing it under the exponent bits 0x4B with one PRMT, then one FADD
+// removes 2^23 (and `bias`). Exact for every byte value.
+template <int k>
+__device__ __forceinline__ float byte_to_float(uint32_t w, float bias) {
+  const uint32_t bits = __byte_perm(w, 0x4B000000u, 0x7540u | k);
+  return __uint_as_float(bits) - (8388608.0f + bias);
+}
+
 // Q4_K 6-bit scale and min of sub-block j (0..7) from the 12 packed bytes s.
 __device__ __forceinline__ void q4k_scale_min(const uint8_t* s, int j, float* sc, float* m) {
   if (j < 4) {
@@ -115,7 +125,38 @@ struct BlockQ8_0 {
       acc[t] += d * s;
     }
   }
+  template <int R>
+  __device__ static void dot_rows(const uint8_t* b, size_t rb, int part, const float* x,
+                                  float (&acc)[R]) {
+    const float4 a = ld_f4(x + 8 * part), c = ld_f4(x + 8 * part + 4);
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* p = b + r * rb;
+      const float d = f16_to_f32(ld_u16(p));
+      // Signed bytes biased by 128 (xor 0x80) so the exact byte->float trick applies.
+      const uint32_t q0 = ld_u32_a2(p + 2 + 8 * part) ^ 0x80808080u;
+      const uint32_t q1 = ld_u32_a2(p + 6 + 8 * part) ^ 0x80808080u;
+      const float s = byte_to_float<0>(q0, 128.f) * a.x + byte_to_float<1>(q0, 128.f) * a.y +
+                      byte_to_float<2>(q0, 128.f) * a.z + byte_to_float<3>(q0, 128.f) * a.w +
+                      byte_to_float<0>(q1, 128.f) * c.x + byte_to_float<1>(q1, 128.f) * c.y +
+                      byte_to_float<2>(q1, 128.f) * c.z + byte_to_float<3>(q1, 128.f) * c.w;
+      acc[r] += d * s;
+    }
+  }
 };
+
+// Batch-1 form for R rows at once: the thread's x values are loaded once and reused for
+// the same block position of R consecutive rows (row stride rb bytes).
+template <class Q, int R>
+__device__ __forceinline__ void dot_rows_generic(const uint8_t* b, size_t rb, int part,
+                                                 const float* x, float (&acc)[R]) {
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    float a[1] = {0.f};
+    Q::template dot<1>(b + r * rb, part, x, 0, 1, a);
+    acc[r] += a[0];
+  }
+}
 
 struct BlockQ4_0 {
   static constexpr int kValues = 32, kBytes = 18, kParts = 2;  // 16 values per thread
@@ -145,6 +186,11 @@ struct BlockQ4_0 {
                        f.y + f.z + f.w;
       acc[t] += d * (s - 8.0f * sx);
     }
+  }
+  template <int R>
+  __device__ static void dot_rows(const uint8_t* b, size_t rb, int part, const float* x,
+                                  float (&acc)[R]) {
+    dot_rows_generic<BlockQ4_0, R>(b, rb, part, x, acc);
   }
 };
 
@@ -187,6 +233,46 @@ struct BlockQ4_K {
       acc[t] += a0 * sl + a1 * sh - b0 * xsl - b1 * xsh;
     }
   }
+  template <int R>
+  __device__ static void dot_rows(const uint8_t* b, size_t rb, int part, const float* x,
+                                  float (&acc)[R]) {
+    const int c = part >> 1, h = part & 1;
+    const float* xl = x + 64 * c + 16 * h;
+    float xlo[16], xhi[16];
+#pragma unroll
+    for (int i = 0; i < 16; i += 4) {
+      const float4 u = ld_f4(xl + i), v = ld_f4(xl + 32 + i);
+      xlo[i] = u.x, xlo[i + 1] = u.y, xlo[i + 2] = u.z, xlo[i + 3] = u.w;
+      xhi[i] = v.x, xhi[i + 1] = v.y, xhi[i + 2] = v.z, xhi[i + 3] = v.w;
+    }
+    float xsl = 0.f, xsh = 0.f;
+#pragma unroll
+    for (int i = 0; i < 16; ++i) xsl += xlo[i], xsh += xhi[i];
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* p = b + r * rb;
+      const uint4 qv = __ldg(reinterpret_cast<const uint4*>(p + 16 + 32 * c + 16 * h));
+      const uint32_t dm = __ldg(reinterpret_cast<const unsigned int*>(p));
+      float sc0, m0, sc1, m1;
+      q4k_scale_min(p + 4, 2 * c, &sc0, &m0);
+      q4k_scale_min(p + 4, 2 * c + 1, &sc1, &m1);
+      const uint32_t qw[4] = {qv.x, qv.y, qv.z, qv.w};
+      float sl = 0.f, sh = 0.f;
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        const uint32_t lo = qw[k] & 0x0F0F0F0Fu, hi = (qw[k] >> 4) & 0x0F0F0F0Fu;
+        sl += byte_to_float<0>(lo, 0.f) * xlo[4 * k] + byte_to_float<1>(lo, 0.f) * xlo[4 * k + 1] +
+              byte_to_float<2>(lo, 0.f) * xlo[4 * k + 2] +
+              byte_to_float<3>(lo, 0.f) * xlo[4 * k + 3];
+        sh += byte_to_float<0>(hi, 0.f) * xhi[4 * k] + byte_to_float<1>(hi, 0.f) * xhi[4 * k + 1] +
+              byte_to_float<2>(hi, 0.f) * xhi[4 * k + 2] +
+              byte_to_float<3>(hi, 0.f) * xhi[4 * k + 3];
+      }
+      const float d = f16_to_f32(static_cast<uint16_t>(dm & 0xffff));
+      const float dmin = f16_to_f32(static_cast<uint16_t>(dm >> 16));
+      acc[r] += d * (sc0 * sl + sc1 * sh) - dmin * (m0 * xsl + m1 * xsh);
+    }
+  }
 };
 
 // Q6_K: 16 threads per 210-byte super-block (2-byte aligned only); thread p covers
@@ -227,6 +313,11 @@ struct BlockQ6_K {
       }
       acc[t] += s0 * s[0] + s1 * s[1] + s2 * s[2] + s3 * s[3];
     }
+  }
+  template <int R>
+  __device__ static void dot_rows(const uint8_t* b, size_t rb, int part, const float* x,
+                                  float (&acc)[R]) {
+    dot_rows_generic<BlockQ6_K, R>(b, rb, part, x, acc);
   }
 };
 
