@@ -50,6 +50,21 @@ __device__ __forceinline__ void q4k_scale_min(const uint8_t* s, int j, float* sc
   }
 }
 
+// The same scale/min from the 12 bytes held in registers (s[0..3], s[4..7], s[8..11] in
+// hd.y, hd.z, hd.w); j is a run-time value, so bytes are picked by shifts, not indexing.
+__device__ __forceinline__ void q4k_scale_min_regs(const uint4& hd, int j, float* sc, float* m) {
+  const int k = 8 * (j & 3);
+  const uint32_t a = (hd.y >> k) & 0xff, b = (hd.z >> k) & 0xff;
+  if (j < 4) {
+    *sc = static_cast<float>(a & 63);
+    *m = static_cast<float>(b & 63);
+  } else {
+    const uint32_t e = (hd.w >> k) & 0xff;
+    *sc = static_cast<float>((e & 15) | ((a >> 6) << 4));
+    *m = static_cast<float>((e >> 4) | ((b >> 6) << 4));
+  }
+}
+
 // Value i of a row stored as `type` (row points at the row's first byte).
 __device__ inline float dequant_one(GgmlType type, const uint8_t* row, int64_t i) {
   switch (type) {
@@ -133,9 +148,17 @@ struct BlockQ8_0 {
     for (int r = 0; r < R; ++r) {
       const uint8_t* p = b + r * rb;
       const float d = f16_to_f32(ld_u16(p));
+      // The 8 quant bytes sit at a 2-byte-aligned address: two or three aligned 4-byte
+      // loads and a funnel shift replace four 2-byte loads (the load units, not DRAM,
+      // were the limit). The tail is a 2-byte load, so no load ever leaves the block.
+      const uint8_t* q = p + 2 + 8 * part;
+      const unsigned sh = static_cast<unsigned>(reinterpret_cast<uintptr_t>(q) & 3u) * 8u;
+      const uint32_t* aw = reinterpret_cast<const uint32_t*>(q - (sh >> 3));
+      const uint32_t w0 = __ldg(aw), w1 = __ldg(aw + 1);
+      const uint32_t w2 = sh != 0 ? ld_u16(reinterpret_cast<const uint8_t*>(aw + 2)) : 0u;
       // Signed bytes biased by 128 (xor 0x80) so the exact byte->float trick applies.
-      const uint32_t q0 = ld_u32_a2(p + 2 + 8 * part) ^ 0x80808080u;
-      const uint32_t q1 = ld_u32_a2(p + 6 + 8 * part) ^ 0x80808080u;
+      const uint32_t q0 = __funnelshift_r(w0, w1, sh) ^ 0x80808080u;
+      const uint32_t q1 = __funnelshift_r(w1, w2, sh) ^ 0x80808080u;
       const float s = byte_to_float<0>(q0, 128.f) * a.x + byte_to_float<1>(q0, 128.f) * a.y +
                       byte_to_float<2>(q0, 128.f) * a.z + byte_to_float<3>(q0, 128.f) * a.w +
                       byte_to_float<0>(q1, 128.f) * c.x + byte_to_float<1>(q1, 128.f) * c.y +
@@ -252,10 +275,13 @@ struct BlockQ4_K {
     for (int r = 0; r < R; ++r) {
       const uint8_t* p = b + r * rb;
       const uint4 qv = __ldg(reinterpret_cast<const uint4*>(p + 16 + 32 * c + 16 * h));
-      const uint32_t dm = __ldg(reinterpret_cast<const unsigned int*>(p));
+      // d, dmin and the 12 scale bytes in one 16-byte load (a block is 16-byte aligned):
+      // hd.x = d|dmin, hd.y = s[0..3], hd.z = s[4..7], hd.w = s[8..11].
+      const uint4 hd = __ldg(reinterpret_cast<const uint4*>(p));
       float sc0, m0, sc1, m1;
-      q4k_scale_min(p + 4, 2 * c, &sc0, &m0);
-      q4k_scale_min(p + 4, 2 * c + 1, &sc1, &m1);
+      q4k_scale_min_regs(hd, 2 * c, &sc0, &m0);
+      q4k_scale_min_regs(hd, 2 * c + 1, &sc1, &m1);
+      const uint32_t dm = hd.x;
       const uint32_t qw[4] = {qv.x, qv.y, qv.z, qv.w};
       float sl = 0.f, sh = 0.f;
 #pragma unroll

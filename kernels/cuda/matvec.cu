@@ -201,14 +201,17 @@ void launch_one(const DeviceMatrix& w, const float* x, int ntok, float* y) {
   PV_CUDA_LAUNCH_CHECK("matvec kernel");
 }
 
-int rows_per_warp() {
-  // PV_CUDA_MATVEC_ROWS (1, 2 or 4) lets the benchmark compare; 2 is the default.
-  static const int r = [] {
+// Rows per thread block for batch 1, from the H200 sweep (device_run3.sh): 4 wins except
+// for Q4_K rows of more than 8192 values, where 2 keeps more blocks in flight.
+// PV_CUDA_MATVEC_ROWS (1, 2 or 4) overrides it, for benchmarks and for the parity sweep.
+int rows_per_block(GgmlType type, int64_t cols) {
+  static const int forced = [] {
     const char* e = std::getenv("PV_CUDA_MATVEC_ROWS");
-    const int v = e != nullptr ? std::atoi(e) : 2;
-    return (v == 1 || v == 4) ? v : 2;
+    const int v = e != nullptr ? std::atoi(e) : 0;
+    return (v == 1 || v == 2 || v == 4) ? v : 0;
   }();
-  return r;
+  if (forced != 0) return forced;
+  return (type == GgmlType::Q4_K && cols > 8192) ? 2 : 4;
 }
 
 template <class Q, int R>
@@ -221,15 +224,18 @@ void launch_rows(const DeviceMatrix& w, const float* x, float* y) {
 
 template <class Q>
 void launch_batch1(const DeviceMatrix& w, const float* x, float* y) {
-  switch (rows_per_warp()) {
+  switch (rows_per_block(w.type, w.cols)) {
     case 1:
       launch_rows<Q, 1>(w, x, y);
       break;
     case 4:
       launch_rows<Q, 4>(w, x, y);
       break;
-    default:
+    case 2:
       launch_rows<Q, 2>(w, x, y);
+      break;
+    default:
+      launch_rows<Q, 4>(w, x, y);
   }
 }
 
