@@ -305,7 +305,10 @@ void parse_level(Checker& c, const std::string& fid, const YAML::Node& key,
 }
 
 void parse_falsifier(Checker& c, const YAML::Node& n, Contract& out) {
-  if (!c.check_map(n, "a falsifier", kFalsifierKeys,
+  const std::string named = n.IsMap() && n["id"] && n["id"].IsScalar()
+                                ? "falsifier " + n["id"].Scalar()
+                                : std::string("a falsifier");
+  if (!c.check_map(n, named, kFalsifierKeys,
                    {"id", "rule", "prediction", "if_fails", "status", "levels"})) {
     return;
   }

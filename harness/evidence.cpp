@@ -115,13 +115,19 @@ std::vector<CommittedEvidence> find_committed(const std::string& evidence_dir,
     if (!fs::is_regular_file(p, ec)) continue;
     std::ifstream in(p);
     nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || j.value("schema", "") != "pv-evidence-v1") continue;
+    if (j.is_discarded() || !j.is_object() || !j.contains("schema") ||
+        j["schema"] != "pv-evidence-v1" || !j.contains("environment") ||
+        !j["environment"].is_object()) {
+      continue;
+    }
     CommittedEvidence ev;
     ev.where = display_prefix + bundle_relpath(machine, contract_id, falsifier_id);
     ev.machine_id = machine;
-    ev.host = j.contains("environment") ? j["environment"].value("host", "") : "";
-    const std::string digest =
-        j.contains("environment") ? j["environment"].value("inputs_digest", "") : "";
+    const nlohmann::json& env = j["environment"];
+    ev.host = env.contains("host") && env["host"].is_string() ? env["host"].get<std::string>() : "";
+    const std::string digest = env.contains("inputs_digest") && env["inputs_digest"].is_string()
+                                   ? env["inputs_digest"].get<std::string>()
+                                   : "";
     ev.fresh = !digest.empty() && digest == digest_now;
     ev.bundle = std::move(j);
     out.push_back(std::move(ev));
@@ -136,7 +142,10 @@ nlohmann::json make_index(const std::vector<FalsifierVerdict>& verdicts,
   for (const auto& v : verdicts) validated.insert(v.contract->id);
   if (previous.is_object() && previous.contains("falsifiers") && previous["falsifiers"].is_array()) {
     for (const auto& e : previous["falsifiers"]) {
-      if (!validated.count(e.value("contract", ""))) entries.push_back(e);
+      const bool well_formed = e.is_object() && e.contains("contract") && e["contract"].is_string() &&
+                               e.contains("falsifier") && e["falsifier"].is_string() &&
+                               e.contains("earned") && e["earned"].is_string();
+      if (well_formed && !validated.count(e["contract"].get<std::string>())) entries.push_back(e);
     }
   }
   for (const auto& v : verdicts) {

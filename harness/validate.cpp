@@ -1,5 +1,6 @@
 #include "harness/validate.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
@@ -143,6 +144,9 @@ ValidateResult validate(const ValidateOptions& opts) {
   std::map<std::string, SourceTree> trees;
   check_contract_set(res, listing, trees);
   res.binaries_listed = listing.binaries_listed();
+  std::stable_sort(res.diags.begin(), res.diags.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    return std::tie(a.pos.file, a.pos.line, a.pos.col) < std::tie(b.pos.file, b.pos.line, b.pos.col);
+  });
   if (!res.diags.empty()) {
     res.exit_code = kExitUsage;
     return res;
