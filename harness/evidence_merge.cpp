@@ -25,6 +25,18 @@ const BundleRecord* newest(const std::vector<const BundleRecord*>& bs) {
   return best;
 }
 
+// Every DISCHARGED-level test of the bundle ran on its machine (not credited), passed, and
+// was repeated at least `runs` times.
+bool discharged_tests_passed(const BundleRecord& b, int runs) {
+  int n = 0;
+  for (const auto& t : b.tests) {
+    if (t.level != "DISCHARGED") continue;
+    if (t.credited || t.result != "passed" || t.runs < runs) return false;
+    ++n;
+  }
+  return n > 0;
+}
+
 bool is_failure(const std::string& result) { return result != "passed" && result != "skipped"; }
 
 // Tests that passed in one run and failed in another, as "name passed in a of n runs".
@@ -88,30 +100,30 @@ MergedFalsifier merge_one(const std::vector<const BundleRecord*>& fresh) {
     m.earned = hi;
     chosen = pick(hi);
     m.capped_by = chosen->capped_by;
-    if (hi == Status::DISCHARGED) {
-      // DISCHARGED means repeated with the same verdict: count the runs and machines that
-      // reached it against what the contract asks.
-      int runs = 0;
+    // machines: N is the one requirement a single run cannot meet on its own: each
+    // machine's grader sees only the evidence it had. Across merged runs, count the
+    // distinct machines on which every DISCHARGED test ran here and passed (plus the
+    // runs that already earned DISCHARGED).
+    std::optional<int> need_runs, need_machines;
+    for (const auto* b : fresh) {
+      if (b->runs_required) need_runs = std::max(need_runs.value_or(0), *b->runs_required);
+      if (b->machines_required) {
+        need_machines = std::max(need_machines.value_or(0), *b->machines_required);
+      }
+    }
+    if (hi == Status::FUNCTIONAL && need_machines && *need_machines > 1 && fresh.size() > 1) {
       std::set<std::string> ms;
-      std::optional<int> need_runs, need_machines;
       for (const auto* b : fresh) {
-        if (b->runs_required) need_runs = std::max(need_runs.value_or(0), *b->runs_required);
-        if (b->machines_required) {
-          need_machines = std::max(need_machines.value_or(0), *b->machines_required);
+        if (b->earned == Status::DISCHARGED || discharged_tests_passed(*b, need_runs.value_or(1))) {
+          ms.insert(b->machine);
         }
-        if (b->earned != Status::DISCHARGED) continue;
-        runs += b->runs;
-        ms.insert(b->machine);
       }
-      std::string why;
-      if (need_runs && runs < *need_runs) why = fmt::format("runs: {} of {}", runs, *need_runs);
-      if (need_machines && static_cast<int>(ms.size()) < *need_machines) {
-        if (!why.empty()) why += ", ";
-        why += fmt::format("machines: {} of {}", ms.size(), *need_machines);
-      }
-      if (!why.empty()) {
-        m.earned = Status::FUNCTIONAL;
-        m.capped_by = why;
+      if (static_cast<int>(ms.size()) >= *need_machines) {
+        m.earned = Status::DISCHARGED;
+        m.capped_by.clear();
+      } else if (!ms.empty()) {
+        m.capped_by = fmt::format("machines: {} of {} at DISCHARGED over merged runs", ms.size(),
+                                  *need_machines);
       }
     }
   }

@@ -27,6 +27,9 @@ struct BundleTest {
   std::string name;    // binary:Suite.Test as written in the bundle
   std::string result;  // passed | failed | skipped (anything else counts as failed)
   std::string skip_reason;
+  std::string level;          // ladder level the test is bound at ("" when not recorded)
+  int runs = 1;               // repetitions folded into `result`
+  bool credited = false;      // credited from another machine's bundle, not run here
   std::map<std::string, double> metrics;
 };
 
@@ -40,6 +43,8 @@ struct BundleRecord {
   std::string capped_by;
   std::vector<BundleTest> tests;
   std::string inputs_digest, git_commit;
+  bool has_inputs = false;           // environment.inputs present: freshness is checkable
+  std::vector<std::string> inputs;   // the falsifier's source globs at the time of the run
   bool git_dirty = false;
   std::string machine;       // environment fingerprint (12 hex digits)
   std::string machine_desc;  // "cpu / gpu / host" for people
@@ -61,8 +66,10 @@ std::vector<BundleRecord> read_bundles(const std::filesystem::path& dir,
 
 // Decides whether a bundle is stale: returns the reason, or empty when fresh.
 using StalenessCheck = std::function<std::string(const BundleRecord&)>;
-// Default check: the contract file named by the bundle (under source_root) must still exist
-// and hash to contract.sha256; a bundle that marks itself "stale" is stale.
+// Default check, the harness core's rule: when the bundle records its `inputs` globs, their
+// inputs_digest recomputed over the tree under source_root must equal the recorded one;
+// otherwise the contract file must still exist and hash to contract.sha256. A bundle that
+// marks itself "stale" is stale.
 StalenessCheck contract_staleness_check(std::filesystem::path source_root);
 
 struct MergedFalsifier {

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "harness/evidence_merge.h"
+#include "harness/source_tree.h"
 #include "harness/spec_digest.h"
 
 namespace pv::harness {
@@ -113,6 +114,9 @@ BundleRecord parse_bundle(const fs::path& file, const std::string& bytes, const 
                     : str_field(t, "binary") + ":" + str_field(t, "name");
       bt.result = str_field(t, "result");
       bt.skip_reason = str_field(t, "skip_reason");
+      bt.level = str_field(t, "level");
+      if (auto r = positive_int(t, "runs")) bt.runs = *r;
+      bt.credited = !str_field(t, "credited_from").empty();
       if (t.contains("metrics") && t["metrics"].is_object()) {
         for (auto it = t["metrics"].begin(); it != t["metrics"].end(); ++it) {
           if (it.value().is_number()) bt.metrics[it.key()] = it.value().get<double>();
@@ -122,6 +126,12 @@ BundleRecord parse_bundle(const fs::path& file, const std::string& bytes, const 
     }
   }
   b.inputs_digest = str_field(env, "inputs_digest");
+  if (env.is_object() && env.contains("inputs") && env["inputs"].is_array()) {
+    b.has_inputs = true;
+    for (const auto& g : env["inputs"]) {
+      if (g.is_string()) b.inputs.push_back(g.get<std::string>());
+    }
+  }
   b.git_commit = str_field(env, "git_commit");
   b.git_dirty = env.is_object() && env.value("git_dirty", false);
   b.generated_at = str_field(j, "generated_at");
@@ -198,8 +208,18 @@ std::vector<BundleRecord> read_bundles(const fs::path& dir, const fs::path& sour
 
 StalenessCheck contract_staleness_check(fs::path source_root) {
   auto cache = std::make_shared<std::map<std::string, std::string>>();
-  return [root = std::move(source_root), cache](const BundleRecord& b) -> std::string {
+  auto tree = std::make_shared<SourceTree>(source_root.string());
+  return [root = std::move(source_root), cache, tree](const BundleRecord& b) -> std::string {
     if (!b.stale_reason.empty()) return b.stale_reason;
+    if (b.has_inputs && !b.contract_file.empty()) {
+      if (!fs::is_regular_file(root / b.contract_file)) {
+        return "contract " + b.contract_file + " no longer exists";
+      }
+      std::string now = tree->inputs_digest(b.inputs, b.contract_file);
+      if (now == b.inputs_digest) return {};
+      return "inputs changed since the run (inputs_digest " + b.inputs_digest.substr(0, 12) +
+             " -> " + now.substr(0, 12) + ")";
+    }
     if (b.contract_file.empty() || b.contract_sha256.empty()) return {};
     fs::path cp = fs::path(b.contract_file).is_absolute() ? fs::path(b.contract_file)
                                                           : root / b.contract_file;
