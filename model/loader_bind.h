@@ -1,0 +1,60 @@
+// Shared by the GGUF and HF loaders: binds the tensors a config implies to
+// TensorViews, checking presence, shape and type, with errors naming the tensor.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "kernels/tensor.h"
+#include "model/config.h"
+#include "model/weights.h"
+
+namespace pv::model {
+
+// A tensor found in a file, already in pv's orientation.
+struct SourceTensor {
+  kernels::TensorView view;     // rows/cols from the file's shape (1-D: rows = 1)
+  std::vector<uint64_t> shape;  // outermost first
+  std::string file;
+  uint64_t record_offset = 0;  // where the file describes it (for errors)
+};
+
+enum class TensorRole {
+  kEmbedding,
+  kOutputNorm,
+  kOutput,
+  kAttnNorm,
+  kWq,
+  kBq,
+  kWk,
+  kBk,
+  kWv,
+  kBv,
+  kWo,
+  kFfnNorm,
+  kGate,
+  kUp,
+  kDown,
+};
+
+struct TensorSource {
+  // nullptr when absent.
+  std::function<const SourceTensor*(const std::string& name)> find;
+  // The file's name for a role (layer ignored for whole-model roles).
+  std::function<std::string(TensorRole role, int layer)> name_of;
+  // Where a missing tensor is reported: the file and byte offset of its tensor table.
+  std::string missing_file;
+  uint64_t missing_offset = 0;
+};
+
+// Fills weights from the source per config (config.tied_embeddings and
+// config.qkv_bias decide whether output / biases are bound). Throws FormatError.
+ModelWeights bind_weights(const ModelConfig& config, const TensorSource& source);
+
+// Structural checks of a config (positive sizes, heads divisible, ...); `where` and
+// `offset` name the place errors point at.
+void check_config(const ModelConfig& c, const std::string& where, uint64_t offset);
+
+}  // namespace pv::model

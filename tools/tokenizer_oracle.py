@@ -1,0 +1,445 @@
+#!/usr/bin/env python3
+"""Independent oracle for pv's byte-level BPE tokenizer (model/tokenizer.h).
+
+Two steps, so that the committed inputs never depend on the machine that has HF `tokenizers`:
+
+  tokenizer_oracle.py inputs --out model/fixtures/tokenizer
+      Writes the deterministic training text (train.txt) and the test text set (cases.json,
+      fuzz.json). Pure standard library; byte-identical on every run.
+
+  tokenizer_oracle.py oracle --in model/fixtures/tokenizer --out DIR
+      Needs HF `tokenizers`. Builds a byte-level BPE with Qwen2's pre-tokenizer rules
+      (Split(regex, Isolated) + ByteLevel(add_prefix_space=False, use_regex=False), ByteLevel
+      decoder), trains it on train.txt (BpeTrainer, ByteLevel alphabet as initial alphabet,
+      special tokens <|endoftext|> <|im_start|> <|im_end|>) and writes:
+        vocab.json     tokens in id order, token types (3 = control for the special tokens,
+                       1 = normal), merges as "a b" strings in rank order, bos/eos, add_bos
+        oracle.json    for every case: HF's ids, tokens, decode, and the Split pieces
+        fuzz.json      the pre-tokenizer-only fuzz cases with HF's Split pieces filled in
+        tokenizer.json HF's own serialization, kept for reference
+
+  tokenizer_oracle.py gguf --in model/fixtures/tokenizer
+      Writes tokenizer-carrier-qwen2-f32.gguf: the vocab.json tokenizer as GGUF
+      tokenizer.ggml.* keys on a minimal qwen2 model (1 layer, hidden 8, constant F32
+      weights), so the tokenizer is exercised through the real GGUF loader (load_model)
+      without depending on the model fixtures. Pure standard library, byte-identical.
+
+The C++ falsifiers (falsifiers/tokenizer_test.cpp) read these JSON files; CI never runs
+Python. No normalizer is configured: GGUF tokenizers (llama.cpp's runtime) apply none for
+Qwen2, so the oracle matches what a GGUF-driven tokenizer must do.
+"""
+
+import argparse
+import json
+import os
+import random
+import sys
+
+QWEN2_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+VOCAB_SIZE = 1600
+
+# ---------------------------------------------------------------------------------------
+# Deterministic inputs
+
+
+ENGLISH = (
+    "the quick brown fox jumps over the lazy dog while a tokenizer splits every word into "
+    "pieces and the model reads them one at a time before it answers what is two plus two "
+    "people often write about inference engines kernels quantization attention caches and "
+    "numbers such as these are common in source code comments logs and documentation"
+).split()
+CONTRACTIONS = [
+    "it's", "don't", "they're", "we've", "I'm", "you'll", "she'd", "IT'S", "DON'T",
+    "THEY'RE", "WE'VE", "I'M", "YOU'LL", "SHE'D", "It'S", "Don'T", "rock'n'roll", "'tis",
+]
+ACCENTED = (
+    "café naïve résumé über straße façade crème brûlée señor mañana açaí smörgåsbord "
+    "Ærøskøbing Łódź Dvořák Ελληνικά γλώσσα Ünïcödé ÉCOLE"
+).split()
+CYRILLIC = "привет мир как дела Москва Россия модель токенизатор слово ЁЖИК".split()
+CJK = ["你好世界", "模型", "分词器", "今天天气很好", "日本語のテキスト", "カタカナ", "한국어", "テスト"]
+OTHER_SCRIPTS = ["مرحبا", "שלום", "नमस्ते", "สวัสดี", "ሰላም", "Γειά"]
+EMOJI = [
+    "😀", "🚀", "👍🏽", "👨‍👩‍👧‍👦", "🏳️‍🌈", "❤️", "🇩🇪", "✨", "🤖", "🧪", "👩🏻‍💻",
+]
+NUMBERS = ["0", "7", "42", "2024", "3.14159", "1,000,000", "0x1F", "-17", "1e-9", "٣٤", "²", "Ⅻ",
+           "１２３", "½"]
+CODE = [
+    "def f(x):\n    return x * 2\n",
+    "for (int i = 0; i < n; ++i) {\n\tsum += a[i];\n}\n",
+    "if x == None: raise ValueError('bad')\n",
+    "std::vector<float> v(4096);\r\n",
+    "fn main() { println!(\"hi\"); }\n",
+    "SELECT * FROM t WHERE id = 12;\n",
+    "  // two spaces indent\n",
+    "\t\ttabs\tand\ttext  \n",
+    "x+=1;y-=2;z*=3;\n",
+    "<html><body>Hi</body></html>\n",
+]
+PUNCT = [".", ",", "!", "?", ";", ":", "...", "--", "(", ")", "\"", "'", "``", "!!!", "?!", "«", "»",
+         "—", "…", "¿", "¡"]
+SPACES = [" ", " ", " ", " ", "  ", "   ", "\t", "\n", "\n\n", " \n", "\r\n", "\u00a0", "\u3000"]
+
+
+def gen_train_text() -> str:
+    rng = random.Random(20261122)
+    pools = [ENGLISH] * 6 + [CONTRACTIONS, ACCENTED, CYRILLIC, CJK, OTHER_SCRIPTS, EMOJI, NUMBERS,
+                             PUNCT]
+    lines = []
+    for line_no in range(2400):
+        if line_no % 25 == 0:
+            lines.append(rng.choice(CODE))
+            continue
+        parts = []
+        for _ in range(rng.randint(3, 18)):
+            parts.append(rng.choice(rng.choice(pools)))
+            parts.append(rng.choice(SPACES) if rng.random() < 0.25 else " ")
+        if line_no % 97 == 0:
+            parts.append("<|im_start|>user\n" + rng.choice(ENGLISH) + "<|im_end|>")
+        lines.append("".join(parts).rstrip(" ") + "\n")
+    return "".join(lines)
+
+
+HANDWRITTEN = [
+    "",
+    " ",
+    "  ",
+    "\t",
+    "\n",
+    "\r\n",
+    "Hello world",
+    "Hello, world!",
+    "What is 2+2?",
+    "What is 2+2? The answer is 4.",
+    "hello  world   with    runs",
+    "trailing spaces   ",
+    "   leading spaces",
+    "tabs\there\t\tand\tthere\t",
+    "line one\nline two\n\nline four\n",
+    "windows\r\nline\r\nendings\r\n",
+    "mixed \t \n \t\n  \n",
+    "spaces before newline   \nnext",
+    "a\n\n\n\nb",
+    " \n \n x",
+    "it's don't they're we've I'm you'll she'd",
+    "IT'S DON'T THEY'RE WE'VE I'M YOU'LL SHE'D",
+    "It'S dOn'T tHeY'Re We'Ve i'M yOu'Ll ShE'd",
+    "'s 't 're 've 'm 'll 'd ' 'x 'l 'S",
+    "rock'n'roll o'clock y'all 'tis",
+    "the long s: 'ſ and 'ſt",
+    "1234567890",
+    "3.14159 and 2,718 and -42 and 1e-9",
+    "phone: +1 (555) 012-3456",
+    "year 2024, month 11, day 22",
+    "Arabic-Indic ٣٤٥ and fullwidth １２３ and superscript x² and Ⅻ and ½",
+    "café naïve résumé über straße",
+    "ÉCOLE Ünïcödé ÆØÅ æøå",
+    "e\u0301 combining acute (decomposed é) and n\u0303",
+    "привет мир, как дела?",
+    "你好，世界！今天天气很好。",
+    "日本語のテキストとカタカナ",
+    "한국어 텍스트",
+    "مرحبا بالعالم",
+    "שלום עולם",
+    "नमस्ते दुनिया",
+    "สวัสดีชาวโลก",
+    "Ελληνικά γράμματα",
+    "emoji 😀🚀 and skin tones 👍🏽 and families 👨‍👩‍👧‍👦",
+    "flags 🇩🇪🇯🇵 rainbow 🏳️‍🌈 heart ❤️ zwj 👩🏻‍💻",
+    "🤖🤖🤖",
+    "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n",
+    "<|endoftext|>",
+    "text<|endoftext|>more text",
+    "<|im_start|><|im_end|>",
+    "  <|im_start|>  spaced  <|im_end|>  ",
+    "<|im_start|",
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>",
+    "def f(x):\n    return x * 2\n",
+    "for (int i = 0; i < n; ++i) {\n\tsum += a[i];\n}\n",
+    "std::vector<float> v(4096);",
+    "if (a!=b&&c<=d||e>=f) {}",
+    "x+=1;y-=2;z*=3;",
+    "https://example.com/path?q=1&r=two#frag",
+    "user@example.com",
+    "$100.00 €50 ¥1000 £5",
+    "....!!!???,,,;;;",
+    "\"quoted\" 'single' `backtick`",
+    "«guillemets» „low“ —dash… ¿qué? ¡sí!",
+    "_underscore __dunder__ snake_case CamelCase kebab-case",
+    "\u00a0nbsp\u00a0between\u00a0words\u00a0",
+    "ideographic\u3000space",
+    "line\u2028separator and para\u2029separator",
+    "nel\u0085char and vt\u000bff\u000c",
+    "zero\u200bwidth\u200cnon\u200djoiner",
+    "control \u0001\u0002\u001f chars",
+    "bidi \u200e\u200f marks",
+    "a" * 200,
+    "ab" * 100,
+    " " * 50 + "x",
+    "\n" * 20,
+    "Mixed: café 2+2=4 😀 привет 你好 it's\tok\n",
+]
+
+# Character classes for the random cases: letters, numbers and "other" across scripts, the
+# whitespace characters the regex distinguishes, apostrophes and contraction letters (so
+# contractions arise by chance), and sequences that must stay byte-exact.
+RANDOM_POOL = (
+    list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    + list("0123456789") * 2
+    + list("sStTmMdDlLrReEvV") * 2
+    + ["'"] * 8
+    + list(" " * 12 + "\t\n\r")
+    + list("!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~")
+    + list("éüßñçÆøåŁÉÖ")
+    + list("привтмиЁЖ")
+    + list("你好世界模型日本語カタ한국")
+    + list("مرحباשלוםनमस्ते")
+    + ["😀", "🚀", "👍🏽", "\u200d", "\ufe0f", "❤", "🇩", "🇪"]
+    + ["٣", "１", "²", "Ⅻ", "½", "\u0301", "\u00a0", "\u3000", "\u2028", "\u0085", "\u000b",
+       "\u200b", "ſ", "\u0001"]
+    + ["<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|", "|>"]
+)
+
+
+def gen_random_cases(rng: random.Random, count: int):
+    out = []
+    for _ in range(count):
+        n = rng.randint(1, 40)
+        out.append("".join(rng.choice(RANDOM_POOL) for _ in range(n)))
+    return out
+
+
+def gen_fuzz_cases(rng: random.Random, count: int):
+    """Strings over (nearly) all assigned code points: checks the category tables, not BPE.
+
+    Code points are drawn from the categories Python's unicodedata assigns; a character
+    assigned in a newer Unicode version than one side's tables would show up as a mismatch
+    naming that character.
+    """
+    import unicodedata
+
+    assigned = [
+        cp for cp in range(0x110000)
+        if not (0xD800 <= cp <= 0xDFFF) and unicodedata.category(chr(cp)) not in ("Cn", "Co", "Cs")
+    ]
+    glue = [" ", "  ", "\t", "\n", "'s", "'LL", "\r\n", " \n", "1", "a", "."]
+    out = []
+    for _ in range(count):
+        parts = []
+        for _ in range(rng.randint(1, 24)):
+            parts.append(chr(rng.choice(assigned)) if rng.random() < 0.7 else rng.choice(glue))
+        out.append("".join(parts))
+    return out
+
+
+def held_out_lines():
+    rng = random.Random(7)
+    text = gen_train_text_variant(rng)
+    return [line for line in text.split("\n") if line] + [text]
+
+
+def gen_train_text_variant(rng: random.Random) -> str:
+    pools = [ENGLISH] * 4 + [CONTRACTIONS, ACCENTED, CYRILLIC, CJK, OTHER_SCRIPTS, EMOJI, NUMBERS,
+                             PUNCT]
+    lines = []
+    for _ in range(40):
+        parts = []
+        for _ in range(rng.randint(2, 12)):
+            parts.append(rng.choice(rng.choice(pools)))
+            parts.append(rng.choice(SPACES))
+        lines.append("".join(parts))
+    return "\n".join(lines)
+
+
+def write_json(path, obj):
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        json.dump(obj, f, ensure_ascii=False, indent=1)
+        f.write("\n")
+
+
+def cmd_inputs(args):
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "train.txt"), "w", encoding="utf-8", newline="") as f:
+        f.write(gen_train_text())
+    rng = random.Random(424242)
+    cases = HANDWRITTEN + held_out_lines() + gen_random_cases(rng, 600)
+    write_json(os.path.join(args.out, "cases.json"), {"cases": cases})
+    fuzz = gen_fuzz_cases(random.Random(99), 3000)
+    write_json(os.path.join(args.out, "fuzz_inputs.json"), {"cases": fuzz})
+    print(f"wrote {len(cases)} cases, {len(fuzz)} fuzz strings to {args.out}")
+
+
+# ---------------------------------------------------------------------------------------
+# The HF oracle
+
+
+def cmd_oracle(args):
+    import tokenizers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    split = pre_tokenizers.Split(Regex(QWEN2_PATTERN), behavior="isolated", invert=False)
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [split, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB_SIZE,
+        min_frequency=2,
+        show_progress=False,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train([os.path.join(args.inp, "train.txt")], trainer)
+
+    os.makedirs(args.out, exist_ok=True)
+    tok.save(os.path.join(args.out, "tokenizer.json"))
+    model = json.loads(tok.to_str())["model"]
+    vocab = model["vocab"]
+    tokens = [None] * len(vocab)
+    for s, i in vocab.items():
+        tokens[i] = s
+    assert all(t is not None for t in tokens), "vocab ids are not dense"
+    merges = [m if isinstance(m, str) else f"{m[0]} {m[1]}" for m in model["merges"]]
+    special_ids = {tok.token_to_id(s) for s in SPECIAL_TOKENS}
+    write_json(
+        os.path.join(args.out, "vocab.json"),
+        {
+            "source": f"HF tokenizers {tokenizers.__version__} BpeTrainer on train.txt",
+            "model": "gpt2",
+            "pre": "qwen2",
+            "pattern": QWEN2_PATTERN,
+            "tokens": tokens,
+            "token_types": [3 if i in special_ids else 1 for i in range(len(tokens))],
+            "merges": merges,
+            "bos_id": tok.token_to_id("<|endoftext|>"),
+            "eos_id": tok.token_to_id("<|im_end|>"),
+            "add_bos": False,
+        },
+    )
+
+    with open(os.path.join(args.inp, "cases.json"), encoding="utf-8") as f:
+        cases = json.load(f)["cases"]
+    results = []
+    for text in cases:
+        enc = tok.encode(text)
+        results.append(
+            {
+                "text": text,
+                "ids": enc.ids,
+                "tokens": enc.tokens,
+                "decoded": tok.decode(enc.ids, skip_special_tokens=False),
+                "pieces": [p for p, _ in split.pre_tokenize_str(text)],
+            }
+        )
+    write_json(
+        os.path.join(args.out, "oracle.json"),
+        {"source": f"HF tokenizers {tokenizers.__version__}", "cases": results},
+    )
+
+    with open(os.path.join(args.inp, "fuzz_inputs.json"), encoding="utf-8") as f:
+        fuzz = json.load(f)["cases"]
+    write_json(
+        os.path.join(args.out, "fuzz.json"),
+        {
+            "source": f"HF tokenizers {tokenizers.__version__} Split(Qwen2 regex, isolated)",
+            "cases": [{"text": t, "pieces": [p for p, _ in split.pre_tokenize_str(t)]}
+                      for t in fuzz],
+        },
+    )
+    print(f"tokenizers {tokenizers.__version__}: vocab {len(tokens)}, merges {len(merges)}, "
+          f"{len(results)} cases, {len(fuzz)} fuzz cases")
+
+
+def cmd_gguf(args):
+    """A GGUF v3 file written from the format's definition (little endian throughout)."""
+    import struct
+
+    with open(os.path.join(args.inp, "vocab.json"), encoding="utf-8") as f:
+        v = json.load(f)
+
+    def gstr(x):
+        b = x.encode("utf-8")
+        return struct.pack("<Q", len(b)) + b
+
+    U32, I32, F32, BOOL, STR, ARR = 4, 5, 6, 7, 8, 9  # GGUF metadata value types
+    kvs = []
+
+    def kv(key, vtype, payload):
+        kvs.append(gstr(key) + struct.pack("<I", vtype) + payload)
+
+    def arr(etype, items, pack):
+        return struct.pack("<IQ", etype, len(items)) + b"".join(pack(x) for x in items)
+
+    hidden, ffn, heads, kv_heads = 8, 8, 2, 1
+    head_dim = hidden // heads
+    kv("general.architecture", STR, gstr("qwen2"))
+    kv("general.name", STR, gstr("pv tokenizer carrier (constant weights)"))
+    for key, val in [("block_count", 1), ("context_length", 64), ("embedding_length", hidden),
+                     ("feed_forward_length", ffn), ("attention.head_count", heads),
+                     ("attention.head_count_kv", kv_heads)]:
+        kv("qwen2." + key, U32, struct.pack("<I", val))
+    kv("qwen2.attention.layer_norm_rms_epsilon", F32, struct.pack("<f", 1e-6))
+    kv("tokenizer.ggml.model", STR, gstr(v["model"]))
+    kv("tokenizer.ggml.pre", STR, gstr(v["pre"]))
+    kv("tokenizer.ggml.tokens", ARR, arr(STR, v["tokens"], gstr))
+    kv("tokenizer.ggml.token_type", ARR, arr(I32, v["token_types"], lambda t: struct.pack("<i", t)))
+    kv("tokenizer.ggml.merges", ARR, arr(STR, v["merges"], gstr))
+    kv("tokenizer.ggml.bos_token_id", U32, struct.pack("<I", v["bos_id"]))
+    kv("tokenizer.ggml.eos_token_id", U32, struct.pack("<I", v["eos_id"]))
+    kv("tokenizer.ggml.add_bos_token", BOOL, struct.pack("<?", v["add_bos"]))
+
+    n_vocab, kv_dim = len(v["tokens"]), kv_heads * head_dim
+    blk = "blk.0."
+    tensors = [  # GGUF dims: fastest (input) first
+        ("token_embd.weight", [hidden, n_vocab]), ("output_norm.weight", [hidden]),
+        (blk + "attn_norm.weight", [hidden]),
+        (blk + "attn_q.weight", [hidden, hidden]), (blk + "attn_q.bias", [hidden]),
+        (blk + "attn_k.weight", [hidden, kv_dim]), (blk + "attn_k.bias", [kv_dim]),
+        (blk + "attn_v.weight", [hidden, kv_dim]), (blk + "attn_v.bias", [kv_dim]),
+        (blk + "attn_output.weight", [hidden, hidden]), (blk + "ffn_norm.weight", [hidden]),
+        (blk + "ffn_gate.weight", [hidden, ffn]), (blk + "ffn_up.weight", [hidden, ffn]),
+        (blk + "ffn_down.weight", [ffn, hidden]),
+    ]
+    align = 32
+    infos, data = b"", b""
+    for name, dims in tensors:
+        data += b"\0" * (-len(data) % align)
+        n = 1
+        for d in dims:
+            n *= d
+        infos += (gstr(name) + struct.pack("<I", len(dims))
+                  + b"".join(struct.pack("<Q", d) for d in dims)
+                  + struct.pack("<IQ", 0, len(data)))  # type 0 = F32, offset in data section
+        data += struct.pack("<%df" % n, *([0.5] * n))
+    out = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kvs)) + b"".join(kvs) + infos
+    out += b"\0" * (-len(out) % align)
+    path = os.path.join(args.inp, "tokenizer-carrier-qwen2-f32.gguf")
+    with open(path, "wb") as f:
+        f.write(out + data)
+    print(f"wrote {path} ({len(out) + len(data)} bytes)")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("inputs")
+    a.add_argument("--out", required=True)
+    a.set_defaults(func=cmd_inputs)
+    b = sub.add_parser("oracle")
+    b.add_argument("--in", dest="inp", required=True)
+    b.add_argument("--out", required=True)
+    b.set_defaults(func=cmd_oracle)
+    g = sub.add_parser("gguf")
+    g.add_argument("--in", dest="inp", required=True)
+    g.set_defaults(func=cmd_gguf)
+    args = ap.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
