@@ -623,6 +623,15 @@ void check_rejects(GgmlType type) {
                    {"blk.3.ffn_down.weight", tn, nm}, "matmul cols=" + nm);
     rejected += 4;
   }
+  // Non-finite input to the quantizer: refused, naming the index.
+  std::vector<float> row(static_cast<size_t>(bv) * 2, 0.5f);
+  row[static_cast<size_t>(bv) + 3] = std::nanf("");
+  expect_invalid([&] { cpu::quantize_row(type, row.data(), buf.data(), 2 * bv); },
+                 {tn, std::to_string(bv + 3), "not finite"}, "quantize_row NaN");
+  row[static_cast<size_t>(bv) + 3] = -std::numeric_limits<float>::infinity();
+  expect_invalid([&] { cpu::quantize_row(type, row.data(), buf.data(), 2 * bv); },
+                 {tn, std::to_string(bv + 3), "not finite"}, "quantize_row -inf");
+  rejected += 2;
   // Whole blocks but fewer bytes than rows * row_bytes: refused before any read.
   const int64_t cols = 2 * 256;
   const size_t need = 3 * pv::kernels::row_bytes(type, cols);

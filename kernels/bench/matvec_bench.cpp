@@ -5,7 +5,9 @@
 //
 // Counters: weight_GBps = weight bytes / s (the matvec's memory traffic; activations are
 // ~16-56 KB and stay in cache); copy benchmarks report bytes copied / s and read benchmarks
-// bytes read / s. kernels/bench/matvec_report.py turns a JSON run into the ratio table.
+// bytes read / s. CPU time is the whole process's (all pool threads), so bytes / CPU time is
+// a per-core efficiency that a machine shared with other jobs distorts less than wall time.
+// kernels/bench/matvec_report.py turns a JSON run into the ratio table.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -229,6 +231,7 @@ int register_benchmarks() {
         ->Arg(1)
         ->Arg(2)
         ->UseRealTime()
+        ->MeasureProcessCPUTime()
         ->Unit(benchmark::kMillisecond);
   };
   for (const auto& [in, out] : shapes) {

@@ -32,8 +32,9 @@ def main():
           f"{'median' if have_aggregates else 'single'}")
     for (kind, th), v in sorted(base.items()):
         print(f"# {kind} {th} thread(s): {v:.2f} GB/s")
-    print("| benchmark | threads | ms | weight GB/s | / memcpy | / memread |")
-    print("|---|---|---|---|---|---|")
+    print("# GB/s per CPU-s: weight bytes / process CPU time (all threads): per-core efficiency")
+    print("| benchmark | threads | ms | weight GB/s | / memcpy | / memread | GB/s per CPU-s |")
+    print("|---|---|---|---|---|---|---|")
     for name, b in rows.items():
         m = re.match(r"(Matvec\w*|Matmul\d+)/(\w+)/(in\d+_out\d+)/threads:(\d+)", name)
         if not m:
@@ -42,11 +43,14 @@ def main():
         gbps = b["weight_GBps"] / 1e9
         unit = {"ms": 1.0, "us": 1e-3, "ns": 1e-6}[b["time_unit"]]
         ms = b["real_time"] * unit
+        cpu_ms = b["cpu_time"] * unit
+        nbytes = gbps * ms / 1e3  # GB per iteration
         cp = base.get(("Memcpy", th))
         rd = base.get(("MemRead", th))
         extra = f" ({b['tokens_per_s']:.0f} tok/s)" if "tokens_per_s" in b else ""
         print(f"| {m.group(1)} {m.group(2)} {m.group(3)}{extra} | {th} | {ms:.3f} | {gbps:.2f} | "
-              f"{gbps / cp if cp else float('nan'):.2f} | {gbps / rd if rd else float('nan'):.2f} |")
+              f"{gbps / cp if cp else float('nan'):.2f} | {gbps / rd if rd else float('nan'):.2f} | "
+              f"{nbytes / (cpu_ms / 1e3):.1f} |")
 
 
 if __name__ == "__main__":

@@ -85,8 +85,11 @@ void ThreadPool::worker_loop() {
     }
     if (stop_.load()) return;
     seen = generation_.load(std::memory_order_acquire);
-    run_chunks(*job_.load(std::memory_order_acquire));
-    if (busy_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    // Enter, then check the job is still open (seq_cst on both sides: either the caller sees
+    // this worker in active_ and waits for it, or this worker sees the job closed).
+    active_.fetch_add(1);
+    if (open_gen_.load() == seen) run_chunks(*job_.load(std::memory_order_acquire));
+    if (active_.fetch_sub(1) == 1) {
       std::lock_guard<std::mutex> lock(mu_);  // pairs with the caller's predicate check
       done_.notify_one();
     }
@@ -111,14 +114,16 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   {
     std::lock_guard<std::mutex> lock(mu_);
     job_.store(&job, std::memory_order_relaxed);
-    busy_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
-    generation_.fetch_add(1, std::memory_order_release);
+    const uint64_t gen = generation_.load(std::memory_order_relaxed) + 1;
+    open_gen_.store(gen);
+    generation_.store(gen, std::memory_order_release);
   }
   wake_.notify_all();
-  run_chunks(job);
-  if (!spin_until([&] { return busy_.load(std::memory_order_acquire) == 0; })) {
+  run_chunks(job);  // returns once every chunk has been handed out
+  open_gen_.store(0);
+  if (!spin_until([&] { return active_.load() == 0; })) {
     std::unique_lock<std::mutex> lock(mu_);
-    done_.wait(lock, [&] { return busy_.load(std::memory_order_acquire) == 0; });
+    done_.wait(lock, [&] { return active_.load() == 0; });
   }
   job_.store(nullptr, std::memory_order_relaxed);
   if (job.error) std::rethrow_exception(job.error);

@@ -50,7 +50,11 @@ class ThreadPool {
   std::condition_variable done_;
   std::atomic<Job*> job_{nullptr};
   std::atomic<uint64_t> generation_{0};  // bumped (release) after job_ is set
-  std::atomic<int> busy_{0};             // workers still on the current job
+  // The generation workers may still join (0 once the caller has handed out every chunk), and
+  // the number of workers inside a job. A worker that wakes after the job closed skips it, so
+  // the caller never waits for a thread the OS has not scheduled (a shared machine).
+  std::atomic<uint64_t> open_gen_{0};
+  std::atomic<int> active_{0};
   std::atomic<bool> stop_{false};
 };
 
