@@ -122,13 +122,8 @@ TEST(TraceAttnSubStages, Falsify004_PlantedBugsBisectedSynthetic) {
   // pv bisect's defaults, with the prior of the candidate's weight type (as pv bisect
   // takes it from the candidate's trace.json "weight_type").
   auto crit_for = [](GgmlType type) {
-    pv::model::BisectCriterion c;
-    const auto p = pv::model::quant_noise_prior(tn(type));
-    c.prior_cos = p.cos;
-    c.prior_nmse = p.nmse;
-    return c;
+    return pv::model::with_auto_prior(pv::model::BisectCriterion{}, "F32", tn(type));
   };
-
   for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q8_0}) {
     const std::string clean = tmp.sub(std::string("clean-") + tn(type));
     trace_synthetic(seed, type, PlantedBug::None, false, tokens, clean);
@@ -138,11 +133,11 @@ TEST(TraceAttnSubStages, Falsify004_PlantedBugsBisectedSynthetic) {
               << pv::model::bisect_table(r) << pv::model::bisect_summary(r, crit_for(type));
     double worst = 0;
     for (const auto& row : r.rows) worst = std::max(worst, 1 - row.cosine);
-    pv::testing::record_metric(std::string("clean_") + tn(type) + "_1mcos_max",
-                               worst);
+    pv::testing::record_metric(std::string("clean_") + tn(type) + "_1mcos_max", worst);
     EXPECT_FALSE(r.first.has_value())
         << "clean " << tn(type) << " run flagged at "
-        << pv::model::entry_label(r.rows[*r.first].stage, r.rows[*r.first].layer) << ": " << r.reason;
+        << pv::model::entry_label(r.rows[*r.first].stage, r.rows[*r.first].layer) << ": "
+        << r.reason;
   }
   // Control: the decorator's own naive attention, unbugged, is not a divergence either.
   {
@@ -155,21 +150,23 @@ TEST(TraceAttnSubStages, Falsify004_PlantedBugsBisectedSynthetic) {
   int located = 0;
   for (PlantedBug bug : kBugs) {
     for (GgmlType type : {GgmlType::F32, GgmlType::Q4_K}) {
-      const std::string cand = tmp.sub(std::string(std::string(pv::testing::planted_bug_name(bug))) + "-" +
-                                       tn(type));
+      const std::string cand =
+          tmp.sub(std::string(std::string(pv::testing::planted_bug_name(bug))) + "-" + tn(type));
       trace_synthetic(seed, type, bug, true, tokens, cand);
       const auto d = pv::model::diff_trace_dirs(ref, cand, 5, true);
       const auto r = pv::model::bisect(d, crit_for(type));
       std::cout << "planted " << std::string(pv::testing::planted_bug_name(bug)) << " (" << tn(type)
                 << ") vs clean F32:\n"
                 << pv::model::bisect_table(r) << pv::model::bisect_summary(r, crit_for(type));
-      ASSERT_TRUE(r.first.has_value()) << std::string(pv::testing::planted_bug_name(bug)) << " not found";
+      ASSERT_TRUE(r.first.has_value())
+          << std::string(pv::testing::planted_bug_name(bug)) << " not found";
       const auto& row = r.rows[*r.first];
       EXPECT_EQ(row.layer, 0) << std::string(pv::testing::planted_bug_name(bug));
       EXPECT_EQ(pv::model::stage_name(row.stage), pv::testing::planted_bug_stage(bug))
           << std::string(pv::testing::planted_bug_name(bug)) << " (" << tn(type) << ") named at "
           << pv::model::entry_label(row.stage, row.layer);
-      if (row.layer == 0 && pv::model::stage_name(row.stage) == pv::testing::planted_bug_stage(bug)) ++located;
+      if (row.layer == 0 && pv::model::stage_name(row.stage) == pv::testing::planted_bug_stage(bug))
+        ++located;
     }
   }
   pv::testing::record_metric("bugs_located", located);

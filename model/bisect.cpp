@@ -64,6 +64,16 @@ NoisePrior quant_noise_prior(const std::string& weight_type) {
   return p;
 }
 
+BisectCriterion with_auto_prior(BisectCriterion crit, const std::string& ref_weight_type,
+                                const std::string& cand_weight_type) {
+  if (ref_weight_type == cand_weight_type) return crit;
+  const NoisePrior a = quant_noise_prior(ref_weight_type);
+  const NoisePrior b = quant_noise_prior(cand_weight_type);
+  crit.prior_cos = std::max(a.cos, b.cos);
+  crit.prior_nmse = std::max(a.nmse, b.nmse);
+  return crit;
+}
+
 BisectResult bisect(const TraceDiff& diff, const BisectCriterion& crit, const TraceDiff* noise) {
   BisectResult r;
   std::map<int64_t, const StageDiff*> noise_at;

@@ -43,6 +43,11 @@ struct NoisePrior {
 // BF16, Q8_0, Q4_0, Q4_K, Q6_K) adds to an exact product, measured by the type's own
 // quantizer round trip on deterministic Gaussian rows. Float or unknown types give 0.
 NoisePrior quant_noise_prior(const std::string& weight_type);
+// pv bisect's "--prior auto": when the two runs hold weights of different stored types
+// the first matmul legitimately jumps out of exact agreement by about the lossier type's
+// round-trip error, so the running noise level starts there; same types start at 0.
+BisectCriterion with_auto_prior(BisectCriterion crit, const std::string& ref_weight_type,
+                                const std::string& cand_weight_type);
 
 struct BisectRow {
   Stage stage;
