@@ -8,13 +8,20 @@
 
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
+#include <map>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "falsifiers/support/pv_test.h"
 #include "kernels/backend.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/ops.h"
+#include "model/forward.h"
+#include "model/loader.h"
+#include "model/stages.h"
 
 namespace {
 
@@ -247,6 +254,74 @@ TEST(GqaHeadMapping, Falsify002_CpuAttentionIncrementalVsRepeatKv) {
     RC_ASSERT(e_pre < kTol);
   });
   pv::testing::record_metric("max_abs", g_worst);
+}
+
+// ---- FUNCTIONAL: a live GQA 7:1 model run ----------------------------------------
+
+// Keeps the stages a test asked for, per layer, in host memory.
+class CaptureSink : public pv::model::StageSink {
+ public:
+  void on_stage(pv::model::Stage stage, int layer, const float* data,
+                const std::vector<int64_t>& shape) override {
+    size_t n = 1;
+    for (int64_t d : shape) n *= static_cast<size_t>(d);
+    got[{stage, layer}].assign(data, data + n);
+  }
+  std::map<std::pair<pv::model::Stage, int>, std::vector<float>> got;
+};
+
+// The qwen2-gqa7-tied fixture (14 query heads, 2 KV heads, as Qwen2.5-0.5B) from its F32
+// GGUF file: a prefill of 6 tokens, then one incremental step. For every layer, the
+// forward's captured `attention` output must equal the repeat-KV reference computed here
+// from the same run's captured q_post_rope, k_post_rope and V (qkv_bias's v part), over
+// all cached positions.
+TEST(GqaHeadMapping, Falsify002_FixtureQwen2Gqa7to1Cpu) {
+  const std::string name = "qwen2-gqa7-tied";
+  const std::string path =
+      pv::testing::source_dir() + "/model/fixtures/" + name + "/" + name + "-f32.gguf";
+  if (!std::filesystem::exists(path)) PV_SKIP_FIXTURE_ABSENT("model:" + name);
+  const pv::model::LoadedModel m = pv::model::load_model(path);
+  const pv::model::ModelConfig& c = m.config;
+  ASSERT_EQ(c.n_heads / c.n_kv_heads, 7) << "the fixture is meant to be GQA 7:1";
+  const int H = c.n_heads, Hkv = c.n_kv_heads, d = c.head_dim;
+  const size_t q_dim = static_cast<size_t>(H) * d, kv_dim = static_cast<size_t>(Hkv) * d;
+
+  pv::model::StagePlan plan;
+  for (auto s : {pv::model::Stage::qkv_bias, pv::model::Stage::q_post_rope,
+                 pv::model::Stage::k_post_rope, pv::model::Stage::attention}) {
+    plan.stages[static_cast<int>(s)] = true;
+  }
+  pv::kernels::CpuBackend be(2);
+  pv::model::Forward f(c, m.weights, be, 16);
+  const std::vector<int32_t> tokens = {3, 14, 15, 92, 65, 35, 89};
+  const int P = 6;
+
+  std::vector<std::vector<float>> k_all(c.n_layers), v_all(c.n_layers);
+  double worst = 0;
+  for (int step = 0; step < 2; ++step) {
+    const int pos0 = step == 0 ? 0 : P;
+    const int T = step == 0 ? P : 1;
+    CaptureSink sink;
+    f.eval(tokens.data() + pos0, T, nullptr, &plan, &sink);
+    for (int l = 0; l < c.n_layers; ++l) {
+      using pv::model::Stage;
+      const auto& qkv = sink.got.at({Stage::qkv_bias, l});
+      const auto& k = sink.got.at({Stage::k_post_rope, l});
+      ASSERT_EQ(k.size(), T * kv_dim);
+      k_all[l].insert(k_all[l].end(), k.begin(), k.end());
+      for (int t = 0; t < T; ++t) {  // v: the last kv_dim of each q|k|v row
+        const float* row = qkv.data() + t * (q_dim + 2 * kv_dim) + q_dim + kv_dim;
+        v_all[l].insert(v_all[l].end(), row, row + kv_dim);
+      }
+      const auto& q = sink.got.at({Stage::q_post_rope, l});
+      const Reference ref = repeat_kv_attention(q, k_all[l], v_all[l], H, Hkv, d, T, pos0);
+      const auto& out = sink.got.at({Stage::attention, l});
+      const double e = max_abs_diff(out.data(), ref.out);
+      worst = std::max(worst, e);
+      EXPECT_LT(e, kTol) << "layer " << l << (step == 0 ? " prefill" : " incremental step");
+    }
+  }
+  pv::testing::record_metric("max_abs", worst);
 }
 
 }  // namespace

@@ -6,13 +6,17 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <filesystem>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "falsifiers/support/pv_test.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "model/forward.h"
 #include "model/generate.h"
+#include "model/loader.h"
 #include "model/synthetic_model.h"
 
 namespace {
@@ -92,6 +96,141 @@ TEST(ModelLoader, Falsify003_KvCacheConsistencySynthetic) {
       EXPECT_GE(a.cosine, 0.99999) << "GQA " << H << ":" << Hkv << " " << type_name(type);
       EXPECT_LE(a.max_abs, 1e-4 * a.max_ref) << "GQA " << H << ":" << Hkv << " " << type_name(type);
     }
+  }
+  pv::testing::record_metric("cosine_min", cos_min);
+  pv::testing::record_metric("max_abs_rel", rel_max);
+}
+
+// ---- FUNCTIONAL level: the committed fixtures, loaded from their files -----------------
+
+// model/fixtures/<name>/{hf/, <name>-<type>.gguf} as written by `pv gen-model`.
+std::string fixture_dir(const std::string& name) {
+  return pv::testing::source_dir() + "/model/fixtures/" + name;
+}
+std::string fixture_gguf(const std::string& name, const std::string& tag) {
+  return fixture_dir(name) + "/" + name + "-" + tag + ".gguf";
+}
+bool exists(const std::string& p) { return std::filesystem::exists(p); }
+
+// The fixture prompt: fixed ids inside every fixture's vocabulary (>= 512).
+const std::vector<int32_t> kPrompt = {1, 17, 42, 99, 7, 3, 250, 11, 400, 64};
+
+// All rows' logits of the prompt, from a fresh forward on one thread.
+std::vector<float> prompt_logits(const pv::model::LoadedModel& m) {
+  pv::kernels::CpuBackend be(1);
+  pv::model::Forward f(m.config, m.weights, be, 64);
+  std::vector<float> logits(kPrompt.size() * m.config.vocab);
+  f.eval(kPrompt.data(), static_cast<int>(kPrompt.size()), logits.data());
+  return logits;
+}
+
+struct FixtureCase {
+  const char* name;
+  bool bitwise;  // see Falsify001 below
+};
+const FixtureCase kFixtures[] = {
+    {"qwen2-gqa7-tied", true}, {"qwen2-gqa4", true}, {"llama-gqa8", false}};
+
+// safetensors (HF dir) and GGUF F32 copies of one checkpoint give the same logits. For
+// qwen2 the two files hold the same rows in the same order, so every op sees the same
+// floats in the same order: bit-identical. A llama GGUF holds Q/K rows permuted for the
+// interleaved RoPE (llama.cpp's converter), so q·k sums run over a permuted head_dim: the
+// same math in a different summation order, equal only within float rounding.
+TEST(ModelLoader, Falsify001_SafetensorsVsGgufF32) {
+  size_t checked = 0;
+  double worst_qwen2_abs = 0, worst_llama_abs = 0, cos_min = 1;
+  for (const FixtureCase& fx : kFixtures) {
+    const std::string hf = fixture_dir(fx.name) + "/hf", gguf = fixture_gguf(fx.name, "f32");
+    if (!exists(hf) || !exists(gguf)) PV_SKIP_FIXTURE_ABSENT(std::string("model:") + fx.name);
+    const auto a = pv::model::load_model(hf);
+    const auto b = pv::model::load_model(gguf);
+    ASSERT_EQ(a.format, "safetensors");
+    ASSERT_EQ(b.format, "gguf");
+    const auto la = prompt_logits(a), lb = prompt_logits(b);
+    ASSERT_EQ(la.size(), lb.size());
+    const Agreement ag = compare(la.data(), lb.data(), la.size());
+    cos_min = std::min(cos_min, ag.cosine);
+    if (fx.bitwise) {
+      worst_qwen2_abs = std::max(worst_qwen2_abs, ag.max_abs);
+      EXPECT_EQ(std::memcmp(la.data(), lb.data(), la.size() * sizeof(float)), 0)
+          << fx.name << ": logits differ, max |a-b| = " << ag.max_abs;
+    } else {
+      worst_llama_abs = std::max(worst_llama_abs, ag.max_abs / ag.max_ref);
+      EXPECT_LE(ag.max_abs, 1e-5 * ag.max_ref) << fx.name;
+    }
+    ++checked;
+  }
+  pv::testing::record_metric("fixtures", static_cast<double>(checked));
+  pv::testing::record_metric("qwen2_max_abs", worst_qwen2_abs);
+  pv::testing::record_metric("llama_max_abs_rel", worst_llama_abs);
+  pv::testing::record_metric("cosine_min", cos_min);
+}
+
+// Quantized GGUF copies stay within a logit-cosine floor of the F32 copy and agree on
+// the greedy next token after the fixture prompt. Floors were measured (see the contract)
+// and set with margin below the measured cosine.
+struct QuantCase {
+  const char* fixture;
+  const char* tag;
+  double cosine_floor;
+};
+const QuantCase kQuant[] = {
+    {"qwen2-gqa7-tied", "q8_0", 0.999}, {"qwen2-gqa4", "q8_0", 0.999},
+    {"qwen2-gqa4", "q6_k", 0.997},      {"qwen2-gqa4", "q4_k", 0.97},
+    {"llama-gqa8", "q8_0", 0.999},
+};
+
+TEST(ModelLoader, Falsify002_QuantizedWithinCosineFloors) {
+  for (const QuantCase& q : kQuant) {
+    const std::string ref = fixture_gguf(q.fixture, "f32"), cand = fixture_gguf(q.fixture, q.tag);
+    if (!exists(ref) || !exists(cand)) {
+      PV_SKIP_FIXTURE_ABSENT(std::string("model:") + q.fixture + "-" + q.tag);
+    }
+  }
+  for (const QuantCase& q : kQuant) {
+    const auto a = pv::model::load_model(fixture_gguf(q.fixture, "f32"));
+    const auto b = pv::model::load_model(fixture_gguf(q.fixture, q.tag));
+    const auto la = prompt_logits(a), lb = prompt_logits(b);
+    const int V = a.config.vocab;
+    const Agreement ag = compare(la.data(), lb.data(), la.size());
+    int argmax_agree = 0;
+    for (size_t t = 0; t < kPrompt.size(); ++t) {
+      argmax_agree +=
+          pv::model::argmax(la.data() + t * V, V) == pv::model::argmax(lb.data() + t * V, V);
+    }
+    const size_t last = (kPrompt.size() - 1) * V;
+    const std::string key = std::string(q.fixture) + "." + q.tag;
+    pv::testing::record_metric("cosine." + key, ag.cosine);
+    pv::testing::record_metric("argmax_agree." + key,
+                               static_cast<double>(argmax_agree) / kPrompt.size());
+    EXPECT_GE(ag.cosine, q.cosine_floor) << key;
+    EXPECT_EQ(pv::model::argmax(la.data() + last, V), pv::model::argmax(lb.data() + last, V))
+        << key << ": greedy next token after the fixture prompt differs";
+  }
+}
+
+// Prefill then incremental steps equals a full prefill of the longer sequence, on the
+// fixture files (F32 and a block type), with the thread split of 2 threads.
+TEST(ModelLoader, Falsify003_KvCacheConsistencyFixtures) {
+  const std::pair<const char*, const char*> files[] = {
+      {"qwen2-gqa7-tied", "f32"}, {"qwen2-gqa4", "q4_k"}, {"llama-gqa8", "f32"}};
+  for (auto [name, tag] : files) {
+    if (!exists(fixture_gguf(name, tag))) {
+      PV_SKIP_FIXTURE_ABSENT(std::string("model:") + name + "-" + tag);
+    }
+  }
+  double cos_min = 1, rel_max = 0;
+  for (auto [name, tag] : files) {
+    const auto m = pv::model::load_model(fixture_gguf(name, tag));
+    pv::kernels::CpuBackend be(2);
+    pv::model::Forward f(m.config, m.weights, be, 64);
+    const std::vector<int32_t> prompt(kPrompt.begin(), kPrompt.begin() + 6);
+    const std::vector<int32_t> more(kPrompt.begin() + 6, kPrompt.end());
+    const Agreement a = kv_cache_consistency(f, prompt, more);
+    cos_min = std::min(cos_min, a.cosine);
+    rel_max = std::max(rel_max, a.max_abs / a.max_ref);
+    EXPECT_GE(a.cosine, 0.99999) << name << " " << tag;
+    EXPECT_LE(a.max_abs, 1e-4 * a.max_ref) << name << " " << tag;
   }
   pv::testing::record_metric("cosine_min", cos_min);
   pv::testing::record_metric("max_abs_rel", rel_max);

@@ -46,7 +46,7 @@ struct GgufValue {
   bool b = false;
   std::string str;
   GgufType elem_type = GgufType::U8;  // arrays only
-  std::vector<GgufValue> items;        // arrays only
+  std::vector<GgufValue> items;       // arrays only
 
   bool is_integer() const;
   // Builders used by the writer and tests.
@@ -93,10 +93,10 @@ struct GgufFile {
   std::shared_ptr<const MappedFile> file;
   uint32_t version = 0;
   uint32_t alignment = 32;
-  std::vector<GgufKV> kvs;                   // file order
-  std::vector<GgufTensorInfo> tensors;       // file order
-  uint64_t tensor_infos_offset = 0;          // first tensor info record
-  uint64_t data_start = 0;                   // absolute offset of the data section
+  std::vector<GgufKV> kvs;              // file order
+  std::vector<GgufTensorInfo> tensors;  // file order
+  uint64_t tensor_infos_offset = 0;     // first tensor info record
+  uint64_t data_start = 0;              // absolute offset of the data section
 
   const std::string& path() const { return file->path(); }
   const GgufKV* find_kv(std::string_view key) const;

@@ -46,8 +46,8 @@ class Meta {
     if (!v.is_integer()) {
       fail(kv, key, fmt::format("expected an integer, found {}", gguf_type_name(v.type)));
     }
-    bool is_signed = v.type == GgufType::I8 || v.type == GgufType::I16 ||
-                     v.type == GgufType::I32 || v.type == GgufType::I64;
+    bool is_signed = v.type == GgufType::I8 || v.type == GgufType::I16 || v.type == GgufType::I32 ||
+                     v.type == GgufType::I64;
     if ((is_signed && (v.i < lo || v.i > INT_MAX)) ||
         (!is_signed && v.u > static_cast<uint64_t>(INT_MAX))) {
       fail(kv, key, fmt::format("value {} is out of range", v.summary()));
@@ -92,21 +92,36 @@ class Meta {
 std::string gguf_name(TensorRole role, int layer) {
   const std::string b = "blk." + std::to_string(layer) + ".";
   switch (role) {
-    case TensorRole::kEmbedding: return "token_embd.weight";
-    case TensorRole::kOutputNorm: return "output_norm.weight";
-    case TensorRole::kOutput: return "output.weight";
-    case TensorRole::kAttnNorm: return b + "attn_norm.weight";
-    case TensorRole::kWq: return b + "attn_q.weight";
-    case TensorRole::kBq: return b + "attn_q.bias";
-    case TensorRole::kWk: return b + "attn_k.weight";
-    case TensorRole::kBk: return b + "attn_k.bias";
-    case TensorRole::kWv: return b + "attn_v.weight";
-    case TensorRole::kBv: return b + "attn_v.bias";
-    case TensorRole::kWo: return b + "attn_output.weight";
-    case TensorRole::kFfnNorm: return b + "ffn_norm.weight";
-    case TensorRole::kGate: return b + "ffn_gate.weight";
-    case TensorRole::kUp: return b + "ffn_up.weight";
-    case TensorRole::kDown: return b + "ffn_down.weight";
+    case TensorRole::kEmbedding:
+      return "token_embd.weight";
+    case TensorRole::kOutputNorm:
+      return "output_norm.weight";
+    case TensorRole::kOutput:
+      return "output.weight";
+    case TensorRole::kAttnNorm:
+      return b + "attn_norm.weight";
+    case TensorRole::kWq:
+      return b + "attn_q.weight";
+    case TensorRole::kBq:
+      return b + "attn_q.bias";
+    case TensorRole::kWk:
+      return b + "attn_k.weight";
+    case TensorRole::kBk:
+      return b + "attn_k.bias";
+    case TensorRole::kWv:
+      return b + "attn_v.weight";
+    case TensorRole::kBv:
+      return b + "attn_v.bias";
+    case TensorRole::kWo:
+      return b + "attn_output.weight";
+    case TensorRole::kFfnNorm:
+      return b + "ffn_norm.weight";
+    case TensorRole::kGate:
+      return b + "ffn_gate.weight";
+    case TensorRole::kUp:
+      return b + "ffn_up.weight";
+    case TensorRole::kDown:
+      return b + "ffn_down.weight";
   }
   return "";
 }
@@ -172,7 +187,8 @@ LoadedModel load_gguf_model(std::shared_ptr<const MappedFile> file) {
     m.fail(m.find(a + "attention.head_count"), a + "attention.head_count",
            fmt::format("hidden {} is not a multiple of head_count {}", c.hidden, c.n_heads));
   }
-  c.head_dim = m.integer(a + "attention.key_length", false, c.n_heads > 0 ? c.hidden / c.n_heads : 0);
+  c.head_dim =
+      m.integer(a + "attention.key_length", false, c.n_heads > 0 ? c.hidden / c.n_heads : 0);
   if (const GgufKV* vl = m.find(a + "attention.value_length")) {
     if (m.integer(vl->key, true) != c.head_dim) {
       m.fail(vl, vl->key, "value_length differs from key_length (not supported)");
@@ -180,13 +196,14 @@ LoadedModel load_gguf_model(std::shared_ptr<const MappedFile> file) {
   }
   if (const GgufKV* rd = m.find(a + "rope.dimension_count")) {
     if (m.integer(rd->key, true) != c.head_dim) {
-      m.fail(rd, rd->key, fmt::format("partial RoPE ({} of head_dim {}) is not supported",
-                                      m.integer(rd->key, true), c.head_dim));
+      m.fail(rd, rd->key,
+             fmt::format("partial RoPE ({} of head_dim {}) is not supported",
+                         m.integer(rd->key, true), c.head_dim));
     }
   }
   // The llama.cpp converter permutes llama's Q/K rows to the interleaved pairing.
-  c.rope_style = c.architecture == "llama" ? kernels::RopeStyle::Interleaved
-                                           : kernels::RopeStyle::HalfSplit;
+  c.rope_style =
+      c.architecture == "llama" ? kernels::RopeStyle::Interleaved : kernels::RopeStyle::HalfSplit;
 
   const GgufTensorInfo* embd = g.find_tensor("token_embd.weight");
   if (!embd) {

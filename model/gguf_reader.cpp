@@ -39,16 +39,20 @@ uint64_t min_encoded_size(GgufType t) {
   return 1;
 }
 
+// Up-front reservations are capped: counts are checked against the bytes left, but an
+// in-memory element is larger than its smallest encoding.
+constexpr uint64_t kReserveCap = 4096;
+
 bool valid_value_type(uint32_t t) { return t <= static_cast<uint32_t>(GgufType::F64); }
 
 // ggml type names for ids pv knows of but does not implement (clearer errors).
 std::string ggml_id_name(uint32_t id) {
   static const std::map<uint32_t, const char*> names = {
-      {3, "Q4_1"},   {6, "Q5_0"},    {7, "Q5_1"},    {9, "Q8_1"},    {10, "Q2_K"},
-      {11, "Q3_K"},  {13, "Q5_K"},   {15, "Q8_K"},   {16, "IQ2_XXS"}, {17, "IQ2_XS"},
-      {18, "IQ3_XXS"}, {19, "IQ1_S"}, {20, "IQ4_NL"}, {21, "IQ3_S"},  {22, "IQ2_S"},
-      {23, "IQ4_XS"}, {24, "I8"},     {25, "I16"},    {26, "I32"},    {27, "I64"},
-      {28, "F64"},   {29, "IQ1_M"}};
+      {3, "Q4_1"},     {6, "Q5_0"},   {7, "Q5_1"},    {9, "Q8_1"},     {10, "Q2_K"},
+      {11, "Q3_K"},    {13, "Q5_K"},  {15, "Q8_K"},   {16, "IQ2_XXS"}, {17, "IQ2_XS"},
+      {18, "IQ3_XXS"}, {19, "IQ1_S"}, {20, "IQ4_NL"}, {21, "IQ3_S"},   {22, "IQ2_S"},
+      {23, "IQ4_XS"},  {24, "I8"},    {25, "I16"},    {26, "I32"},     {27, "I64"},
+      {28, "F64"},     {29, "IQ1_M"}};
   auto it = names.find(id);
   return it == names.end() ? "" : it->second;
 }
@@ -72,12 +76,12 @@ class GgufParser {
     uint64_t at = cur_.pos();
     uint64_t len = cur_.u64(what);
     if (len > cur_.remaining()) {
-      cur_.fail_at(at, fmt::format("{} length {} exceeds the {} bytes left in the file", what,
-                                   len, cur_.remaining()));
+      cur_.fail_at(at, fmt::format("{} length {} exceeds the {} bytes left in the file", what, len,
+                                   cur_.remaining()));
     }
     if (len > max_len) {
-      cur_.fail_at(at, fmt::format("{} length {} exceeds the limit of {} bytes", what, len,
-                                   max_len));
+      cur_.fail_at(at,
+                   fmt::format("{} length {} exceeds the limit of {} bytes", what, len, max_len));
     }
     std::string_view b = cur_.bytes(len, what);
     return std::string(b);
@@ -90,8 +94,8 @@ class GgufParser {
     }
     out_.version = cur_.u32("version");
     if (out_.version != 3) {
-      cur_.fail_at(4, fmt::format("GGUF version {} is not supported (only version 3)",
-                                  out_.version));
+      cur_.fail_at(4,
+                   fmt::format("GGUF version {} is not supported (only version 3)", out_.version));
     }
   }
 
@@ -99,16 +103,36 @@ class GgufParser {
     GgufValue v;
     v.type = type;
     switch (type) {
-      case GgufType::U8: v.u = cur_.u8("u8 value"); break;
-      case GgufType::I8: v.i = static_cast<int8_t>(cur_.u8("i8 value")); break;
-      case GgufType::U16: v.u = cur_.u16("u16 value"); break;
-      case GgufType::I16: v.i = static_cast<int16_t>(cur_.u16("i16 value")); break;
-      case GgufType::U32: v.u = cur_.u32("u32 value"); break;
-      case GgufType::I32: v.i = static_cast<int32_t>(cur_.u32("i32 value")); break;
-      case GgufType::U64: v.u = cur_.u64("u64 value"); break;
-      case GgufType::I64: v.i = static_cast<int64_t>(cur_.u64("i64 value")); break;
-      case GgufType::F32: v.f = cur_.f32("f32 value"); break;
-      case GgufType::F64: v.f = cur_.f64("f64 value"); break;
+      case GgufType::U8:
+        v.u = cur_.u8("u8 value");
+        break;
+      case GgufType::I8:
+        v.i = static_cast<int8_t>(cur_.u8("i8 value"));
+        break;
+      case GgufType::U16:
+        v.u = cur_.u16("u16 value");
+        break;
+      case GgufType::I16:
+        v.i = static_cast<int16_t>(cur_.u16("i16 value"));
+        break;
+      case GgufType::U32:
+        v.u = cur_.u32("u32 value");
+        break;
+      case GgufType::I32:
+        v.i = static_cast<int32_t>(cur_.u32("i32 value"));
+        break;
+      case GgufType::U64:
+        v.u = cur_.u64("u64 value");
+        break;
+      case GgufType::I64:
+        v.i = static_cast<int64_t>(cur_.u64("i64 value"));
+        break;
+      case GgufType::F32:
+        v.f = cur_.f32("f32 value");
+        break;
+      case GgufType::F64:
+        v.f = cur_.f64("f64 value");
+        break;
       case GgufType::BOOL: {
         uint64_t at = cur_.pos();
         uint8_t b = cur_.u8("bool value");
@@ -116,7 +140,9 @@ class GgufParser {
         v.b = b == 1;
         break;
       }
-      case GgufType::STRING: v.str = read_string("string value"); break;
+      case GgufType::STRING:
+        v.str = read_string("string value");
+        break;
       case GgufType::ARRAY: {
         if (depth >= kGgufMaxArrayDepth) {
           cur_.fail(fmt::format("arrays nested deeper than {} levels", kGgufMaxArrayDepth));
@@ -134,10 +160,11 @@ class GgufParser {
           cur_.fail_at(count_at,
                        fmt::format("array of {} {} elements needs at least {} bytes per element "
                                    "but only {} bytes are left in the file",
-                                   count, gguf_type_name(v.elem_type), min_size,
-                                   cur_.remaining()));
+                                   count, gguf_type_name(v.elem_type), min_size, cur_.remaining()));
         }
-        v.items.reserve(count);  // bounded by the bytes left, checked above
+        // count is bounded by the bytes left, but one GgufValue is ~100 bytes: reserve
+        // only a capped amount so memory grows with elements actually read.
+        v.items.reserve(std::min<uint64_t>(count, kReserveCap));
         for (uint64_t k = 0; k < count; ++k) v.items.push_back(read_value(v.elem_type, depth + 1));
         break;
       }
@@ -161,7 +188,7 @@ class GgufParser {
                                       "file",
                                       kv_count, cur_.remaining()));
     }
-    out_.kvs.reserve(kv_count);
+    out_.kvs.reserve(std::min<uint64_t>(kv_count, kReserveCap));
     std::set<std::string, std::less<>> seen;
     for (uint64_t k = 0; k < kv_count; ++k) {
       GgufKV kv;
@@ -194,7 +221,7 @@ class GgufParser {
 
   void parse_tensor_infos() {
     out_.tensor_infos_offset = cur_.pos();
-    out_.tensors.reserve(tensor_count_);  // bounded in parse_metadata
+    out_.tensors.reserve(std::min<uint64_t>(tensor_count_, kReserveCap));
     std::set<std::string, std::less<>> seen;
     for (uint64_t k = 0; k < tensor_count_; ++k) {
       GgufTensorInfo ti;
@@ -251,6 +278,12 @@ class GgufParser {
     out_.data_start = data_start;
     if (out_.tensors.empty()) return;
     if (data_start > size) {
+      // Name the tensor whose data would come first: that is what the file lost.
+      const GgufTensorInfo* first = &out_.tensors.front();
+      for (const auto& t : out_.tensors) {
+        if (t.offset < first->offset) first = &t;
+      }
+      cur_.set_subject(tensor_subject(first->name));
       cur_.fail_at(end_of_infos, fmt::format("data section would start at byte {} (after "
                                              "padding to alignment {}), past the end of the "
                                              "file (size {})",
@@ -260,9 +293,9 @@ class GgufParser {
       cur_.set_subject(tensor_subject(ti.name));
       // The offset field is the last 8 bytes of the info record; report errors there.
       if (ti.offset % al != 0) {
-        cur_.fail_at(ti.info_offset,
-                     fmt::format("data offset {} is not a multiple of the alignment {}",
-                                 ti.offset, al));
+        cur_.fail_at(
+            ti.info_offset,
+            fmt::format("data offset {} is not a multiple of the alignment {}", ti.offset, al));
       }
       uint64_t begin = 0, end = 0;
       if (add_overflows(data_start, ti.offset, &begin) || add_overflows(begin, ti.nbytes, &end) ||
@@ -285,10 +318,9 @@ class GgufParser {
       const GgufTensorInfo* t = order[k];
       if (prev->offset + prev->nbytes > t->offset) {
         cur_.set_subject(tensor_subject(t->name));
-        cur_.fail_at(t->info_offset,
-                     fmt::format("data [{}, {}) overlaps tensor '{}' at [{}, {})", t->offset,
-                                 t->offset + t->nbytes, prev->name, prev->offset,
-                                 prev->offset + prev->nbytes));
+        cur_.fail_at(t->info_offset, fmt::format("data [{}, {}) overlaps tensor '{}' at [{}, {})",
+                                                 t->offset, t->offset + t->nbytes, prev->name,
+                                                 prev->offset, prev->offset + prev->nbytes));
       }
     }
     cur_.set_subject("");

@@ -37,18 +37,42 @@ class ByteSink {
 
 void put_value(ByteSink& out, const GgufValue& v) {
   switch (v.type) {
-    case GgufType::U8: out.put<uint8_t>(static_cast<uint8_t>(v.u)); break;
-    case GgufType::I8: out.put<int8_t>(static_cast<int8_t>(v.i)); break;
-    case GgufType::U16: out.put<uint16_t>(static_cast<uint16_t>(v.u)); break;
-    case GgufType::I16: out.put<int16_t>(static_cast<int16_t>(v.i)); break;
-    case GgufType::U32: out.put<uint32_t>(static_cast<uint32_t>(v.u)); break;
-    case GgufType::I32: out.put<int32_t>(static_cast<int32_t>(v.i)); break;
-    case GgufType::U64: out.put<uint64_t>(v.u); break;
-    case GgufType::I64: out.put<int64_t>(v.i); break;
-    case GgufType::F32: out.put<float>(static_cast<float>(v.f)); break;
-    case GgufType::F64: out.put<double>(v.f); break;
-    case GgufType::BOOL: out.put<uint8_t>(v.b ? 1 : 0); break;
-    case GgufType::STRING: out.put_string(v.str); break;
+    case GgufType::U8:
+      out.put<uint8_t>(static_cast<uint8_t>(v.u));
+      break;
+    case GgufType::I8:
+      out.put<int8_t>(static_cast<int8_t>(v.i));
+      break;
+    case GgufType::U16:
+      out.put<uint16_t>(static_cast<uint16_t>(v.u));
+      break;
+    case GgufType::I16:
+      out.put<int16_t>(static_cast<int16_t>(v.i));
+      break;
+    case GgufType::U32:
+      out.put<uint32_t>(static_cast<uint32_t>(v.u));
+      break;
+    case GgufType::I32:
+      out.put<int32_t>(static_cast<int32_t>(v.i));
+      break;
+    case GgufType::U64:
+      out.put<uint64_t>(v.u);
+      break;
+    case GgufType::I64:
+      out.put<int64_t>(v.i);
+      break;
+    case GgufType::F32:
+      out.put<float>(static_cast<float>(v.f));
+      break;
+    case GgufType::F64:
+      out.put<double>(v.f);
+      break;
+    case GgufType::BOOL:
+      out.put<uint8_t>(v.b ? 1 : 0);
+      break;
+    case GgufType::STRING:
+      out.put_string(v.str);
+      break;
     case GgufType::ARRAY:
       out.put<uint32_t>(static_cast<uint32_t>(v.elem_type));
       out.put<uint64_t>(v.items.size());
@@ -68,7 +92,8 @@ GgufWriter::GgufWriter(uint32_t alignment, bool force_alignment_key) : alignment
   if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
     throw std::invalid_argument("GGUF alignment must be a power of two");
   }
-  if (alignment != 32 || force_alignment_key) add("general.alignment", GgufValue::make_u32(alignment));
+  if (alignment != 32 || force_alignment_key)
+    add("general.alignment", GgufValue::make_u32(alignment));
 }
 
 void GgufWriter::add(std::string key, GgufValue value) {
@@ -78,14 +103,14 @@ void GgufWriter::add(std::string key, GgufValue value) {
   kvs_.push_back({std::move(key), std::move(value), 0});
 }
 
-void GgufWriter::add_tensor(std::string name, std::vector<uint64_t> dims,
-                            kernels::GgmlType type, std::vector<uint8_t> bytes) {
+void GgufWriter::add_tensor(std::string name, std::vector<uint64_t> dims, kernels::GgmlType type,
+                            std::vector<uint8_t> bytes) {
   uint64_t rows = 1;
   for (size_t d = 1; d < dims.size(); ++d) rows *= dims[d];
   uint64_t expect = kernels::row_bytes(type, static_cast<int64_t>(dims.at(0))) * rows;
   if (bytes.size() != expect) {
-    throw std::invalid_argument(fmt::format("tensor {}: {} bytes given, {} expected", name,
-                                            bytes.size(), expect));
+    throw std::invalid_argument(
+        fmt::format("tensor {}: {} bytes given, {} expected", name, bytes.size(), expect));
   }
   tensors_.push_back({std::move(name), std::move(dims), type, std::move(bytes)});
 }

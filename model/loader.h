@@ -37,10 +37,10 @@ struct TokenizerData {
 // One stored tensor, as the file describes it (pv inspect prints these).
 struct TensorRecord {
   std::string name;
-  std::string type;              // "F32", "Q4_K", "BF16", ...
-  std::vector<uint64_t> shape;   // outermost first ([out, in] for a Linear), both formats
+  std::string type;             // "F32", "Q4_K", "BF16", ...
+  std::vector<uint64_t> shape;  // outermost first ([out, in] for a Linear), both formats
   uint64_t nbytes = 0;
-  uint64_t offset = 0;           // absolute byte offset of the data in `file`
+  uint64_t offset = 0;  // absolute byte offset of the data in `file`
   std::string file;
 };
 
@@ -49,10 +49,10 @@ struct LoadedModel {
   ModelWeights weights;
   TokenizerData tokenizer;
   std::string source_path;
-  std::string format;  // "gguf" or "safetensors"
-  std::vector<TensorRecord> tensors;                            // file order
-  std::vector<std::pair<std::string, std::string>> metadata;    // key -> rendered value
-  std::vector<std::shared_ptr<const MappedFile>> mappings;      // keep the views alive
+  std::string format;                                         // "gguf" or "safetensors"
+  std::vector<TensorRecord> tensors;                          // file order
+  std::vector<std::pair<std::string, std::string>> metadata;  // key -> rendered value
+  std::vector<std::shared_ptr<const MappedFile>> mappings;    // keep the views alive
 };
 
 // path: a .gguf file (any file starting with "GGUF") or an HF model directory.

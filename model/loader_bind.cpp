@@ -24,20 +24,29 @@ Expect expected_shape(const ModelConfig& c, TensorRole role) {
   const std::string vs = fmt::format("vocab {}", v);
   switch (role) {
     case TensorRole::kEmbedding:
-    case TensorRole::kOutput: return {{v, h}, vs + ", " + hs};
+    case TensorRole::kOutput:
+      return {{v, h}, vs + ", " + hs};
     case TensorRole::kOutputNorm:
     case TensorRole::kAttnNorm:
-    case TensorRole::kFfnNorm: return {{h}, hs};
-    case TensorRole::kWq: return {{q, h}, qs + ", " + hs};
-    case TensorRole::kBq: return {{q}, qs};
+    case TensorRole::kFfnNorm:
+      return {{h}, hs};
+    case TensorRole::kWq:
+      return {{q, h}, qs + ", " + hs};
+    case TensorRole::kBq:
+      return {{q}, qs};
     case TensorRole::kWk:
-    case TensorRole::kWv: return {{kv, h}, kvs + ", " + hs};
+    case TensorRole::kWv:
+      return {{kv, h}, kvs + ", " + hs};
     case TensorRole::kBk:
-    case TensorRole::kBv: return {{kv}, kvs};
-    case TensorRole::kWo: return {{h, q}, hs + ", " + qs};
+    case TensorRole::kBv:
+      return {{kv}, kvs};
+    case TensorRole::kWo:
+      return {{h, q}, hs + ", " + qs};
     case TensorRole::kGate:
-    case TensorRole::kUp: return {{f, h}, fs + ", " + hs};
-    case TensorRole::kDown: return {{h, f}, hs + ", " + fs};
+    case TensorRole::kUp:
+      return {{f, h}, fs + ", " + hs};
+    case TensorRole::kDown:
+      return {{h, f}, hs + ", " + fs};
   }
   return {};
 }
@@ -53,10 +62,10 @@ kernels::TensorView bind(const ModelConfig& c, const TensorSource& src, TensorRo
                                   fmt::join(want.shape, ", "), want.why));
   }
   if (t->shape != want.shape) {
-    throw FormatError(t->file, t->record_offset, tensor_subject(name),
-                      fmt::format("shape [{}] does not match the config: expected [{}] ({})",
-                                  fmt::join(t->shape, ", "), fmt::join(want.shape, ", "),
-                                  want.why));
+    throw FormatError(
+        t->file, t->record_offset, tensor_subject(name),
+        fmt::format("shape [{}] does not match the config: expected [{}] ({})",
+                    fmt::join(t->shape, ", "), fmt::join(want.shape, ", "), want.why));
   }
   kernels::TensorView v = t->view;
   v.name = name;
@@ -104,9 +113,10 @@ ModelWeights bind_weights(const ModelConfig& c, const TensorSource& src) {
   w.tok_embd = bind(c, src, TensorRole::kEmbedding, -1);
   w.output_norm = bind(c, src, TensorRole::kOutputNorm, -1);
   w.output = c.tied_embeddings ? w.tok_embd : bind(c, src, TensorRole::kOutput, -1);
-  w.layers.resize(static_cast<size_t>(c.n_layers));
+  // Grown layer by layer, never sized up front by the (untrusted) layer count: a file
+  // claiming 2^31 layers fails at the first missing tensor, not in an allocation.
   for (int l = 0; l < c.n_layers; ++l) {
-    LayerWeights& L = w.layers[static_cast<size_t>(l)];
+    LayerWeights& L = w.layers.emplace_back();
     L.attn_norm = bind(c, src, TensorRole::kAttnNorm, l);
     L.wq = bind(c, src, TensorRole::kWq, l);
     L.wk = bind(c, src, TensorRole::kWk, l);

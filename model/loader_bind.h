@@ -15,15 +15,28 @@ namespace pv::model {
 
 // A tensor found in a file, already in pv's orientation.
 struct SourceTensor {
-  kernels::TensorView view;        // rows/cols from the file's shape (1-D: rows = 1)
-  std::vector<uint64_t> shape;     // outermost first
+  kernels::TensorView view;     // rows/cols from the file's shape (1-D: rows = 1)
+  std::vector<uint64_t> shape;  // outermost first
   std::string file;
-  uint64_t record_offset = 0;      // where the file describes it (for errors)
+  uint64_t record_offset = 0;  // where the file describes it (for errors)
 };
 
 enum class TensorRole {
-  kEmbedding, kOutputNorm, kOutput,
-  kAttnNorm, kWq, kBq, kWk, kBk, kWv, kBv, kWo, kFfnNorm, kGate, kUp, kDown,
+  kEmbedding,
+  kOutputNorm,
+  kOutput,
+  kAttnNorm,
+  kWq,
+  kBq,
+  kWk,
+  kBk,
+  kWv,
+  kBv,
+  kWo,
+  kFfnNorm,
+  kGate,
+  kUp,
+  kDown,
 };
 
 struct TensorSource {

@@ -27,8 +27,7 @@ std::string compose(const std::string& path, uint64_t offset, const std::string&
 
 }  // namespace
 
-FormatError::FormatError(std::string path, uint64_t offset, std::string subject,
-                         std::string detail)
+FormatError::FormatError(std::string path, uint64_t offset, std::string subject, std::string detail)
     : std::runtime_error(compose(path, offset, subject, detail)),
       path_(std::move(path)),
       offset_(offset),
@@ -98,11 +97,11 @@ const uint8_t* Cursor::take(uint64_t n, std::string_view what) {
 
 uint8_t Cursor::u8(std::string_view what) { return *take(1, what); }
 
-#define PV_CURSOR_READ(name, T)              \
-  T Cursor::name(std::string_view what) {    \
-    T v;                                     \
+#define PV_CURSOR_READ(name, T)                        \
+  T Cursor::name(std::string_view what) {              \
+    T v;                                               \
     std::memcpy(&v, take(sizeof(T), what), sizeof(T)); \
-    return v;                                \
+    return v;                                          \
   }
 PV_CURSOR_READ(u16, uint16_t)
 PV_CURSOR_READ(u32, uint32_t)

@@ -21,7 +21,7 @@ constexpr uint64_t kSafetensorsMaxHeader = 100'000'000;
 
 struct SafetensorsTensor {
   std::string name;
-  std::string dtype;           // "F32", "BF16", "I64", ...
+  std::string dtype;            // "F32", "BF16", "I64", ...
   std::vector<uint64_t> shape;  // row-major, outermost first
   uint64_t begin = 0, end = 0;  // data_offsets, relative to the buffer
   uint64_t file_offset = 0;     // absolute offset of the tensor's bytes

@@ -48,9 +48,9 @@ JsonDoc read_json(const std::string& path) {
     d.root = json::parse(d.text);
   } catch (const json::parse_error& e) {
     uint64_t at = e.byte > 0 ? e.byte - 1 : 0;
-    throw FormatError(path, at, "",
-                      fmt::format("invalid JSON at {}: {}", text_position(path, d.text, at),
-                                  e.what()));
+    throw FormatError(
+        path, at, "",
+        fmt::format("invalid JSON at {}: {}", text_position(path, d.text, at), e.what()));
   }
   if (!d.root.is_object()) throw FormatError(path, 0, "", "top level is not a JSON object");
   return d;
@@ -113,8 +113,8 @@ ModelConfig parse_config(const JsonDoc& d) {
   c.vocab = get_int(d, "vocab_size", true, 0);
   c.context_length = get_int(d, "max_position_embeddings", false, 0);
   if (c.n_heads > 0 && !d.root.contains("head_dim") && c.hidden % c.n_heads != 0) {
-    d.fail("num_attention_heads", fmt::format("hidden_size {} is not a multiple of {}", c.hidden,
-                                              c.n_heads));
+    d.fail("num_attention_heads",
+           fmt::format("hidden_size {} is not a multiple of {}", c.hidden, c.n_heads));
   }
   c.head_dim = get_int(d, "head_dim", false, c.n_heads > 0 ? c.hidden / c.n_heads : 0);
   c.rms_eps = get_float(d, "rms_norm_eps", 1e-6f);
@@ -130,27 +130,43 @@ ModelConfig parse_config(const JsonDoc& d) {
 std::string hf_name(TensorRole role, int layer) {
   const std::string b = "model.layers." + std::to_string(layer) + ".";
   switch (role) {
-    case TensorRole::kEmbedding: return "model.embed_tokens.weight";
-    case TensorRole::kOutputNorm: return "model.norm.weight";
-    case TensorRole::kOutput: return "lm_head.weight";
-    case TensorRole::kAttnNorm: return b + "input_layernorm.weight";
-    case TensorRole::kWq: return b + "self_attn.q_proj.weight";
-    case TensorRole::kBq: return b + "self_attn.q_proj.bias";
-    case TensorRole::kWk: return b + "self_attn.k_proj.weight";
-    case TensorRole::kBk: return b + "self_attn.k_proj.bias";
-    case TensorRole::kWv: return b + "self_attn.v_proj.weight";
-    case TensorRole::kBv: return b + "self_attn.v_proj.bias";
-    case TensorRole::kWo: return b + "self_attn.o_proj.weight";
-    case TensorRole::kFfnNorm: return b + "post_attention_layernorm.weight";
-    case TensorRole::kGate: return b + "mlp.gate_proj.weight";
-    case TensorRole::kUp: return b + "mlp.up_proj.weight";
-    case TensorRole::kDown: return b + "mlp.down_proj.weight";
+    case TensorRole::kEmbedding:
+      return "model.embed_tokens.weight";
+    case TensorRole::kOutputNorm:
+      return "model.norm.weight";
+    case TensorRole::kOutput:
+      return "lm_head.weight";
+    case TensorRole::kAttnNorm:
+      return b + "input_layernorm.weight";
+    case TensorRole::kWq:
+      return b + "self_attn.q_proj.weight";
+    case TensorRole::kBq:
+      return b + "self_attn.q_proj.bias";
+    case TensorRole::kWk:
+      return b + "self_attn.k_proj.weight";
+    case TensorRole::kBk:
+      return b + "self_attn.k_proj.bias";
+    case TensorRole::kWv:
+      return b + "self_attn.v_proj.weight";
+    case TensorRole::kBv:
+      return b + "self_attn.v_proj.bias";
+    case TensorRole::kWo:
+      return b + "self_attn.o_proj.weight";
+    case TensorRole::kFfnNorm:
+      return b + "post_attention_layernorm.weight";
+    case TensorRole::kGate:
+      return b + "mlp.gate_proj.weight";
+    case TensorRole::kUp:
+      return b + "mlp.up_proj.weight";
+    case TensorRole::kDown:
+      return b + "mlp.down_proj.weight";
   }
   return "";
 }
 
 // The shard files of the directory: model.safetensors, or those the index names.
-std::vector<std::string> shard_files(const std::string& dir, std::map<std::string, std::string>* map,
+std::vector<std::string> shard_files(const std::string& dir,
+                                     std::map<std::string, std::string>* map,
                                      std::string* index_path) {
   fs::path single = fs::path(dir) / "model.safetensors";
   fs::path index = fs::path(dir) / "model.safetensors.index.json";

@@ -135,8 +135,8 @@ SafetensorsFile read_safetensors(std::shared_ptr<const MappedFile> file) {
     t.begin = e["data_offsets"][0].get<uint64_t>();
     t.end = e["data_offsets"][1].get<uint64_t>();
     if (t.end < t.begin) {
-      cur.fail_at(entry_at, fmt::format("data_offsets [{}, {}) end before they begin", t.begin,
-                                        t.end));
+      cur.fail_at(entry_at,
+                  fmt::format("data_offsets [{}, {}) end before they begin", t.begin, t.end));
     }
     uint64_t want = 0;
     if (mul_overflows(numel, *esize, &want) || want != t.end - t.begin) {

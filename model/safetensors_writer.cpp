@@ -14,15 +14,15 @@ void SafetensorsWriter::add_metadata(std::string key, std::string value) {
   metadata_.emplace_back(std::move(key), std::move(value));
 }
 
-void SafetensorsWriter::add_tensor(std::string name, std::string dtype,
-                                   std::vector<uint64_t> shape, std::vector<uint8_t> bytes) {
+void SafetensorsWriter::add_tensor(std::string name, std::string dtype, std::vector<uint64_t> shape,
+                                   std::vector<uint8_t> bytes) {
   auto esize = safetensors_dtype_size(dtype);
   if (!esize) throw std::invalid_argument("unknown safetensors dtype " + dtype);
   uint64_t numel = 1;
   for (uint64_t d : shape) numel *= d;
   if (numel * *esize != bytes.size()) {
-    throw std::invalid_argument(fmt::format("tensor {}: {} bytes given, {} expected", name,
-                                            bytes.size(), numel * *esize));
+    throw std::invalid_argument(
+        fmt::format("tensor {}: {} bytes given, {} expected", name, bytes.size(), numel * *esize));
   }
   tensors_.push_back({std::move(name), std::move(dtype), std::move(shape), std::move(bytes)});
 }
@@ -36,9 +36,8 @@ std::vector<uint8_t> SafetensorsWriter::serialize() const {
   }
   uint64_t off = 0;
   for (const auto& t : tensors_) {
-    header[t.name] = {{"dtype", t.dtype},
-                      {"shape", t.shape},
-                      {"data_offsets", {off, off + t.bytes.size()}}};
+    header[t.name] = {
+        {"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {off, off + t.bytes.size()}}};
     off += t.bytes.size();
   }
   std::string text = header.dump();

@@ -95,11 +95,10 @@ void launch_attention(const float* q, const float* k_cache, const float* v_cache
   if (T <= 0) return;
   if (shape.n_heads <= 0 || shape.n_kv_heads <= 0 || shape.head_dim <= 0 ||
       shape.n_heads % shape.n_kv_heads != 0 || pos0 < 0)
-    throw std::invalid_argument("cuda attention: invalid shape (n_heads " +
-                                std::to_string(shape.n_heads) + ", n_kv_heads " +
-                                std::to_string(shape.n_kv_heads) + ", head_dim " +
-                                std::to_string(shape.head_dim) + ", pos0 " +
-                                std::to_string(pos0) + ")");
+    throw std::invalid_argument(
+        "cuda attention: invalid shape (n_heads " + std::to_string(shape.n_heads) +
+        ", n_kv_heads " + std::to_string(shape.n_kv_heads) + ", head_dim " +
+        std::to_string(shape.head_dim) + ", pos0 " + std::to_string(pos0) + ")");
   const size_t smem = sizeof(float) * (static_cast<size_t>(shape.head_dim) + pos0 + T);
   int dev = 0, max_smem = 0;
   PV_CUDA_CHECK(cudaGetDevice(&dev));
@@ -109,14 +108,12 @@ void launch_attention(const float* q, const float* k_cache, const float* v_cache
     throw std::invalid_argument("cuda attention: context of " + std::to_string(pos0 + T) +
                                 " positions exceeds the shared-memory score buffer");
   if (smem > 48 * 1024)
-    PV_CUDA_CHECK(cudaFuncSetAttribute(attention_kernel,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       static_cast<int>(usable)));
+    PV_CUDA_CHECK(cudaFuncSetAttribute(
+        attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(usable)));
   const dim3 grid(shape.n_heads, T);
-  attention_kernel<<<grid, kThreads, smem>>>(q, k_cache, v_cache, shape.n_heads,
-                                             shape.n_kv_heads, shape.head_dim, T, pos0,
-                                             1.0f / std::sqrt(static_cast<float>(shape.head_dim)),
-                                             out, scores, probs);
+  attention_kernel<<<grid, kThreads, smem>>>(
+      q, k_cache, v_cache, shape.n_heads, shape.n_kv_heads, shape.head_dim, T, pos0,
+      1.0f / std::sqrt(static_cast<float>(shape.head_dim)), out, scores, probs);
   PV_CUDA_LAUNCH_CHECK("attention_kernel");
 }
 

@@ -13,17 +13,16 @@ namespace pv::kernels::cuda {
 [[noreturn]] inline void throw_cuda_error(cudaError_t err, const char* expr, const char* file,
                                           int line) {
   throw std::runtime_error(std::string(file) + ":" + std::to_string(line) + ": CUDA error " +
-                           cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ") in " +
-                           expr);
+                           cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ") in " + expr);
 }
 
 }  // namespace pv::kernels::cuda
 
-#define PV_CUDA_CHECK(expr)                                                              \
-  do {                                                                                   \
-    const cudaError_t pv_cuda_err_ = (expr);                                             \
-    if (pv_cuda_err_ != cudaSuccess)                                                     \
-      ::pv::kernels::cuda::throw_cuda_error(pv_cuda_err_, #expr, __FILE__, __LINE__);    \
+#define PV_CUDA_CHECK(expr)                                                           \
+  do {                                                                                \
+    const cudaError_t pv_cuda_err_ = (expr);                                          \
+    if (pv_cuda_err_ != cudaSuccess)                                                  \
+      ::pv::kernels::cuda::throw_cuda_error(pv_cuda_err_, #expr, __FILE__, __LINE__); \
   } while (0)
 
 // After a <<<...>>> launch: configuration errors surface from cudaGetLastError at once;

@@ -3,6 +3,7 @@
 // reduction. Several tokens (up to kTokChunk) reuse each decoded block, so prefill reads
 // the weights T/kTokChunk times instead of T times. The hot path for decode is T = 1.
 #include <cstdint>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
@@ -13,8 +14,8 @@
 namespace pv::kernels::cuda {
 namespace {
 
-constexpr int kWarps = 4;      // rows per thread block (one warp each)
-constexpr int kTokChunk = 8;   // tokens per pass for T > 1
+constexpr int kWarps = 4;     // rows per thread block (one warp each)
+constexpr int kTokChunk = 8;  // tokens per pass for T > 1
 
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
@@ -47,13 +48,63 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
+// Batch 1: each thread block owns R consecutive rows and splits their blocks across its
+// kWarps warps (split-K), so a 4096-row matrix still fills every SM with warps and keeps
+// enough loads in flight to cover HBM latency. Each thread reuses its x registers across
+// the R rows (x traffic would otherwise exceed the weight bytes ~7x for Q4_K). Rows past
+// the end are handled one at a time and never stored.
+template <class Q, int R>
+__global__ void __launch_bounds__(kWarps * 32)
+    matvec_quant_rows(const uint8_t* __restrict__ w, size_t rb, int rows, int nblocks,
+                      const float* __restrict__ x, float* __restrict__ y) {
+  __shared__ float partial[kWarps][R];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int row0 = blockIdx.x * R;
+  const int nr = rows - row0 < R ? rows - row0 : R;
+  constexpr int kPerIter = 32 / Q::kParts;
+  const int part = lane % Q::kParts;
+  const int first = warp * kPerIter + lane / Q::kParts;
+  float acc[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) acc[r] = 0.f;
+  if (nr == R) {
+    const uint8_t* wr = w + static_cast<size_t>(row0) * rb;
+#pragma unroll 2
+    for (int blk = first; blk < nblocks; blk += kWarps * kPerIter)
+      Q::template dot_rows<R>(wr + static_cast<size_t>(blk) * Q::kBytes, rb, part,
+                              x + static_cast<size_t>(blk) * Q::kValues, acc);
+  } else {  // the last, partial group of rows: one at a time
+    for (int r = 0; r < nr; ++r) {
+      const uint8_t* wr = w + static_cast<size_t>(row0 + r) * rb;
+      float a[1] = {0.f};
+      for (int blk = first; blk < nblocks; blk += kWarps * kPerIter)
+        Q::template dot_rows<1>(wr + static_cast<size_t>(blk) * Q::kBytes, rb, part,
+                                x + static_cast<size_t>(blk) * Q::kValues, a);
+#pragma unroll
+      for (int k = 0; k < R; ++k)
+        if (k == r) acc[k] = a[0];
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    const float s = warp_sum(acc[r]);
+    if (lane == 0) partial[warp][r] = s;
+  }
+  __syncthreads();
+  if (threadIdx.x < nr) {
+    float s = 0.f;
+#pragma unroll
+    for (int k = 0; k < kWarps; ++k) s += partial[k][threadIdx.x];
+    y[row0 + threadIdx.x] = s;
+  }
+}
+
 template <GgmlType TY>
 __device__ __forceinline__ void load8(const uint8_t* p, float (&w)[8]) {
   if constexpr (TY == GgmlType::F32) {
     const float4 a = ld_f4(reinterpret_cast<const float*>(p));
     const float4 b = ld_f4(reinterpret_cast<const float*>(p) + 4);
-    w[0] = a.x, w[1] = a.y, w[2] = a.z, w[3] = a.w, w[4] = b.x, w[5] = b.y, w[6] = b.z,
-    w[7] = b.w;
+    w[0] = a.x, w[1] = a.y, w[2] = a.z, w[3] = a.w, w[4] = b.x, w[5] = b.y, w[6] = b.z, w[7] = b.w;
   } else {
     const uint4 v = __ldg(reinterpret_cast<const uint4*>(p));
     const uint32_t u[4] = {v.x, v.y, v.z, v.w};
@@ -150,6 +201,44 @@ void launch_one(const DeviceMatrix& w, const float* x, int ntok, float* y) {
   PV_CUDA_LAUNCH_CHECK("matvec kernel");
 }
 
+// Rows per thread block for batch 1, from the H200 sweep (device_run3.sh): 4 wins except
+// for Q4_K rows of more than 8192 values, where 2 keeps more blocks in flight.
+// PV_CUDA_MATVEC_ROWS (1, 2 or 4) overrides it, for benchmarks and for the parity sweep.
+int rows_per_block(GgmlType type, int64_t cols) {
+  static const int forced = [] {
+    const char* e = std::getenv("PV_CUDA_MATVEC_ROWS");
+    const int v = e != nullptr ? std::atoi(e) : 0;
+    return (v == 1 || v == 2 || v == 4) ? v : 0;
+  }();
+  if (forced != 0) return forced;
+  return (type == GgmlType::Q4_K && cols > 8192) ? 2 : 4;
+}
+
+template <class Q, int R>
+void launch_rows(const DeviceMatrix& w, const float* x, float* y) {
+  const int rows = static_cast<int>(w.rows), cols = static_cast<int>(w.cols);
+  matvec_quant_rows<Q, R>
+      <<<(rows + R - 1) / R, kWarps * 32>>>(w.data, w.row_bytes, rows, cols / Q::kValues, x, y);
+  PV_CUDA_LAUNCH_CHECK("matvec_quant_rows");
+}
+
+template <class Q>
+void launch_batch1(const DeviceMatrix& w, const float* x, float* y) {
+  switch (rows_per_block(w.type, w.cols)) {
+    case 1:
+      launch_rows<Q, 1>(w, x, y);
+      break;
+    case 4:
+      launch_rows<Q, 4>(w, x, y);
+      break;
+    case 2:
+      launch_rows<Q, 2>(w, x, y);
+      break;
+    default:
+      launch_rows<Q, 4>(w, x, y);
+  }
+}
+
 }  // namespace
 
 void launch_matmul(const DeviceMatrix& w, const float* x, int T, float* y) {
@@ -159,8 +248,19 @@ void launch_matmul(const DeviceMatrix& w, const float* x, int T, float* y) {
   if (reinterpret_cast<uintptr_t>(x) % 16 != 0)
     throw std::invalid_argument("cuda matmul: x is not 16-byte aligned");
   if (T == 1) {
-    launch_one<1>(w, x, 1, y);
-    return;
+    switch (w.type) {
+      case GgmlType::Q8_0:
+        return launch_batch1<BlockQ8_0>(w, x, y);
+      case GgmlType::Q4_0:
+        return launch_batch1<BlockQ4_0>(w, x, y);
+      case GgmlType::Q4_K:
+        return launch_batch1<BlockQ4_K>(w, x, y);
+      case GgmlType::Q6_K:
+        return launch_batch1<BlockQ6_K>(w, x, y);
+      default:
+        launch_one<1>(w, x, 1, y);
+        return;
+    }
   }
   for (int t0 = 0; t0 < T; t0 += kTokChunk) {
     const int n = T - t0 < kTokChunk ? T - t0 : kTokChunk;

@@ -144,8 +144,8 @@ void launch_embed(const DeviceMatrix& w, const int32_t* tokens, int T, float* ou
 void launch_add_bias(float* y, const DeviceMatrix& bias, int T) {
   const size_t n = static_cast<size_t>(T) * bias.cols;
   if (n == 0) return;
-  add_bias_kernel<<<grid_for(n), kThreads>>>(y, bias.type, bias.data,
-                                             static_cast<int>(bias.cols), T);
+  add_bias_kernel<<<grid_for(n), kThreads>>>(y, bias.type, bias.data, static_cast<int>(bias.cols),
+                                             T);
   PV_CUDA_LAUNCH_CHECK("add_bias_kernel");
 }
 
