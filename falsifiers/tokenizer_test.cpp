@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -76,6 +77,12 @@ std::string ids_text(const Ids& ids) {
   std::string s = "[";
   for (size_t k = 0; k < ids.size(); ++k) s += (k ? "," : "") + std::to_string(ids[k]);
   return s + "]";
+}
+
+std::string fmt_cp(char32_t cp) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "U+%04X", static_cast<unsigned>(cp));
+  return buf;
 }
 
 std::string fixture_path(const char* name) {
@@ -265,6 +272,9 @@ TEST(Tokenizer, PretokenizerRegexSemantics) {
   EXPECT_EQ(pieces_of("it's THEY'RE"), (V{"it", "'s", " THEY", "'RE"}));
   EXPECT_EQ(pieces_of("'sa"), (V{"'s", "a"}));
   EXPECT_EQ(pieces_of("'la"), (V{"'la"}));
+  EXPECT_EQ(pieces_of("x'\xC5\xBF"
+                      "a"),
+            (V{"x", "'\xC5\xBF", "a"}));  // 'ſ folds to 's
   EXPECT_EQ(pieces_of("  hi"), (V{" ", " hi"}));
   EXPECT_EQ(pieces_of("x   "), (V{"x", "   "}));
   EXPECT_EQ(pieces_of("a \n\n b"), (V{"a", " \n\n", " b"}));
@@ -278,7 +288,7 @@ TEST(Tokenizer, PretokenizerRegexSemantics) {
   // Invalid UTF-8 bytes are characters of class "other", one byte each.
   EXPECT_EQ(pieces_of("a\xFF\xFE b"), (V{"a", "\xFF\xFE", " b"}));
   EXPECT_EQ(pieces_of("\xC3"), (V{"\xC3"}));
-  EXPECT_STREQ(kUnicodeVersion, "14.0.0");
+  EXPECT_STREQ(kUnicodeVersion, "16.0.0");
   EXPECT_EQ(char_class(U'\u00A0'), CharClass::kSpace);
   EXPECT_EQ(char_class(U'\u001C'), CharClass::kOther);  // Python's isspace() says space
   EXPECT_EQ(char_class(U'\u0663'), CharClass::kNumber);
@@ -575,6 +585,116 @@ TEST(Tokenizer, OraclePiecesMatchHfSplit) {
   EXPECT_GT(n, 3000u) << "oracle has too few split cases";
   EXPECT_EQ(mismatches, 0u);
   pv::testing::record_metric("split_cases", static_cast<double>(n));
+  pv::testing::record_metric("mismatches", static_cast<double>(mismatches));
+}
+
+std::string utf8(char32_t cp) {
+  std::string s;
+  if (cp < 0x80) {
+    s += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    s += static_cast<char>(0xC0 | (cp >> 6));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    s += static_cast<char>(0xE0 | (cp >> 12));
+    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    s += static_cast<char>(0xF0 | (cp >> 18));
+    s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+  return s;
+}
+
+// HF's regex engine, probed on every code point (tools/tokenizer_oracle.py classes): the
+// class tables must agree everywhere, unassigned and newly assigned code points included.
+TEST(Tokenizer, CharClassesMatchHfEveryCodePoint) {
+  PV_REQUIRE_TOKENIZER_FIXTURE();
+  if (!std::filesystem::exists(fixture_path("char_classes.json"))) {
+    PV_SKIP_FIXTURE_ABSENT("tokenizer-oracle (model/fixtures/tokenizer/char_classes.json)");
+  }
+  const auto j = read_json(fixture_path("char_classes.json"));
+  std::vector<unsigned char> hf(0x110000, 0);
+  for (const auto& r : j["ranges"]) {
+    for (uint32_t cp = r[0].get<uint32_t>(); cp <= r[1].get<uint32_t>(); ++cp) {
+      hf[cp] = r[2].get<unsigned char>();
+    }
+  }
+  size_t checked = 0, mismatches = 0;
+  for (char32_t cp = 0; cp < 0x110000; ++cp) {
+    if (cp >= 0xD800 && cp <= 0xDFFF) continue;  // not encodable; HF cannot see them either
+    ++checked;
+    const auto mine = static_cast<unsigned char>(char_class(cp));
+    if (mine != hf[cp]) {
+      const std::string msg = fmt_cp(cp) + ": pv class " + std::to_string(mine) + ", HF class " +
+                              std::to_string(hf[cp]) + " (1 L, 2 N, 3 space, 0 other)";
+      if (mismatches++ == 0) pv::testing::record_counterexample(msg);
+      if (mismatches <= 20) ADD_FAILURE() << msg;
+    }
+  }
+  EXPECT_EQ(mismatches, 0u);
+  pv::testing::record_metric("code_points", static_cast<double>(checked));
+  pv::testing::record_metric("mismatches", static_cast<double>(mismatches));
+}
+
+// The letters HF's case-insensitive contraction alternative accepts in each slot, probed with
+// the same strings through pv's pre-tokenizer.
+TEST(Tokenizer, ContractionFoldsMatchHf) {
+  PV_REQUIRE_TOKENIZER_FIXTURE();
+  if (!std::filesystem::exists(fixture_path("char_classes.json"))) {
+    PV_SKIP_FIXTURE_ABSENT("tokenizer-oracle (model/fixtures/tokenizer/char_classes.json)");
+  }
+  const auto slots = read_json(fixture_path("char_classes.json"))["contraction_slots"];
+  using V = std::vector<std::string>;
+  struct Probe {
+    const char* slot;
+    std::function<std::string(const std::string&)> text;
+    std::function<V(const std::string&)> contraction;
+  };
+  const std::vector<Probe> probes = {
+      {"one_letter", [](const std::string& c) { return "x'" + c + "a"; },
+       [](const std::string& c) {
+         return V{"x", "'" + c, "a"};
+       }},
+      {"first_of_re_ve", [](const std::string& c) { return "x'" + c + "ea"; },
+       [](const std::string& c) {
+         return V{"x", "'" + c + "e", "a"};
+       }},
+      {"second_of_re", [](const std::string& c) { return "x'r" + c + "a"; },
+       [](const std::string& c) {
+         return V{"x", "'r" + c, "a"};
+       }},
+      {"first_of_ll", [](const std::string& c) { return "x'" + c + "la"; },
+       [](const std::string& c) {
+         return V{"x", "'" + c + "l", "a"};
+       }},
+      {"second_of_ll", [](const std::string& c) { return "x'l" + c + "a"; },
+       [](const std::string& c) {
+         return V{"x", "'l" + c, "a"};
+       }},
+  };
+  size_t letters = 0, mismatches = 0;
+  for (const Probe& p : probes) {
+    const auto want = slots[p.slot].get<std::vector<uint32_t>>();
+    std::vector<uint32_t> got;
+    for (char32_t cp = 0; cp < 0x110000; ++cp) {
+      if (char_class(cp) != CharClass::kLetter) continue;
+      letters += &p == &probes.front();
+      const std::string c = utf8(cp);
+      if (pieces_of(p.text(c)) == p.contraction(c)) got.push_back(cp);
+    }
+    if (got != want) {
+      std::string msg = std::string("slot ") + p.slot + ": pv accepts";
+      for (uint32_t cp : got) msg += " " + fmt_cp(cp);
+      msg += ", HF accepts";
+      for (uint32_t cp : want) msg += " " + fmt_cp(cp);
+      if (mismatches++ == 0) pv::testing::record_counterexample(msg);
+      ADD_FAILURE() << msg;
+    }
+  }
+  pv::testing::record_metric("letters_probed", static_cast<double>(letters));
   pv::testing::record_metric("mismatches", static_cast<double>(mismatches));
 }
 

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <array>
 #include <mutex>
-#include <queue>
 #include <string>
 #include <unordered_map>
 
@@ -247,23 +246,27 @@ void Tokenizer::Impl::bpe(std::string_view bytes, std::vector<int32_t>& out) con
     int32_t id, prev, next;
   };
   const auto n = static_cast<int32_t>(bytes.size());
-  std::vector<Sym> sym(n);
+  // Scratch reused across words on this thread: encoding allocates nothing per word.
+  thread_local std::vector<Sym> sym;
+  thread_local std::vector<Candidate> heap;
+  sym.resize(n);
+  heap.clear();
   for (int32_t k = 0; k < n; ++k) {
     sym[k] = {byte_token[static_cast<unsigned char>(bytes[k])], k - 1, k + 1 < n ? k + 1 : -1};
   }
-  std::vector<Candidate> heap_storage;
-  heap_storage.reserve(n);
-  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> heap(
-      std::greater<>{}, std::move(heap_storage));
+  const auto cmp = std::greater<>{};  // min-heap on (rank, pos)
   auto push = [&](int32_t pos) {
     if (pos < 0 || sym[pos].next < 0) return;
     auto it = merges.find(pair_key(sym[pos].id, sym[sym[pos].next].id));
-    if (it != merges.end()) heap.push({it->second.rank, pos, it->second.result});
+    if (it == merges.end()) return;
+    heap.push_back({it->second.rank, pos, it->second.result});
+    std::push_heap(heap.begin(), heap.end(), cmp);
   };
   for (int32_t k = 0; k + 1 < n; ++k) push(k);
   while (!heap.empty()) {
-    const Candidate top = heap.top();
-    heap.pop();
+    std::pop_heap(heap.begin(), heap.end(), cmp);
+    const Candidate top = heap.back();
+    heap.pop_back();
     Sym& s = sym[top.pos];
     if (s.id < 0 || s.next < 0) continue;  // merged away, or now the last symbol
     // Stale entry: the pair at pos changed since it was queued.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent oracle for pv's byte-level BPE tokenizer (model/tokenizer.h).
+r"""Independent oracle for pv's byte-level BPE tokenizer (model/tokenizer.h).
 
 Two steps, so that the committed inputs never depend on the machine that has HF `tokenizers`:
 
@@ -17,6 +17,13 @@ Two steps, so that the committed inputs never depend on the machine that has HF 
         oracle.json    for every case: HF's ids, tokens, decode, and the Split pieces
         fuzz.json      the pre-tokenizer-only fuzz cases with HF's Split pieces filled in
         tokenizer.json HF's own serialization, kept for reference
+
+  tokenizer_oracle.py classes --out DIR
+      Needs HF `tokenizers`. Asks HF's Split(Qwen2 regex) itself how it classifies EVERY code
+      point (U+0000..U+10FFFF without surrogates): the probe " " + c + "x" splits four
+      different ways for a letter, a number, white space and anything else. Writes
+      char_classes.json (ranges [first, last, class], 1 = L, 2 = N, 3 = \s) and the letters
+      the case-insensitive contraction alternative accepts for each contraction letter.
 
   tokenizer_oracle.py gguf --in model/fixtures/tokenizer
       Writes tokenizer-carrier-qwen2-f32.gguf: the vocab.json tokenizer as GGUF
@@ -355,6 +362,82 @@ def cmd_oracle(args):
           f"{len(results)} cases, {len(fuzz)} fuzz cases")
 
 
+def cmd_classes(args):
+    import tokenizers
+    from tokenizers import Regex, pre_tokenizers
+
+    split = pre_tokenizers.Split(Regex(QWEN2_PATTERN), behavior="isolated", invert=False)
+
+    def pieces(t):
+        return [p for p, _ in split.pre_tokenize_str(t)]
+
+    classes = []
+    odd = []
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            classes.append(0)
+            continue
+        c = chr(cp)
+        got = pieces(" " + c + "x")
+        if c in "\r\n":
+            cls = 3  # [\r\n] literals of the regex; the probe cannot tell them from "other"
+        elif got == [" " + c + "x"]:
+            cls = 1
+        elif got == [" ", c, "x"]:
+            cls = 2
+        elif got == [" ", c + "x"]:
+            cls = 3
+        elif got == [" " + c, "x"]:
+            cls = 0
+        else:
+            cls = 0
+            odd.append([cp, got])
+        classes.append(cls)
+    ranges = []
+    start = 0
+    for cp in range(1, 0x110001):
+        if cp == 0x110000 or classes[cp] != classes[start]:
+            if classes[start]:
+                ranges.append([start, cp - 1, classes[start]])
+            start = cp
+    # Which letters the (?i:'s|'t|'re|'ve|'m|'ll|'d) alternative accepts in each slot.
+    letters = [cp for cp in range(0x110000) if classes[cp] == 1]
+    folds = {k: [] for k in ["s", "t", "m", "d", "r_", "v_", "_e", "l_", "_l"]}
+    for cp in letters:
+        c = chr(cp)
+        if pieces("x'" + c + "a") == ["x", "'" + c, "a"]:
+            for k in "stmd":
+                folds[k].append(cp)  # one-letter slot; which of s/t/m/d is not observable
+        if pieces("x'" + c + "ea") == ["x", "'" + c + "e", "a"]:
+            folds["r_"].append(cp)  # first letter of 're / 've
+        if pieces("x'r" + c + "a") == ["x", "'r" + c, "a"]:
+            folds["_e"].append(cp)
+        if pieces("x'" + c + "la") == ["x", "'" + c + "l", "a"]:
+            folds["l_"].append(cp)
+        if pieces("x'l" + c + "a") == ["x", "'l" + c, "a"]:
+            folds["_l"].append(cp)
+    del folds["t"], folds["m"], folds["d"], folds["v_"]
+    os.makedirs(args.out, exist_ok=True)
+    write_json(
+        os.path.join(args.out, "char_classes.json"),
+        {
+            "source": f"HF tokenizers {tokenizers.__version__} Split(Qwen2 regex) probes",
+            "classes": {"1": "L", "2": "N", "3": "whitespace"},
+            "ranges": ranges,
+            "unexpected_probe_splits": odd[:50],
+            "contraction_slots": {
+                "one_letter": folds["s"],
+                "first_of_re_ve": folds["r_"],
+                "second_of_re": folds["_e"],
+                "first_of_ll": folds["l_"],
+                "second_of_ll": folds["_l"],
+            },
+        },
+    )
+    print(f"classes: {len(ranges)} ranges, {len(odd)} unexpected probe splits, "
+          f"{len(folds['s'])} one-letter contraction letters")
+
+
 def cmd_gguf(args):
     """A GGUF v3 file written from the format's definition (little endian throughout)."""
     import struct
@@ -434,6 +517,9 @@ def main():
     b.add_argument("--in", dest="inp", required=True)
     b.add_argument("--out", required=True)
     b.set_defaults(func=cmd_oracle)
+    c = sub.add_parser("classes")
+    c.add_argument("--out", required=True)
+    c.set_defaults(func=cmd_classes)
     g = sub.add_parser("gguf")
     g.add_argument("--in", dest="inp", required=True)
     g.set_defaults(func=cmd_gguf)
