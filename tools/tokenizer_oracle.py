@@ -18,6 +18,12 @@ Two steps, so that the committed inputs never depend on the machine that has HF 
         fuzz.json      the pre-tokenizer-only fuzz cases with HF's Split pieces filled in
         tokenizer.json HF's own serialization, kept for reference
 
+  tokenizer_oracle.py gguf --in model/fixtures/tokenizer
+      Writes tokenizer-carrier-qwen2-f32.gguf: the vocab.json tokenizer as GGUF
+      tokenizer.ggml.* keys on a minimal qwen2 model (1 layer, hidden 8, constant F32
+      weights), so the tokenizer is exercised through the real GGUF loader (load_model)
+      without depending on the model fixtures. Pure standard library, byte-identical.
+
 The C++ falsifiers (falsifiers/tokenizer_test.cpp) read these JSON files; CI never runs
 Python. No normalizer is configured: GGUF tokenizers (llama.cpp's runtime) apply none for
 Qwen2, so the oracle matches what a GGUF-driven tokenizer must do.
@@ -349,6 +355,75 @@ def cmd_oracle(args):
           f"{len(results)} cases, {len(fuzz)} fuzz cases")
 
 
+def cmd_gguf(args):
+    """A GGUF v3 file written from the format's definition (little endian throughout)."""
+    import struct
+
+    with open(os.path.join(args.inp, "vocab.json"), encoding="utf-8") as f:
+        v = json.load(f)
+
+    def gstr(x):
+        b = x.encode("utf-8")
+        return struct.pack("<Q", len(b)) + b
+
+    U32, I32, F32, BOOL, STR, ARR = 4, 5, 6, 7, 8, 9  # GGUF metadata value types
+    kvs = []
+
+    def kv(key, vtype, payload):
+        kvs.append(gstr(key) + struct.pack("<I", vtype) + payload)
+
+    def arr(etype, items, pack):
+        return struct.pack("<IQ", etype, len(items)) + b"".join(pack(x) for x in items)
+
+    hidden, ffn, heads, kv_heads = 8, 8, 2, 1
+    head_dim = hidden // heads
+    kv("general.architecture", STR, gstr("qwen2"))
+    kv("general.name", STR, gstr("pv tokenizer carrier (constant weights)"))
+    for key, val in [("block_count", 1), ("context_length", 64), ("embedding_length", hidden),
+                     ("feed_forward_length", ffn), ("attention.head_count", heads),
+                     ("attention.head_count_kv", kv_heads)]:
+        kv("qwen2." + key, U32, struct.pack("<I", val))
+    kv("qwen2.attention.layer_norm_rms_epsilon", F32, struct.pack("<f", 1e-6))
+    kv("tokenizer.ggml.model", STR, gstr(v["model"]))
+    kv("tokenizer.ggml.pre", STR, gstr(v["pre"]))
+    kv("tokenizer.ggml.tokens", ARR, arr(STR, v["tokens"], gstr))
+    kv("tokenizer.ggml.token_type", ARR, arr(I32, v["token_types"], lambda t: struct.pack("<i", t)))
+    kv("tokenizer.ggml.merges", ARR, arr(STR, v["merges"], gstr))
+    kv("tokenizer.ggml.bos_token_id", U32, struct.pack("<I", v["bos_id"]))
+    kv("tokenizer.ggml.eos_token_id", U32, struct.pack("<I", v["eos_id"]))
+    kv("tokenizer.ggml.add_bos_token", BOOL, struct.pack("<?", v["add_bos"]))
+
+    n_vocab, kv_dim = len(v["tokens"]), kv_heads * head_dim
+    blk = "blk.0."
+    tensors = [  # GGUF dims: fastest (input) first
+        ("token_embd.weight", [hidden, n_vocab]), ("output_norm.weight", [hidden]),
+        (blk + "attn_norm.weight", [hidden]),
+        (blk + "attn_q.weight", [hidden, hidden]), (blk + "attn_q.bias", [hidden]),
+        (blk + "attn_k.weight", [hidden, kv_dim]), (blk + "attn_k.bias", [kv_dim]),
+        (blk + "attn_v.weight", [hidden, kv_dim]), (blk + "attn_v.bias", [kv_dim]),
+        (blk + "attn_output.weight", [hidden, hidden]), (blk + "ffn_norm.weight", [hidden]),
+        (blk + "ffn_gate.weight", [hidden, ffn]), (blk + "ffn_up.weight", [hidden, ffn]),
+        (blk + "ffn_down.weight", [ffn, hidden]),
+    ]
+    align = 32
+    infos, data = b"", b""
+    for name, dims in tensors:
+        data += b"\0" * (-len(data) % align)
+        n = 1
+        for d in dims:
+            n *= d
+        infos += (gstr(name) + struct.pack("<I", len(dims))
+                  + b"".join(struct.pack("<Q", d) for d in dims)
+                  + struct.pack("<IQ", 0, len(data)))  # type 0 = F32, offset in data section
+        data += struct.pack("<%df" % n, *([0.5] * n))
+    out = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kvs)) + b"".join(kvs) + infos
+    out += b"\0" * (-len(out) % align)
+    path = os.path.join(args.inp, "tokenizer-carrier-qwen2-f32.gguf")
+    with open(path, "wb") as f:
+        f.write(out + data)
+    print(f"wrote {path} ({len(out) + len(data)} bytes)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -359,6 +434,9 @@ def main():
     b.add_argument("--in", dest="inp", required=True)
     b.add_argument("--out", required=True)
     b.set_defaults(func=cmd_oracle)
+    g = sub.add_parser("gguf")
+    g.add_argument("--in", dest="inp", required=True)
+    g.set_defaults(func=cmd_gguf)
     args = ap.parse_args()
     args.func(args)
 

@@ -43,6 +43,17 @@ inline uint16_t fp32_to_fp16(float f) {
   return static_cast<uint16_t>(sign | (ax >> 13));
 }
 
+// fp16 of v rounded away from zero to the next representable magnitude when the nearest one is
+// smaller: a block scale stored this way never maps the block's extreme value past the end
+// of the quant range, so quantizers need no clamp (which matters for tiny, subnormal scales,
+// whose fp16 rounding is coarse).
+inline uint16_t fp32_to_fp16_round_up(float v) {
+  uint16_t h = fp32_to_fp16(v);
+  const float back = fp16_to_fp32(h);
+  if ((h & 0x7fffu) < 0x7bffu && (back < 0.0f ? -back : back) < (v < 0.0f ? -v : v)) ++h;
+  return h;
+}
+
 inline float bf16_to_fp32(uint16_t h) {
   return std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
 }

@@ -30,10 +30,10 @@ constexpr RowKernels kAvx2[] = {
     {ActFormat::F32, nullptr, avx2::dot_f32},
     {ActFormat::F32, nullptr, avx2::dot_f16},
     {ActFormat::F32, nullptr, avx2::dot_bf16},
-    {ActFormat::Q8A, avx2::quantize_act_q8a, avx2::dot_q8_0},
+    {ActFormat::Q8A, avx2::quantize_act_q8a, avx2::dot_q8_0, avx2::dot_q8_0_x4},
     {ActFormat::Q8A, avx2::quantize_act_q8a, avx2::dot_q4_0},
-    {ActFormat::Q8K, avx2::quantize_act_q8k, avx2::dot_q4_K},
-    {ActFormat::Q8K, avx2::quantize_act_q8k, avx2::dot_q6_K},
+    {ActFormat::Q8K, avx2::quantize_act_q8k, avx2::dot_q4_K, avx2::dot_q4_K_x4},
+    {ActFormat::Q8K, avx2::quantize_act_q8k, avx2::dot_q6_K, avx2::dot_q6_K_x4},
 };
 #endif
 
@@ -123,7 +123,16 @@ void matmul(const TensorView& w, const float* x, int T, float* y, ThreadPool* po
         const int t1 = std::min<int>(T, t0 + static_cast<int>(kTokenTile));
         for (int64_t r = rt; r < rt_end; ++r) {
           const uint8_t* wr = base + static_cast<size_t>(r) * rb;
-          for (int t = t0; t < t1; ++t) {
+          int t = t0;
+          if (k.dot_multi != nullptr) {
+            for (; t + 1 < t1; t += 4) {  // groups of up to 4 tokens share the weight unpacking
+              const int nt = std::min(4, t1 - t);
+              float out[4];
+              k.dot_multi(n, wr, act + act_stride * t, act_stride, nt, out);
+              for (int j = 0; j < nt; ++j) y[static_cast<int64_t>(t + j) * rows + r] = out[j];
+            }
+          }
+          for (; t < t1; ++t) {
             y[static_cast<int64_t>(t) * rows + r] = k.dot(n, wr, act + act_stride * t);
           }
         }

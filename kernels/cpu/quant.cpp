@@ -83,14 +83,13 @@ void dequantize_q6_K(const BlockQ6_K* b, float* y, int64_t nb) {
   }
 }
 
-// Q8_0: d = amax/127 rounded to fp16; q is computed against the stored d (not the unrounded
-// one), so |x - d*q| <= d/2 holds for the stored block; the clamp only ever moves the amax
-// value by 127*|d - fp16(d)| <= 127*d*2^-11 < d/2.
+// Q8_0: d = amax/127 rounded up to fp16; q is computed against the stored d, so
+// |x - d*q| <= d/2 for every value of the stored block (no value reaches the clamp).
 void quantize_q8_0(const float* x, BlockQ8_0* b, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, x += kQK) {
     float amax = 0.0f;
     for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[j]));
-    b[i].d = fp32_to_fp16(amax / 127.0f);
+    b[i].d = fp32_to_fp16_round_up(amax / 127.0f);
     const float d = fp16_to_fp32(b[i].d);
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     for (int j = 0; j < kQK; ++j) {
@@ -100,8 +99,9 @@ void quantize_q8_0(const float* x, BlockQ8_0* b, int64_t nb) {
   }
 }
 
-// Q4_0: the value of largest magnitude maps exactly to -8 (d = -xmax/8), using the full
-// 16-level range on that side; values on the other side clamp at +7, so |err| <= |d|.
+// Q4_0: the value of largest magnitude maps to -8 (d = -xmax/8, magnitude rounded up to fp16),
+// using the full 16-level range on that side; values on the other side clamp at +7, so
+// |err| <= |d|/2 on the extreme's side and |err| <= |d| overall.
 void quantize_q4_0(const float* x, BlockQ4_0* b, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, x += kQK) {
     float amax = 0.0f, xmax = 0.0f;
@@ -111,7 +111,7 @@ void quantize_q4_0(const float* x, BlockQ4_0* b, int64_t nb) {
         xmax = x[j];
       }
     }
-    b[i].d = fp32_to_fp16(xmax / -8.0f);
+    b[i].d = fp32_to_fp16_round_up(xmax / -8.0f);
     const float d = fp16_to_fp32(b[i].d);
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     auto level = [&](float v) {

@@ -4,7 +4,8 @@
 //     the values to levels, solve the least-squares scale/offset for those levels, and keep
 //     the best candidate (the plain min/max mapping is one candidate, so the search is never
 //     worse than it);
-//  2. quantize the sub-block scales against one fp16 super-block scale, then re-search the
+//  2. quantize the sub-block scales against one fp16 super-block scale (rounded up, so the
+//     largest never clamps), then re-search the
 //     integer scale (+-1) per sub-block with the final levels, since rounding the scale moves
 //     the optimum.
 #include "kernels/cpu/quant_k.h"
@@ -143,8 +144,8 @@ void quantize_q4_K(const float* x, BlockQ4_K* b, int64_t nb) {
       max_scale = std::max(max_scale, fits[j].scale);
       max_min = std::max(max_min, fits[j].min);
     }
-    b[i].d = fp32_to_fp16(max_scale / 63.0f);
-    b[i].dmin = fp32_to_fp16(max_min / 63.0f);
+    b[i].d = fp32_to_fp16_round_up(max_scale / 63.0f);
+    b[i].dmin = fp32_to_fp16_round_up(max_min / 63.0f);
     const float d = fp16_to_fp32(b[i].d), dmin = fp16_to_fp32(b[i].dmin);
     const float inv_d = d > 0.0f ? 1.0f / d : 0.0f, inv_dmin = dmin > 0.0f ? 1.0f / dmin : 0.0f;
     int ls[8], lm[8];
@@ -195,7 +196,7 @@ void quantize_q6_K(const float* x, BlockQ6_K* b, int64_t nb) {
         smax = scales[j];
       }
     }
-    b[i].d = fp32_to_fp16(smax / -128.0f);  // the largest scale maps to int8 -128
+    b[i].d = fp32_to_fp16_round_up(smax / -128.0f);  // the largest scale maps to int8 -128
     const float d = fp16_to_fp32(b[i].d);
     const float inv_d = d != 0.0f ? 1.0f / d : 0.0f;
     int levels[kQKK];

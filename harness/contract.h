@@ -1,0 +1,100 @@
+// The contract schema v1 as data (see harness/README.md for the YAML reference).
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "harness/diagnostics.h"
+#include "harness/ladder.h"
+
+namespace pv::harness {
+
+// "binary:Suite.Test" — a test the named GoogleTest binary lists. The test part may be a
+// gtest filter pattern ('*', '?') for parameterized families; it must match something.
+struct TestBinding {
+  std::string binary;
+  std::string test;
+  SourcePos pos;
+  std::string text() const { return binary + ":" + test; }
+};
+
+struct LevelSpec {
+  Status level = Status::PARTIAL_ALGORITHM_LEVEL;
+  std::vector<TestBinding> tests;
+  std::vector<std::string> fixtures;  // what the level needs (documentation + report)
+  int runs = 1;                       // each test runs this many times, same verdict
+  int machines = 1;                   // distinct machines whose evidence must agree
+  SourcePos pos;
+};
+
+struct Falsifier {
+  std::string id;
+  std::string rule;
+  std::string prediction;
+  std::string if_fails;
+  Status claimed = Status::PARTIAL_ALGORITHM_LEVEL;
+  std::vector<std::string> inputs;  // source globs (relative to the source root)
+  std::vector<SourcePos> input_pos;
+  std::map<std::string, std::string> thresholds;
+  std::vector<LevelSpec> levels;  // ascending on the ladder
+  SourcePos pos;
+  SourcePos status_pos;
+};
+
+struct Equation {
+  std::string name;
+  std::string formula;
+  std::string domain;
+  std::string description;
+};
+
+struct ProofObligation {
+  std::string type;
+  std::string property;
+  std::string formal;
+  std::vector<std::string> applies_to;
+};
+
+struct Contract {
+  std::string file;      // as given on the command line
+  std::string rel_file;  // relative to the source root (what the evidence records)
+  std::string root;      // source root the contract lives in
+  std::string sha256;
+  std::string id;
+  std::string version;
+  std::string description;
+  std::vector<std::string> references;
+  std::vector<std::string> depends_on;
+  std::vector<SourcePos> depends_on_pos;
+  std::map<std::string, std::string> thresholds;
+  std::vector<Equation> equations;
+  std::vector<ProofObligation> proof_obligations;
+  std::vector<Falsifier> falsifiers;
+  SourcePos id_pos;
+};
+
+struct LoadedContract {
+  bool ok = false;  // parsed and passed every per-file check
+  Contract contract;
+};
+
+// Parses and checks one contract file on its own (everything that does not need the
+// other contracts or the test binaries); appends every problem found to `diags`.
+LoadedContract load_contract(const std::string& path, Diagnostics& diags);
+LoadedContract load_contract_text(const std::string& path, const std::string& text,
+                                  Diagnostics& diags);
+
+// Only metadata.id, leniently: used to resolve depends_on against sibling contracts.
+std::string peek_contract_id(const std::string& path);
+
+bool is_semver(std::string_view v);
+// Levenshtein distance, for "did you mean" suggestions.
+size_t edit_distance(std::string_view a, std::string_view b);
+// The candidate nearest to `word`, or "" when none is plausibly a typo of it.
+std::string nearest(std::string_view word, const std::vector<std::string>& candidates);
+
+// The directory holding `.git` above `path`, else the file's own directory.
+std::string find_source_root(const std::string& path);
+
+}  // namespace pv::harness

@@ -1,0 +1,90 @@
+#include "harness/fingerprint.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+
+#include "harness/process.h"
+#include "harness/sha256.h"
+
+namespace pv::harness {
+namespace {
+
+std::string trim(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  size_t i = 0;
+  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+  return s.substr(i);
+}
+
+ProcessResult run_tool(std::vector<std::string> argv) {
+  ProcessOptions po;
+  po.argv = std::move(argv);
+  po.search_path = true;
+  po.timeout = std::chrono::seconds(20);
+  po.tail_bytes = 1 << 20;
+  return run_process(po);
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return trim(line.substr(colon + 1));
+    }
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+std::string machine_id_of(const Environment& env) {
+  if (const char* id = std::getenv("PV_MACHINE_ID"); id != nullptr && *id != '\0') return id;
+  return sha256_hex(env.cpu + "|" + env.gpu + "|" + env.driver + "|" + env.host).substr(0, 12);
+}
+
+Environment collect_environment(const std::string& source_root) {
+  Environment e;
+  if (auto r = run_tool({"git", "-C", source_root, "rev-parse", "HEAD"}); r.ok()) {
+    e.git_commit = trim(r.stdout_text);
+  } else {
+    e.git_commit = "unknown";
+  }
+  if (auto r =
+          run_tool({"git", "-C", source_root, "status", "--porcelain", "--untracked-files=no"});
+      r.ok()) {
+    e.git_dirty = !trim(r.stdout_text).empty();
+  }
+#if defined(__clang__)
+  e.compiler = "clang " __clang_version__;
+#elif defined(__GNUC__)
+  e.compiler = "gcc " __VERSION__;
+#else
+  e.compiler = "unknown";
+#endif
+  e.cpu = cpu_model();
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) == 0) e.host = host;
+  if (auto r = run_tool({"nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"});
+      r.ok()) {
+    const std::string first = trim(r.stdout_text.substr(0, r.stdout_text.find('\n')));
+    const auto comma = first.rfind(',');
+    if (comma != std::string::npos) {
+      e.gpu = trim(first.substr(0, comma));
+      e.driver = trim(first.substr(comma + 1));
+    }
+    if (auto s = run_tool({"nvidia-smi"}); s.ok()) {
+      std::smatch m;
+      static const std::regex re("CUDA Version: *([0-9.]+)");
+      if (std::regex_search(s.stdout_text, m, re)) e.cuda_runtime = m[1];
+    }
+  }
+  e.machine_id = machine_id_of(e);
+  return e;
+}
+
+}  // namespace pv::harness

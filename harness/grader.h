@@ -1,0 +1,56 @@
+// The grader: a falsifier's earned level from what actually ran (DESIGN.md ladder).
+//   earned = highest declared level L such that every declared level <= L passed;
+//   a skipped (fixture-absent) test at L caps earned just below L, with its reason;
+//   the lowest level skipped -> BLOCKER_FIXTURE_ABSENT; any failure -> FALSIFIED.
+// A locally skipped test may be credited from a committed bundle made on another
+// machine while that bundle is fresh (same inputs_digest) and says the test passed.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "harness/contract.h"
+#include "harness/test_run.h"
+
+namespace pv::harness {
+
+// One binding's runs folded together: failed if any run failed, skipped if any
+// skipped (and none failed), passed otherwise.
+struct BindingOutcome {
+  TestRun agg;
+  int runs = 0;
+  std::vector<uint64_t> seeds;
+};
+BindingOutcome fold_runs(const std::vector<TestRun>& runs);
+
+struct LevelOutcome {
+  Status level = Status::PARTIAL_ALGORITHM_LEVEL;
+  std::vector<BindingOutcome> tests;
+};
+
+// A bundle for the same falsifier found under the evidence directory.
+struct CommittedEvidence {
+  std::string where;  // "evidence/runs/<machine>/<contract>/<falsifier>.json"
+  std::string machine_id;
+  std::string host;
+  bool fresh = false;  // its inputs_digest equals the one recomputed now
+  nlohmann::json bundle;
+};
+
+struct Grade {
+  Status earned = Status::FALSIFIED;
+  std::string capped_by;       // why earned stops where it does ("" when nothing caps it)
+  std::string counterexample;  // when FALSIFIED
+  std::string failure;         // when FALSIFIED: which test and how
+  std::vector<std::string> credited_from;  // "evidence/...@<host>"
+  std::vector<std::string> notes;          // stale evidence, machines short, ...
+};
+
+// `levels` holds the outcome of every declared level in ascending order (credited
+// outcomes are filled in by this function from `others`, which excludes this machine).
+Grade grade_falsifier(const Falsifier& f, std::vector<LevelOutcome>& levels,
+                      const std::vector<CommittedEvidence>& others, bool inputs_declared,
+                      const std::string& local_machine);
+
+}  // namespace pv::harness

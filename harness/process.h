@@ -1,0 +1,40 @@
+// Runs a program directly from an argv list — never through a shell, so a contract
+// cannot smuggle in a command — in its own process group, with a wall-clock timeout
+// that kills the whole group. A crash or a hang of the child is a result to report,
+// never something that takes the harness down.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace pv::harness {
+
+struct ProcessOptions {
+  std::vector<std::string> argv;           // argv[0] is the program
+  std::map<std::string, std::string> env;  // added to (or replacing in) the inherited env
+  std::chrono::milliseconds timeout{std::chrono::minutes(10)};
+  bool search_path = false;  // resolve argv[0] through $PATH (like execvp)
+  std::string cwd;           // empty: inherit
+  size_t tail_bytes = 4096;  // how much of stdout/stderr to keep (the end)
+};
+
+struct ProcessResult {
+  bool started = false;
+  std::string spawn_error;  // why it did not start (when !started)
+  int exit_code = -1;       // when it exited normally
+  int term_signal = 0;      // when a signal ended it (SIGKILL after a timeout included)
+  bool timed_out = false;
+  double duration_ms = 0;
+  std::string stdout_text;  // the last tail_bytes of each stream
+  std::string stderr_text;
+
+  bool ok() const { return started && !timed_out && term_signal == 0 && exit_code == 0; }
+  // "exit code 1", "killed by signal 11 (SIGSEGV)", "timed out after 2.0 s", ...
+  std::string describe() const;
+};
+
+ProcessResult run_process(const ProcessOptions& opts);
+
+}  // namespace pv::harness

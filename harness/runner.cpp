@@ -1,0 +1,65 @@
+#include "harness/runner.h"
+
+#include <stdlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+namespace pv::harness {
+
+TestRun run_one(const RunJob& job, const RunnerOptions& opts) {
+  namespace fs = std::filesystem;
+  std::string dir = (fs::temp_directory_path() / "pv-run-XXXXXX").string();
+  ProcessResult proc;
+  std::string json_text;
+  if (mkdtemp(dir.data()) == nullptr) {
+    proc.spawn_error = "cannot create a scratch directory for the gtest report";
+  } else {
+    const std::string json_path = dir + "/report.json";
+    ProcessOptions po;
+    po.argv = {opts.bin_dir + "/" + job.binary, "--gtest_filter=" + job.test,
+               "--gtest_output=json:" + json_path, "--gtest_color=no"};
+    po.env["PV_SEED"] = std::to_string(job.seed);
+    po.env["RC_PARAMS"] = "seed=" + std::to_string(job.seed);
+    po.timeout = opts.timeout;
+    proc = run_process(po);
+    std::ifstream in(json_path, std::ios::binary);
+    if (in) {
+      std::stringstream ss;
+      ss << in.rdbuf();
+      json_text = ss.str();
+    }
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  return interpret_gtest_run(job.binary, job.test, json_text, proc, job.seed);
+}
+
+std::vector<TestRun> run_tests(const std::vector<RunJob>& jobs, const RunnerOptions& opts) {
+  std::vector<TestRun> results(jobs.size());
+  std::atomic<size_t> next{0};
+  size_t done = 0;
+  std::mutex mu;
+  auto worker = [&] {
+    for (;;) {
+      const size_t i = next.fetch_add(1);
+      if (i >= jobs.size()) return;
+      results[i] = run_one(jobs[i], opts);
+      std::lock_guard<std::mutex> lock(mu);
+      ++done;
+      if (opts.progress) opts.progress(done, jobs.size(), jobs[i]);
+    }
+  };
+  const int n = std::max(1, std::min<int>(opts.jobs, static_cast<int>(jobs.size())));
+  std::vector<std::thread> threads;
+  for (int t = 1; t < n; ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  return results;
+}
+
+}  // namespace pv::harness

@@ -1,0 +1,34 @@
+// Runs bound tests: one process per (test, run), the binary executed directly with
+// --gtest_filter and --gtest_output=json, PV_SEED / RC_PARAMS set, a per-test timeout,
+// and --jobs N processes at once.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "harness/test_run.h"
+
+namespace pv::harness {
+
+struct RunJob {
+  std::string binary;  // plain file name inside bin_dir
+  std::string test;    // gtest filter (a full name or a pattern)
+  uint64_t seed = 0;
+};
+
+struct RunnerOptions {
+  std::string bin_dir;
+  int jobs = 1;
+  std::chrono::milliseconds timeout{std::chrono::minutes(10)};
+  // Called (serialized) after each job finishes: (done, total, the job).
+  std::function<void(size_t, size_t, const RunJob&)> progress;
+};
+
+TestRun run_one(const RunJob& job, const RunnerOptions& opts);
+// Results in the order of `jobs`.
+std::vector<TestRun> run_tests(const std::vector<RunJob>& jobs, const RunnerOptions& opts);
+
+}  // namespace pv::harness

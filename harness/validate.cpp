@@ -1,0 +1,249 @@
+#include "harness/validate.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <tuple>
+
+#include "harness/atomic_file.h"
+#include "harness/source_tree.h"
+
+namespace pv::harness {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Cross-contract checks: duplicate ids, depends_on, bound tests, inputs globs.
+void check_contract_set(ValidateResult& res, ListingCache& listing,
+                        std::map<std::string, SourceTree>& trees) {
+  std::map<std::string, SourcePos> contract_ids;
+  std::map<std::string, std::pair<SourcePos, std::string>> falsifier_ids;
+  for (const auto& c : res.contracts) {
+    if (!c.id.empty()) {
+      auto [it, inserted] = contract_ids.emplace(c.id, c.id_pos);
+      if (!inserted) {
+        res.diags.push_back(
+            {c.id_pos, fmt::format("contract id '{}' is also used by {}:{}:{}", c.id,
+                                   it->second.file, it->second.line, it->second.col)});
+      }
+    }
+    for (const auto& f : c.falsifiers) {
+      if (f.id.empty()) continue;
+      auto [it, inserted] = falsifier_ids.emplace(f.id, std::make_pair(f.pos, c.id));
+      if (!inserted) {
+        const SourcePos& p = it->second.first;
+        res.diags.push_back({f.pos, fmt::format("duplicate falsifier id '{}' (also defined at "
+                                                "{}:{}:{}, contract {}); ids must be unique "
+                                                "across all contracts",
+                                                f.id, p.file, p.line, p.col, it->second.second)});
+      }
+    }
+  }
+  // depends_on may name any contract given, or any contract beside the ones given.
+  std::set<std::string> known;
+  for (const auto& [id, pos] : contract_ids) known.insert(id);
+  std::set<std::string> dirs;
+  for (const auto& c : res.contracts) dirs.insert(fs::path(c.file).parent_path().string());
+  bool peeked = false;
+  for (const auto& c : res.contracts) {
+    for (size_t i = 0; i < c.depends_on.size(); ++i) {
+      if (known.count(c.depends_on[i])) continue;
+      if (!peeked) {
+        peeked = true;
+        std::error_code ec;
+        for (const auto& d : dirs) {
+          for (const auto& e : fs::directory_iterator(d.empty() ? "." : d, ec)) {
+            if (e.path().extension() == ".yaml" || e.path().extension() == ".yml") {
+              const std::string id = peek_contract_id(e.path().string());
+              if (!id.empty()) known.insert(id);
+            }
+          }
+        }
+        if (known.count(c.depends_on[i])) continue;
+      }
+      std::vector<std::string> cands(known.begin(), known.end());
+      const std::string near = nearest(c.depends_on[i], cands);
+      res.diags.push_back(
+          {c.depends_on_pos[i],
+           fmt::format("depends_on names '{}', which is no known contract (neither given nor "
+                       "beside it){}",
+                       c.depends_on[i], near.empty() ? "" : "; did you mean '" + near + "'?")});
+    }
+  }
+  for (const auto& c : res.contracts) {
+    SourceTree& tree = trees.try_emplace(c.root, c.root).first->second;
+    for (const auto& f : c.falsifiers) {
+      for (size_t i = 0; i < f.inputs.size(); ++i) {
+        if (tree.match(f.inputs[i]).empty()) {
+          res.diags.push_back(
+              {f.input_pos[i], fmt::format("inputs pattern '{}' of falsifier {} matches no file "
+                                           "under {}",
+                                           f.inputs[i], f.id, c.root)});
+        }
+      }
+      for (const auto& lv : f.levels) {
+        for (const auto& t : lv.tests) {
+          const Listing& l = listing.get(t.binary);
+          if (!l.ok) {
+            res.diags.push_back(
+                {t.pos, fmt::format("bound test {} cannot be checked: {}", t.text(), l.error)});
+            continue;
+          }
+          const bool pattern = t.test.find_first_of("*?") != std::string::npos;
+          bool found = false;
+          if (pattern) {
+            for (const auto& name : l.tests) {
+              if (gtest_pattern_match(t.test, name)) {
+                found = true;
+                break;
+              }
+            }
+          } else {
+            found = l.tests.count(t.test) > 0;
+          }
+          if (!found) {
+            std::string near;
+            if (!pattern)
+              near = nearest(t.test, std::vector<std::string>(l.tests.begin(), l.tests.end()));
+            res.diags.push_back(
+                {t.pos,
+                 fmt::format("bound test '{}' is not listed by {} --gtest_list_tests{}", t.test,
+                             t.binary, near.empty() ? "" : "; did you mean '" + near + "'?")});
+          }
+        }
+      }
+    }
+  }
+}
+
+std::string display_prefix(const ValidateOptions& opts) {
+  if (opts.evidence_dir.empty()) return "evidence/";
+  std::string p = opts.evidence_dir;
+  if (!p.empty() && p.back() != '/') p += '/';
+  return p;
+}
+
+}  // namespace
+
+ValidateResult validate(const ValidateOptions& opts) {
+  ValidateResult res;
+  for (const auto& path : opts.contracts) {
+    LoadedContract lc = load_contract(path, res.diags);
+    if (!opts.source_root.empty()) {
+      lc.contract.root = fs::absolute(opts.source_root).lexically_normal().string();
+      std::error_code ec;
+      lc.contract.rel_file =
+          fs::relative(fs::absolute(path), lc.contract.root, ec).lexically_normal().string();
+    }
+    res.contracts.push_back(std::move(lc.contract));
+  }
+  ListingCache own_listing(opts.bin_dir);
+  ListingCache& listing = opts.listing ? *opts.listing : own_listing;
+  std::map<std::string, SourceTree> trees;
+  check_contract_set(res, listing, trees);
+  res.binaries_listed = listing.binaries_listed();
+  std::stable_sort(res.diags.begin(), res.diags.end(),
+                   [](const Diagnostic& a, const Diagnostic& b) {
+                     return std::tie(a.pos.file, a.pos.line, a.pos.col) <
+                            std::tie(b.pos.file, b.pos.line, b.pos.col);
+                   });
+  if (!res.diags.empty()) {
+    res.exit_code = kExitUsage;
+    return res;
+  }
+  if (opts.schema_only || res.contracts.empty()) return res;
+
+  const std::string root0 = res.contracts.front().root;
+  res.evidence_dir = opts.evidence_dir.empty() ? root0 + "/evidence" : opts.evidence_dir;
+  res.env = collect_environment(root0);
+  res.seed = opts.seed ? *opts.seed : (std::random_device{}() & 0x7FFFFFFFu);
+
+  // One job per distinct (binary, test, run index): a test bound by several falsifiers
+  // runs once per run index and its outcome is shared.
+  std::vector<RunJob> jobs;
+  std::map<std::tuple<std::string, std::string, int>, size_t> job_of;
+  for (const auto& c : res.contracts) {
+    for (const auto& f : c.falsifiers) {
+      for (const auto& lv : f.levels) {
+        for (const auto& t : lv.tests) {
+          for (int r = 0; r < lv.runs; ++r) {
+            auto key = std::make_tuple(t.binary, t.test, r);
+            if (job_of.count(key)) continue;
+            job_of[key] = jobs.size();
+            jobs.push_back({t.binary, t.test, res.seed + jobs.size()});
+          }
+        }
+      }
+    }
+  }
+  RunnerOptions ro;
+  ro.bin_dir = opts.bin_dir;
+  ro.jobs = opts.jobs;
+  ro.timeout = opts.timeout;
+  ro.progress = opts.progress;
+  const std::vector<TestRun> runs = run_tests(jobs, ro);
+  res.ran = true;
+  res.tests_run = static_cast<int>(runs.size());
+
+  const std::string prefix = display_prefix(opts);
+  const std::string now = utc_now_iso8601();
+  for (const auto& c : res.contracts) {
+    SourceTree& tree = trees.try_emplace(c.root, c.root).first->second;
+    for (const auto& f : c.falsifiers) {
+      FalsifierVerdict v;
+      v.contract = &c;
+      v.falsifier = &f;
+      for (const auto& lv : f.levels) {
+        LevelOutcome lo;
+        lo.level = lv.level;
+        for (const auto& t : lv.tests) {
+          std::vector<TestRun> these;
+          for (int r = 0; r < lv.runs; ++r) {
+            TestRun tr = runs[job_of.at(std::make_tuple(t.binary, t.test, r))];
+            tr.name = t.test;
+            these.push_back(std::move(tr));
+          }
+          lo.tests.push_back(fold_runs(these));
+        }
+        v.levels.push_back(std::move(lo));
+      }
+      v.inputs_digest = tree.inputs_digest(f.inputs, c.rel_file);
+      const auto others =
+          find_committed(res.evidence_dir, prefix, c.id, f.id, res.env.machine_id, v.inputs_digest);
+      v.grade = grade_falsifier(f, v.levels, others, !f.inputs.empty(), res.env.machine_id);
+      v.bundle_path = prefix + bundle_relpath(res.env.machine_id, c.id, f.id);
+      if (v.grade.earned == Status::FALSIFIED || v.overclaim()) res.exit_code = kExitFalsified;
+      res.verdicts.push_back(std::move(v));
+    }
+  }
+
+  if (opts.write_evidence) {
+    for (const auto& v : res.verdicts) {
+      const std::string path = res.evidence_dir + "/" +
+                               bundle_relpath(res.env.machine_id, v.contract->id, v.falsifier->id);
+      try {
+        write_file_atomic(path, make_bundle(v, res.env, now).dump(2) + "\n");
+        res.bundles_written.push_back(v.bundle_path);
+      } catch (const std::exception& e) {
+        res.io_errors.push_back(e.what());
+      }
+    }
+    res.index_path = res.evidence_dir + "/index.json";
+    nlohmann::json previous;
+    if (std::ifstream in(res.index_path); in) previous = nlohmann::json::parse(in, nullptr, false);
+    try {
+      write_file_atomic(res.index_path, make_index(res.verdicts, previous, now).dump(2) + "\n");
+    } catch (const std::exception& e) {
+      res.io_errors.push_back(e.what());
+    }
+    if (!res.io_errors.empty() && res.exit_code == kExitOk) res.exit_code = kExitUsage;
+  }
+  return res;
+}
+
+}  // namespace pv::harness

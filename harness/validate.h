@@ -1,0 +1,56 @@
+// `pv validate` as a library call: load + check every contract (all problems, with
+// file:line:col), bind tests against each binary's listing (listed once per binary),
+// run them, grade, and write evidence bundles and index.json.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "harness/contract.h"
+#include "harness/evidence.h"
+#include "harness/fingerprint.h"
+#include "harness/runner.h"
+#include "harness/test_listing.h"
+
+namespace pv::harness {
+
+enum ExitCode : int { kExitOk = 0, kExitFalsified = 1, kExitUsage = 2 };
+
+struct ValidateOptions {
+  std::vector<std::string> contracts;
+  bool schema_only = false;  // parse + binding check; run nothing, write nothing
+  int jobs = 1;
+  std::string bin_dir;       // where test binaries live (required)
+  std::string evidence_dir;  // "" -> <source root of the first contract>/evidence
+  std::chrono::milliseconds timeout{std::chrono::minutes(10)};
+  std::optional<uint64_t> seed;  // base seed; fresh when absent
+  bool write_evidence = true;
+  std::function<void(size_t, size_t, const RunJob&)> progress;
+  ListingCache* listing = nullptr;  // shared cache (benchmarks); one per call otherwise
+  std::string source_root;          // "" -> found from the contract files (.git above)
+};
+
+struct ValidateResult {
+  Diagnostics diags;
+  std::deque<Contract> contracts;  // stable addresses: verdicts point into it
+  std::vector<FalsifierVerdict> verdicts;
+  Environment env;
+  bool ran = false;
+  uint64_t seed = 0;
+  std::string evidence_dir;
+  std::vector<std::string> bundles_written;
+  std::string index_path;
+  std::vector<std::string> io_errors;
+  int binaries_listed = 0;
+  int tests_run = 0;
+  int exit_code = kExitOk;
+};
+
+ValidateResult validate(const ValidateOptions& opts);
+
+}  // namespace pv::harness

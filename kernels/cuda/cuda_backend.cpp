@@ -1,0 +1,210 @@
+// CudaBackend: the Backend interface over device memory. Activations are cudaMalloc'd
+// f32 buffers; weights are copied once to the device in their stored bytes; ops launch
+// the kernels in launch.h on the legacy default stream, so the synchronous copies in
+// upload/download order with them without extra events.
+#include "kernels/cuda/cuda_backend.h"
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/launch.h"
+
+namespace pv::kernels {
+namespace {
+
+using cuda::DeviceMatrix;
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device) : device_(device) {
+    PV_CUDA_CHECK(cudaSetDevice(device_));
+    PV_CUDA_CHECK(cudaFree(nullptr));  // create the context now, not inside the first op
+  }
+
+  ~CudaBackend() override {
+    // Destructors must not throw: release what we own and ignore late errors.
+    for (auto& [key, w] : weights_) cudaFree(const_cast<void*>(w.device_data));
+    for (void* p : buffers_) cudaFree(p);
+    cudaFree(tokens_);
+    cudaFree(scratch_);
+  }
+
+  std::string_view name() const override { return "cuda"; }
+
+  std::string device_description() const override {
+    cudaDeviceProp prop{};
+    int driver = 0, runtime = 0;
+    PV_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
+    PV_CUDA_CHECK(cudaDriverGetVersion(&driver));
+    PV_CUDA_CHECK(cudaRuntimeGetVersion(&runtime));
+    auto ver = [](int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); };
+    return std::string(prop.name) + " (sm_" + std::to_string(prop.major) +
+           std::to_string(prop.minor) + ", " + std::to_string(prop.totalGlobalMem >> 20) +
+           " MiB, driver CUDA " + ver(driver) + ", runtime " + ver(runtime) + ")";
+  }
+
+  float* alloc(size_t n) override {
+    void* p = nullptr;
+    PV_CUDA_CHECK(cudaMalloc(&p, std::max<size_t>(n, 1) * sizeof(float)));
+    PV_CUDA_CHECK(cudaMemset(p, 0, std::max<size_t>(n, 1) * sizeof(float)));
+    buffers_.push_back(p);
+    return static_cast<float*>(p);
+  }
+
+  void free(float* p) override {
+    if (p == nullptr) return;
+    for (size_t i = 0; i < buffers_.size(); ++i) {
+      if (buffers_[i] == p) {
+        buffers_[i] = buffers_.back();
+        buffers_.pop_back();
+        PV_CUDA_CHECK(cudaFree(p));
+        return;
+      }
+    }
+    throw std::invalid_argument("cuda backend: free() of a pointer this backend did not allocate");
+  }
+
+  void upload(float* dst, const float* host, size_t n) override {
+    PV_CUDA_CHECK(cudaMemcpy(dst, host, n * sizeof(float), cudaMemcpyHostToDevice));
+  }
+  void download(float* host, const float* src, size_t n) override {
+    PV_CUDA_CHECK(cudaMemcpy(host, src, n * sizeof(float), cudaMemcpyDeviceToHost));
+  }
+  void copy(float* dst, const float* src, size_t n) override {
+    PV_CUDA_CHECK(cudaMemcpy(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice));
+  }
+  void synchronize() override { PV_CUDA_CHECK(cudaDeviceSynchronize()); }
+
+  const Weight& prepare_weight(const TensorView& view) override {
+    const auto key = std::make_pair(view.data, view.nbytes);
+    if (auto it = weights_.find(key); it != weights_.end()) return it->second;
+    if (view.rows < 0 || view.cols < 0 || view.data == nullptr)
+      throw std::invalid_argument("cuda backend: weight '" + view.name + "' has no data");
+    const size_t expect = row_bytes(view.type, view.cols) * static_cast<size_t>(view.rows);
+    if (view.nbytes < expect)
+      throw std::invalid_argument("cuda backend: weight '" + view.name + "' holds " +
+                                  std::to_string(view.nbytes) + " bytes, its shape needs " +
+                                  std::to_string(expect));
+    void* d = nullptr;
+    PV_CUDA_CHECK(cudaMalloc(&d, std::max<size_t>(expect, 1)));
+    PV_CUDA_CHECK(cudaMemcpy(d, view.data, expect, cudaMemcpyHostToDevice));
+    Weight w;
+    w.view = view;
+    w.device_data = d;
+    return weights_.emplace(key, std::move(w)).first->second;
+  }
+
+  void embed(const Weight& w, const int32_t* tokens, int T, float* out) override {
+    for (int t = 0; t < T; ++t)
+      if (tokens[t] < 0 || tokens[t] >= w.view.rows)
+        throw std::out_of_range("cuda embed: token id " + std::to_string(tokens[t]) +
+                                " at position " + std::to_string(t) + " outside [0, " +
+                                std::to_string(w.view.rows) + ") of '" + w.view.name + "'");
+    ensure(&tokens_, &tokens_cap_, static_cast<size_t>(T) * sizeof(int32_t));
+    PV_CUDA_CHECK(cudaMemcpy(tokens_, tokens, static_cast<size_t>(T) * sizeof(int32_t),
+                             cudaMemcpyHostToDevice));
+    cuda::launch_embed(dev(w), static_cast<const int32_t*>(tokens_), T, out);
+  }
+
+  void matmul(const Weight& w, const float* x, int T, float* y) override {
+    if (reinterpret_cast<uintptr_t>(x) % 16 != 0) {
+      // Activations sliced at odd offsets (e.g. one head of q) are staged to keep the
+      // kernels' 16-byte vector loads legal.
+      const size_t bytes = static_cast<size_t>(T) * w.view.cols * sizeof(float);
+      ensure(&scratch_, &scratch_cap_, bytes);
+      PV_CUDA_CHECK(cudaMemcpy(scratch_, x, bytes, cudaMemcpyDeviceToDevice));
+      x = static_cast<const float*>(scratch_);
+    }
+    cuda::launch_matmul(dev(w), x, T, y);
+  }
+
+  void add_bias(float* y, const Weight& bias, int T) override {
+    cuda::launch_add_bias(y, dev(bias), T);
+  }
+  void rmsnorm(const float* x, const Weight& w, int T, int n, float eps, float* y) override {
+    if (w.view.numel() != n)
+      throw std::invalid_argument("cuda rmsnorm: weight '" + w.view.name + "' has " +
+                                  std::to_string(w.view.numel()) + " values, rows have " +
+                                  std::to_string(n));
+    cuda::launch_rmsnorm(x, dev(w), T, n, eps, y);
+  }
+  void rope(float* x, int T, int n_heads, int head_dim, int pos0, float theta,
+            RopeStyle style) override {
+    cuda::launch_rope(x, T, n_heads, head_dim, pos0, theta, style);
+  }
+  void attention(const float* q, const float* k_cache, const float* v_cache,
+                 const AttentionShape& shape, int T, int pos0, float* out, float* scores,
+                 float* probs) override {
+    cuda::launch_attention(q, k_cache, v_cache, shape, T, pos0, out, scores, probs);
+  }
+  void add(float* x, const float* y, size_t n) override { cuda::launch_add(x, y, n); }
+  void silu(const float* x, size_t n, float* y) override { cuda::launch_silu(x, n, y); }
+  void mul(const float* a, const float* b, size_t n, float* y) override {
+    cuda::launch_mul(a, b, n, y);
+  }
+  void softmax(float* x, int rows, int n) override { cuda::launch_softmax(x, rows, n); }
+
+ private:
+  static DeviceMatrix dev(const Weight& w) {
+    if (w.device_data == nullptr)
+      throw std::invalid_argument("cuda backend: weight '" + w.view.name +
+                                  "' was not prepared by this backend");
+    DeviceMatrix m;
+    m.type = w.view.type;
+    m.data = static_cast<const uint8_t*>(w.device_data);
+    m.rows = w.view.rows;
+    m.cols = w.view.cols;
+    m.row_bytes = row_bytes(w.view.type, w.view.cols);
+    return m;
+  }
+
+  static void ensure(void** p, size_t* cap, size_t bytes) {
+    if (*cap >= bytes) return;
+    if (*p != nullptr) PV_CUDA_CHECK(cudaFree(*p));
+    *p = nullptr;
+    *cap = 0;
+    PV_CUDA_CHECK(cudaMalloc(p, bytes));
+    *cap = bytes;
+  }
+
+  int device_;
+  std::map<std::pair<const void*, size_t>, Weight> weights_;
+  std::vector<void*> buffers_;
+  void* tokens_ = nullptr;
+  size_t tokens_cap_ = 0;
+  void* scratch_ = nullptr;
+  size_t scratch_cap_ = 0;
+};
+
+}  // namespace
+
+bool cuda_device_available(std::string* why) {
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    if (why != nullptr)
+      *why = std::string("no usable CUDA device: ") + cudaGetErrorName(err) + " (" +
+             cudaGetErrorString(err) + ")";
+    cudaGetLastError();  // clear the sticky-free error so later calls start clean
+    return false;
+  }
+  if (count == 0) {
+    if (why != nullptr) *why = "no CUDA device found";
+    return false;
+  }
+  return true;
+}
+
+std::unique_ptr<Backend> make_cuda_backend(int device) {
+  return std::make_unique<CudaBackend>(device);
+}
+
+}  // namespace pv::kernels

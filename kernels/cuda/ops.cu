@@ -1,0 +1,192 @@
+// Element-wise and row-wise ops: embedding lookup, bias, RMSNorm, RoPE (both pairings),
+// residual add, SiLU, multiply, softmax. All f32 on device buffers; reductions in f32
+// with warp shuffles, matching the CPU's f32 semantics within rounding.
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/decode.cuh"
+#include "kernels/cuda/launch.h"
+
+namespace pv::kernels::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+unsigned grid_for(size_t n) {
+  const size_t g = (n + kThreads - 1) / kThreads;
+  return static_cast<unsigned>(g < 65535u * 32u ? g : 65535u * 32u);
+}
+
+__global__ void embed_kernel(GgmlType type, const uint8_t* w, size_t rb, int64_t rows, int cols,
+                             const int32_t* tokens, int T, float* out) {
+  const size_t n = static_cast<size_t>(T) * cols;
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n;
+       i += size_t{gridDim.x} * blockDim.x) {
+    const int t = static_cast<int>(i / cols), c = static_cast<int>(i % cols);
+    const int32_t tok = tokens[t];
+    // The host checked the ids; a bad one here would be a race, so poison it visibly.
+    out[i] = (tok < 0 || tok >= rows) ? __int_as_float(0x7fc00000)
+                                      : dequant_one(type, w + static_cast<size_t>(tok) * rb, c);
+  }
+}
+
+__global__ void add_bias_kernel(float* y, GgmlType type, const uint8_t* b, int n, int T) {
+  const size_t total = static_cast<size_t>(T) * n;
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < total;
+       i += size_t{gridDim.x} * blockDim.x)
+    y[i] += dequant_one(type, b, static_cast<int64_t>(i % n));
+}
+
+__device__ float block_sum(float v, float* red) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  __syncthreads();  // red may still be read by a previous reduction
+  if (lane == 0) red[warp] = v;
+  __syncthreads();
+  float s = 0.f;
+  for (int k = 0; k < static_cast<int>(blockDim.x >> 5); ++k) s += red[k];
+  return s;
+}
+
+__device__ float block_max(float v, float* red) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  __syncthreads();
+  if (lane == 0) red[warp] = v;
+  __syncthreads();
+  float m = -INFINITY;
+  for (int k = 0; k < static_cast<int>(blockDim.x >> 5); ++k) m = fmaxf(m, red[k]);
+  return m;
+}
+
+__global__ void rmsnorm_kernel(const float* x, GgmlType wtype, const uint8_t* w, int n, float eps,
+                               float* y) {
+  __shared__ float red[32];
+  const float* xr = x + static_cast<size_t>(blockIdx.x) * n;
+  float* yr = y + static_cast<size_t>(blockIdx.x) * n;
+  float ss = 0.f;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) ss += xr[i] * xr[i];
+  ss = block_sum(ss, red);
+  const float inv = rsqrtf(ss / static_cast<float>(n) + eps);
+  for (int i = threadIdx.x; i < n; i += blockDim.x) yr[i] = xr[i] * inv * dequant_one(wtype, w, i);
+}
+
+// One thread per rotated pair. Angles in double so positions deep in the context keep
+// their precision (pos * inv_freq grows large; float sin/cos of it would drift).
+__global__ void rope_kernel(float* x, int T, int n_heads, int head_dim, int pos0, double log_theta,
+                            bool interleaved) {
+  const int half = head_dim / 2;
+  const size_t n = static_cast<size_t>(T) * n_heads * half;
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n;
+       i += size_t{gridDim.x} * blockDim.x) {
+    const int p = static_cast<int>(i % half);
+    const size_t th = i / half;  // token * n_heads + head
+    const int t = static_cast<int>(th / n_heads);
+    const double inv_freq = exp(-log_theta * (2.0 * p) / head_dim);
+    double s, c;
+    sincos(static_cast<double>(pos0 + t) * inv_freq, &s, &c);
+    float* hx = x + th * head_dim;
+    const int a = interleaved ? 2 * p : p, b = interleaved ? 2 * p + 1 : p + half;
+    const float xa = hx[a], xb = hx[b];
+    hx[a] = static_cast<float>(xa * c - xb * s);
+    hx[b] = static_cast<float>(xb * c + xa * s);
+  }
+}
+
+__global__ void add_kernel(float* x, const float* y, size_t n) {
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n;
+       i += size_t{gridDim.x} * blockDim.x)
+    x[i] += y[i];
+}
+
+__global__ void silu_kernel(const float* x, size_t n, float* y) {
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n;
+       i += size_t{gridDim.x} * blockDim.x) {
+    const float v = x[i];
+    y[i] = v / (1.0f + expf(-v));
+  }
+}
+
+__global__ void mul_kernel(const float* a, const float* b, size_t n, float* y) {
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n;
+       i += size_t{gridDim.x} * blockDim.x)
+    y[i] = a[i] * b[i];
+}
+
+__global__ void softmax_kernel(float* x, int n) {
+  __shared__ float red[32];
+  float* r = x + static_cast<size_t>(blockIdx.x) * n;
+  float m = -INFINITY;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) m = fmaxf(m, r[i]);
+  m = block_max(m, red);
+  float s = 0.f;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    const float e = expf(r[i] - m);
+    r[i] = e;
+    s += e;
+  }
+  s = block_sum(s, red);
+  const float inv = 1.0f / s;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) r[i] *= inv;
+}
+
+}  // namespace
+
+void launch_embed(const DeviceMatrix& w, const int32_t* tokens, int T, float* out) {
+  const size_t n = static_cast<size_t>(T) * w.cols;
+  if (n == 0) return;
+  embed_kernel<<<grid_for(n), kThreads>>>(w.type, w.data, w.row_bytes, w.rows,
+                                          static_cast<int>(w.cols), tokens, T, out);
+  PV_CUDA_LAUNCH_CHECK("embed_kernel");
+}
+
+void launch_add_bias(float* y, const DeviceMatrix& bias, int T) {
+  const size_t n = static_cast<size_t>(T) * bias.cols;
+  if (n == 0) return;
+  add_bias_kernel<<<grid_for(n), kThreads>>>(y, bias.type, bias.data, static_cast<int>(bias.cols),
+                                             T);
+  PV_CUDA_LAUNCH_CHECK("add_bias_kernel");
+}
+
+void launch_rmsnorm(const float* x, const DeviceMatrix& w, int T, int n, float eps, float* y) {
+  if (T <= 0 || n <= 0) return;
+  rmsnorm_kernel<<<T, kThreads>>>(x, w.type, w.data, n, eps, y);
+  PV_CUDA_LAUNCH_CHECK("rmsnorm_kernel");
+}
+
+void launch_rope(float* x, int T, int n_heads, int head_dim, int pos0, float theta,
+                 RopeStyle style) {
+  const size_t n = static_cast<size_t>(T) * n_heads * (head_dim / 2);
+  if (n == 0) return;
+  rope_kernel<<<grid_for(n), kThreads>>>(x, T, n_heads, head_dim, pos0,
+                                         std::log(static_cast<double>(theta)),
+                                         style == RopeStyle::Interleaved);
+  PV_CUDA_LAUNCH_CHECK("rope_kernel");
+}
+
+void launch_add(float* x, const float* y, size_t n) {
+  if (n == 0) return;
+  add_kernel<<<grid_for(n), kThreads>>>(x, y, n);
+  PV_CUDA_LAUNCH_CHECK("add_kernel");
+}
+
+void launch_silu(const float* x, size_t n, float* y) {
+  if (n == 0) return;
+  silu_kernel<<<grid_for(n), kThreads>>>(x, n, y);
+  PV_CUDA_LAUNCH_CHECK("silu_kernel");
+}
+
+void launch_mul(const float* a, const float* b, size_t n, float* y) {
+  if (n == 0) return;
+  mul_kernel<<<grid_for(n), kThreads>>>(a, b, n, y);
+  PV_CUDA_LAUNCH_CHECK("mul_kernel");
+}
+
+void launch_softmax(float* x, int rows, int n) {
+  if (rows <= 0 || n <= 0) return;
+  softmax_kernel<<<rows, kThreads>>>(x, n);
+  PV_CUDA_LAUNCH_CHECK("softmax_kernel");
+}
+
+}  // namespace pv::kernels::cuda

@@ -1,0 +1,115 @@
+// pv validate: run the falsifiers contracts bind, earn their statuses, write evidence.
+// Logic lives in harness/ (validate.h, report.h); this file is only the CLI surface.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "harness/atomic_file.h"
+#include "harness/report.h"
+#include "harness/validate.h"
+#include "tools/command.h"
+
+namespace {
+
+constexpr const char* kFooter = R"(Exit codes:
+  0  every falsifier earned at least its claimed status (promotions waiting are shown)
+  1  a falsifier was FALSIFIED (a bound test failed, crashed or timed out), or a claim
+     is above what was earned (overclaim)
+  2  usage error or schema errors (every problem is listed as file:line:col)
+
+Bound tests run as `<bin-dir>/<binary> --gtest_filter=<test> --gtest_output=json:...`
+(no shell), with PV_SEED=<seed> and RC_PARAMS="seed=<seed>"; replay a failure with the
+seed printed in its counterexample. Evidence bundles go to
+<evidence-dir>/runs/<machine-id>/<contract-id>/<falsifier-id>.json and an index to
+<evidence-dir>/index.json (see harness/README.md). Set PV_MACHINE_ID to pin the machine id.)";
+
+std::string self_dir() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string(".") : exe.parent_path().string();
+}
+
+struct Args {
+  std::vector<std::string> contracts;
+  bool schema_only = false;
+  int jobs = 1;
+  bool json = false;
+  std::string junit;
+  std::string evidence_dir;
+  std::string bin_dir;
+  double timeout_s = 600;
+  int64_t seed = -1;
+  bool no_evidence = false;
+};
+
+int run_validate(const Args& a) {
+  namespace ph = pv::harness;
+  ph::ValidateOptions o;
+  o.contracts = a.contracts;
+  o.schema_only = a.schema_only;
+  o.jobs = a.jobs;
+  o.bin_dir = a.bin_dir.empty() ? self_dir() : a.bin_dir;
+  o.evidence_dir = a.evidence_dir;
+  o.timeout = std::chrono::milliseconds(static_cast<int64_t>(a.timeout_s * 1000));
+  if (a.seed >= 0) o.seed = static_cast<uint64_t>(a.seed);
+  o.write_evidence = !a.no_evidence;
+  const bool tty = isatty(STDERR_FILENO) != 0 && !a.json;
+  if (tty) {
+    o.progress = [](size_t done, size_t total, const ph::RunJob& job) {
+      std::cerr << fmt::format("\r\033[K[{}/{}] {}:{}", done, total, job.binary, job.test)
+                << std::flush;
+    };
+  }
+  ph::ValidateResult r = ph::validate(o);
+  if (tty && r.ran) std::cerr << "\r\033[K" << std::flush;
+  if (a.json) {
+    std::cout << ph::to_json(r, a.schema_only).dump(2) << "\n";
+  } else {
+    // Schema problems go to stderr (like a compiler); the table to stdout.
+    if (!r.diags.empty()) {
+      ph::print_human(std::cerr, r, a.schema_only);
+    } else {
+      ph::print_human(std::cout, r, a.schema_only);
+    }
+  }
+  if (!a.junit.empty()) {
+    try {
+      ph::write_file_atomic(a.junit, ph::to_junit(r));
+    } catch (const std::exception& e) {
+      std::cerr << "pv validate: cannot write JUnit report: " << e.what() << "\n";
+      return ph::kExitUsage;
+    }
+  }
+  return r.exit_code;
+}
+
+PV_COMMAND("validate", "Run bound falsifiers, earn statuses, write evidence bundles",
+           [](CLI::App& sub) -> std::function<int()> {
+             auto args = std::make_shared<Args>();
+             sub.add_option("contracts", args->contracts, "Contract YAML files")
+                 ->required()
+                 ->check(CLI::ExistingFile);
+             sub.add_flag("--schema-only", args->schema_only,
+                          "Parse and check contracts and test bindings; run nothing");
+             sub.add_option("-j,--jobs", args->jobs, "Test processes to run at once")
+                 ->check(CLI::Range(1, 256));
+             sub.add_flag("--json", args->json, "Print the result as JSON on stdout");
+             sub.add_option("--junit", args->junit, "Also write a JUnit XML report to FILE");
+             sub.add_option("--evidence-dir", args->evidence_dir,
+                            "Evidence directory (default: <source root>/evidence)");
+             sub.add_option("--bin-dir", args->bin_dir,
+                            "Where test binaries live (default: the directory of pv)");
+             sub.add_option("--timeout", args->timeout_s, "Per-test timeout in seconds")
+                 ->check(CLI::PositiveNumber);
+             sub.add_option("--seed", args->seed, "Base seed (default: fresh, printed)")
+                 ->check(CLI::NonNegativeNumber);
+             sub.add_flag("--no-evidence", args->no_evidence,
+                          "Grade without writing bundles or index.json");
+             sub.footer(kFooter);
+             return [args] { return run_validate(*args); };
+           });
+
+}  // namespace
