@@ -32,7 +32,11 @@ std::map<std::string, ContractInfo> read_contract_infos(const std::vector<std::s
     c.description = scalar(doc["metadata"], "description");
     if (doc["falsifiers"] && doc["falsifiers"].IsSequence()) {
       for (const auto& f : doc["falsifiers"]) {
-        c.falsifiers.push_back({scalar(f, "id"), scalar(f, "rule"), scalar(f, "prediction")});
+        ContractFalsifierInfo fi{scalar(f, "id"), scalar(f, "rule"), scalar(f, "prediction"), {}};
+        if (f.IsMap() && f["levels"] && f["levels"].IsMap()) {
+          for (const auto& l : f["levels"]) fi.levels.push_back(l.first.as<std::string>(""));
+        }
+        c.falsifiers.push_back(std::move(fi));
       }
     }
     if (!c.id.empty()) out[c.id] = std::move(c);

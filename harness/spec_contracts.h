@@ -13,6 +13,7 @@ namespace pv::harness {
 
 struct ContractFalsifierInfo {
   std::string id, rule, prediction;
+  std::vector<std::string> levels;  // declared level names, as written
 };
 
 struct ContractInfo {
