@@ -34,8 +34,9 @@ using pv::kernels::kv_head_of;
 template <typename Property>
 void check_property(Property&& property) {
   pv::testing::seed();
-  pv::testing::record_metric("rc_seed",
-                             static_cast<double>(rc::detail::configuration().testParams.seed));
+  // As a string: a 64-bit seed does not survive a metric's double.
+  ::testing::Test::RecordProperty("rc_seed",
+                                  std::to_string(rc::detail::configuration().testParams.seed));
   rc::detail::checkGTest(std::forward<Property>(property));
 }
 

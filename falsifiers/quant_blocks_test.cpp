@@ -500,16 +500,16 @@ TEST(QuantBlocks, DotQ4_0) { check_dot(GgmlType::Q4_0); }
 TEST(QuantBlocks, DotQ4_K) { check_dot(GgmlType::Q4_K); }
 TEST(QuantBlocks, DotQ6_K) { check_dot(GgmlType::Q6_K); }
 
-// matmul (token tiles, row tiles, threads) computes exactly the row dots: bit-identical to
-// dot_row per (token, row) at each SIMD level, with and without a pool; a non-finite
+// matmul (token tiles, multi-token kernels, row tiles, threads) computes exactly the row dots:
+// bit-identical to dot_row per (token, row) at each SIMD level, with and without a pool; a
+// non-finite
 // activation gives NaN/inf in its own token's outputs only.
 TEST(QuantBlocks, MatmulEqualsRowDots) {
   SimdGuard guard;
   std::mt19937_64 rng(pv::testing::seed());
   cpu::ThreadPool pool(3);
   const int64_t rows = 37, cols = 512;
-  const int T = 11;
-  int64_t mismatches = 0;
+  int64_t mismatches = 0, checked = 0;
   for (GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0,
                         GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
     const size_t rb = pv::kernels::row_bytes(type, cols);
@@ -518,27 +518,34 @@ TEST(QuantBlocks, MatmulEqualsRowDots) {
       cpu::quantize_row(type, random_row(Dist::Gauss, cols, rng).data(), wq.data() + rb * r, cols);
     }
     const TensorView w{"test.weight", type, rows, cols, wq.data(), wq.size()};
-    auto x = random_row(Dist::Gauss, cols * T, rng);
-    x[static_cast<size_t>(cols) * 4 + 9] = std::numeric_limits<float>::infinity();  // token 4
-    for (cpu::SimdLevel level : {cpu::SimdLevel::Scalar, cpu::SimdLevel::Avx2}) {
-      cpu::force_simd(level);
-      for (cpu::ThreadPool* p : {static_cast<cpu::ThreadPool*>(nullptr), &pool}) {
-        std::vector<float> y(static_cast<size_t>(rows) * T, -1.0f);
-        cpu::matmul(w, x.data(), T, y.data(), p);
-        for (int t = 0; t < T; ++t) {
-          for (int64_t r = 0; r < rows; ++r) {
-            const float want = cpu::dot_row(type, wq.data() + rb * r, x.data() + cols * t, cols);
-            const float got = y[static_cast<size_t>(t * rows + r)];
-            if (t == 4) {
-              if (std::isfinite(got)) ++mismatches;
-            } else if (bits_of(got) != bits_of(want)) {
-              ++mismatches;
+    // T values cover token groups of 1..4 and a partial token tile (tiles of 8).
+    for (int T : {1, 2, 3, 6, 11}) {
+      auto x = random_row(Dist::Gauss, cols * T, rng);
+      const int bad_t = T > 4 ? 4 : -1;  // this token gets an inf activation
+      if (bad_t >= 0)
+        x[static_cast<size_t>(cols) * bad_t + 9] = std::numeric_limits<float>::infinity();
+      for (cpu::SimdLevel level : {cpu::SimdLevel::Scalar, cpu::SimdLevel::Avx2}) {
+        cpu::force_simd(level);
+        for (cpu::ThreadPool* p : {static_cast<cpu::ThreadPool*>(nullptr), &pool}) {
+          std::vector<float> y(static_cast<size_t>(rows) * T, -1.0f);
+          cpu::matmul(w, x.data(), T, y.data(), p);
+          for (int t = 0; t < T; ++t) {
+            for (int64_t r = 0; r < rows; ++r) {
+              const float want = cpu::dot_row(type, wq.data() + rb * r, x.data() + cols * t, cols);
+              const float got = y[static_cast<size_t>(t * rows + r)];
+              ++checked;
+              if (t == bad_t) {
+                if (std::isfinite(got)) ++mismatches;
+              } else if (bits_of(got) != bits_of(want)) {
+                ++mismatches;
+              }
             }
           }
         }
       }
     }
   }
+  record_metric("outputs_checked", static_cast<double>(checked));
   record_metric("mismatches", static_cast<double>(mismatches));
   EXPECT_EQ(mismatches, 0);
   std::vector<float> y(4, 7.0f);
@@ -616,6 +623,15 @@ void check_rejects(GgmlType type) {
                    {"blk.3.ffn_down.weight", tn, nm}, "matmul cols=" + nm);
     rejected += 4;
   }
+  // Non-finite input to the quantizer: refused, naming the index.
+  std::vector<float> row(static_cast<size_t>(bv) * 2, 0.5f);
+  row[static_cast<size_t>(bv) + 3] = std::nanf("");
+  expect_invalid([&] { cpu::quantize_row(type, row.data(), buf.data(), 2 * bv); },
+                 {tn, std::to_string(bv + 3), "not finite"}, "quantize_row NaN");
+  row[static_cast<size_t>(bv) + 3] = -std::numeric_limits<float>::infinity();
+  expect_invalid([&] { cpu::quantize_row(type, row.data(), buf.data(), 2 * bv); },
+                 {tn, std::to_string(bv + 3), "not finite"}, "quantize_row -inf");
+  rejected += 2;
   // Whole blocks but fewer bytes than rows * row_bytes: refused before any read.
   const int64_t cols = 2 * 256;
   const size_t need = 3 * pv::kernels::row_bytes(type, cols);

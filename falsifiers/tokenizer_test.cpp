@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "falsifiers/support/pv_test.h"
+#include "model/loader.h"
 #include "model/pretokenize.h"
 #include "model/pretokenize_unicode.h"
 #include "model/tokenizer_json.h"
@@ -77,6 +79,12 @@ std::string ids_text(const Ids& ids) {
   return s + "]";
 }
 
+std::string fmt_cp(char32_t cp) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "U+%04X", static_cast<unsigned>(cp));
+  return buf;
+}
+
 std::string fixture_path(const char* name) {
   return pv::testing::source_dir() + "/model/fixtures/tokenizer/" + name;
 }
@@ -91,6 +99,9 @@ nlohmann::json read_json(const std::string& path) {
 TokenizerData synthetic(const std::vector<std::string>& merges,
                         const std::vector<std::string>& controls = {}) {
   TokenizerData d;
+  d.present = true;
+  d.model = "gpt2";
+  d.pre = "qwen2";
   for (int b = 0; b < 256; ++b) {
     d.tokens.push_back(bytes_to_mapped(std::string(1, static_cast<char>(b))));
   }
@@ -261,6 +272,9 @@ TEST(Tokenizer, PretokenizerRegexSemantics) {
   EXPECT_EQ(pieces_of("it's THEY'RE"), (V{"it", "'s", " THEY", "'RE"}));
   EXPECT_EQ(pieces_of("'sa"), (V{"'s", "a"}));
   EXPECT_EQ(pieces_of("'la"), (V{"'la"}));
+  EXPECT_EQ(pieces_of("x'\xC5\xBF"
+                      "a"),
+            (V{"x", "'\xC5\xBF", "a"}));  // 'ſ folds to 's
   EXPECT_EQ(pieces_of("  hi"), (V{" ", " hi"}));
   EXPECT_EQ(pieces_of("x   "), (V{"x", "   "}));
   EXPECT_EQ(pieces_of("a \n\n b"), (V{"a", " \n\n", " b"}));
@@ -274,7 +288,7 @@ TEST(Tokenizer, PretokenizerRegexSemantics) {
   // Invalid UTF-8 bytes are characters of class "other", one byte each.
   EXPECT_EQ(pieces_of("a\xFF\xFE b"), (V{"a", "\xFF\xFE", " b"}));
   EXPECT_EQ(pieces_of("\xC3"), (V{"\xC3"}));
-  EXPECT_STREQ(kUnicodeVersion, "14.0.0");
+  EXPECT_STREQ(kUnicodeVersion, "16.0.0");
   EXPECT_EQ(char_class(U'\u00A0'), CharClass::kSpace);
   EXPECT_EQ(char_class(U'\u001C'), CharClass::kOther);  // Python's isspace() says space
   EXPECT_EQ(char_class(U'\u0663'), CharClass::kNumber);
@@ -373,6 +387,7 @@ TEST(Tokenizer, RejectsInconsistentData) {
     edit(d);
     return error_of(d);
   };
+  EXPECT_NE(with([](auto& d) { d.present = false; }).find("no tokenizer"), std::string::npos);
   EXPECT_NE(with([](auto& d) { d.model = "llama"; }).find("'llama'"), std::string::npos);
   EXPECT_NE(with([](auto& d) { d.pre = "llama-bpe"; }).find("'llama-bpe'"), std::string::npos);
   EXPECT_NE(with([](auto& d) { d.merges.push_back("a q9"); }).find("merges[1]"), std::string::npos);
@@ -383,8 +398,7 @@ TEST(Tokenizer, RejectsInconsistentData) {
             std::string::npos);
   EXPECT_NE(with([](auto& d) { d.token_types[3] = 9; }).find("token_type[3] = 9"),
             std::string::npos);
-  EXPECT_NE(with([](auto& d) { d.bos_id = 100000; }).find("bos_token_id = 100000"),
-            std::string::npos);
+  EXPECT_NE(with([](auto& d) { d.bos = 100000; }).find("bos_token_id = 100000"), std::string::npos);
   EXPECT_NE(
       with([](auto& d) { d.tokens[static_cast<unsigned char>('A')] = "A2"; }).find("byte 0x41"),
       std::string::npos);
@@ -437,6 +451,64 @@ TEST(Tokenizer, FixtureArbitraryBytesRoundTrip) {
     const std::string text = *messy_text();
     RC_ASSERT(t.decode(t.encode(text)) == text);
   });
+}
+
+// Every committed GGUF fixture that carries tokenizer.ggml.* keys, read through the model
+// loader (load_model), must hold the oracle vocabulary and tokenize like HF. At least
+// model/fixtures/tokenizer/tokenizer-carrier-qwen2-f32.gguf does (tools/tokenizer_oracle.py
+// gguf); the model fixtures that embed the vocabulary are checked the same way.
+TEST(Tokenizer, GgufTokenizerMatchesOracle) {
+  PV_REQUIRE_TOKENIZER_FIXTURE();
+  std::vector<std::string> ggufs;
+  const std::filesystem::path root = pv::testing::source_dir() + "/model/fixtures";
+  if (std::filesystem::exists(root)) {
+    for (const auto& e : std::filesystem::recursive_directory_iterator(root)) {
+      if (e.is_regular_file() && e.path().extension() == ".gguf") ggufs.push_back(e.path());
+    }
+  }
+  std::sort(ggufs.begin(), ggufs.end());
+  const auto vocab = read_json(fixture_path("vocab.json"));
+  const auto want_tokens = vocab["tokens"].get<std::vector<std::string>>();
+  const auto want_merges = vocab["merges"].get<std::vector<std::string>>();
+  const auto oracle = read_json(fixture_path("oracle.json"));
+  size_t files = 0, cases = 0, mismatches = 0;
+  for (const std::string& path : ggufs) {
+    LoadedModel m;
+    try {
+      m = load_model(path);
+    } catch (const std::exception& e) {
+      // A deliberately malformed file belongs to the loader's own falsifiers, not this one.
+      std::printf("skipping %s: %s\n", path.c_str(), e.what());
+      continue;
+    }
+    if (!m.tokenizer.present) continue;
+    ++files;
+    // The fixture's vocabulary may be padded past the tokenizer's (to the model's vocab).
+    ASSERT_GE(m.tokenizer.tokens.size(), want_tokens.size()) << path;
+    EXPECT_TRUE(std::equal(want_tokens.begin(), want_tokens.end(), m.tokenizer.tokens.begin()))
+        << path << ": token strings differ from vocab.json";
+    EXPECT_EQ(m.tokenizer.merges, want_merges) << path;
+    const Tokenizer t(m.tokenizer);
+    for (const auto& c : oracle["cases"]) {
+      const std::string text = c["text"].get<std::string>();
+      const Ids want = c["ids"].get<Ids>();
+      const Ids got = t.encode(text);
+      ++cases;
+      if (got != want || t.decode(got) != text) {
+        const std::string msg = path + ": text \"" + escape(text) + "\": pv " + ids_text(got) +
+                                " vs HF " + ids_text(want);
+        if (mismatches++ == 0) pv::testing::record_counterexample(msg);
+        if (mismatches <= 10) ADD_FAILURE() << msg;
+      }
+    }
+  }
+  if (files == 0) {
+    PV_SKIP_FIXTURE_ABSENT("gguf-tokenizer (no model/fixtures/**/*.gguf with tokenizer.ggml.*)");
+  }
+  EXPECT_EQ(mismatches, 0u);
+  pv::testing::record_metric("gguf_files", static_cast<double>(files));
+  pv::testing::record_metric("oracle_cases", static_cast<double>(cases));
+  pv::testing::record_metric("mismatches", static_cast<double>(mismatches));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -513,6 +585,116 @@ TEST(Tokenizer, OraclePiecesMatchHfSplit) {
   EXPECT_GT(n, 3000u) << "oracle has too few split cases";
   EXPECT_EQ(mismatches, 0u);
   pv::testing::record_metric("split_cases", static_cast<double>(n));
+  pv::testing::record_metric("mismatches", static_cast<double>(mismatches));
+}
+
+std::string utf8(char32_t cp) {
+  std::string s;
+  if (cp < 0x80) {
+    s += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    s += static_cast<char>(0xC0 | (cp >> 6));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    s += static_cast<char>(0xE0 | (cp >> 12));
+    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    s += static_cast<char>(0xF0 | (cp >> 18));
+    s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+  return s;
+}
+
+// HF's regex engine, probed on every code point (tools/tokenizer_oracle.py classes): the
+// class tables must agree everywhere, unassigned and newly assigned code points included.
+TEST(Tokenizer, CharClassesMatchHfEveryCodePoint) {
+  PV_REQUIRE_TOKENIZER_FIXTURE();
+  if (!std::filesystem::exists(fixture_path("char_classes.json"))) {
+    PV_SKIP_FIXTURE_ABSENT("tokenizer-oracle (model/fixtures/tokenizer/char_classes.json)");
+  }
+  const auto j = read_json(fixture_path("char_classes.json"));
+  std::vector<unsigned char> hf(0x110000, 0);
+  for (const auto& r : j["ranges"]) {
+    for (uint32_t cp = r[0].get<uint32_t>(); cp <= r[1].get<uint32_t>(); ++cp) {
+      hf[cp] = r[2].get<unsigned char>();
+    }
+  }
+  size_t checked = 0, mismatches = 0;
+  for (char32_t cp = 0; cp < 0x110000; ++cp) {
+    if (cp >= 0xD800 && cp <= 0xDFFF) continue;  // not encodable; HF cannot see them either
+    ++checked;
+    const auto mine = static_cast<unsigned char>(char_class(cp));
+    if (mine != hf[cp]) {
+      const std::string msg = fmt_cp(cp) + ": pv class " + std::to_string(mine) + ", HF class " +
+                              std::to_string(hf[cp]) + " (1 L, 2 N, 3 space, 0 other)";
+      if (mismatches++ == 0) pv::testing::record_counterexample(msg);
+      if (mismatches <= 20) ADD_FAILURE() << msg;
+    }
+  }
+  EXPECT_EQ(mismatches, 0u);
+  pv::testing::record_metric("code_points", static_cast<double>(checked));
+  pv::testing::record_metric("mismatches", static_cast<double>(mismatches));
+}
+
+// The letters HF's case-insensitive contraction alternative accepts in each slot, probed with
+// the same strings through pv's pre-tokenizer.
+TEST(Tokenizer, ContractionFoldsMatchHf) {
+  PV_REQUIRE_TOKENIZER_FIXTURE();
+  if (!std::filesystem::exists(fixture_path("char_classes.json"))) {
+    PV_SKIP_FIXTURE_ABSENT("tokenizer-oracle (model/fixtures/tokenizer/char_classes.json)");
+  }
+  const auto slots = read_json(fixture_path("char_classes.json"))["contraction_slots"];
+  using V = std::vector<std::string>;
+  struct Probe {
+    const char* slot;
+    std::function<std::string(const std::string&)> text;
+    std::function<V(const std::string&)> contraction;
+  };
+  const std::vector<Probe> probes = {
+      {"one_letter", [](const std::string& c) { return "x'" + c + "a"; },
+       [](const std::string& c) {
+         return V{"x", "'" + c, "a"};
+       }},
+      {"first_of_re_ve", [](const std::string& c) { return "x'" + c + "ea"; },
+       [](const std::string& c) {
+         return V{"x", "'" + c + "e", "a"};
+       }},
+      {"second_of_re", [](const std::string& c) { return "x'r" + c + "a"; },
+       [](const std::string& c) {
+         return V{"x", "'r" + c, "a"};
+       }},
+      {"first_of_ll", [](const std::string& c) { return "x'" + c + "la"; },
+       [](const std::string& c) {
+         return V{"x", "'" + c + "l", "a"};
+       }},
+      {"second_of_ll", [](const std::string& c) { return "x'l" + c + "a"; },
+       [](const std::string& c) {
+         return V{"x", "'l" + c, "a"};
+       }},
+  };
+  size_t letters = 0, mismatches = 0;
+  for (const Probe& p : probes) {
+    const auto want = slots[p.slot].get<std::vector<uint32_t>>();
+    std::vector<uint32_t> got;
+    for (char32_t cp = 0; cp < 0x110000; ++cp) {
+      if (char_class(cp) != CharClass::kLetter) continue;
+      letters += &p == &probes.front();
+      const std::string c = utf8(cp);
+      if (pieces_of(p.text(c)) == p.contraction(c)) got.push_back(cp);
+    }
+    if (got != want) {
+      std::string msg = std::string("slot ") + p.slot + ": pv accepts";
+      for (uint32_t cp : got) msg += " " + fmt_cp(cp);
+      msg += ", HF accepts";
+      for (uint32_t cp : want) msg += " " + fmt_cp(cp);
+      if (mismatches++ == 0) pv::testing::record_counterexample(msg);
+      ADD_FAILURE() << msg;
+    }
+  }
+  pv::testing::record_metric("letters_probed", static_cast<double>(letters));
   pv::testing::record_metric("mismatches", static_cast<double>(mismatches));
 }
 

@@ -18,6 +18,7 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "model/aprt.h"
 #include "model/bisect.h"
+#include "model/loader.h"
 #include "model/trace_compare.h"
 #include "model/trace_report.h"
 
@@ -119,52 +120,190 @@ TEST(TraceAttnSubStages, Falsify004_PlantedBugsBisectedSynthetic) {
   const auto tokens = prompt(seed, m.config.vocab, 7);
   const std::string ref = tmp.sub("ref-f32");
   trace_synthetic(seed, GgmlType::F32, PlantedBug::None, false, tokens, ref);
-  const pv::model::BisectCriterion crit;  // the defaults pv bisect uses
-
+  // pv bisect's defaults, with the prior of the candidate's weight type (as pv bisect
+  // takes it from the candidate's trace.json "weight_type").
+  auto crit_for = [](GgmlType type) {
+    return pv::model::with_auto_prior(pv::model::BisectCriterion{}, "F32", tn(type));
+  };
   for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q8_0}) {
     const std::string clean = tmp.sub(std::string("clean-") + tn(type));
     trace_synthetic(seed, type, PlantedBug::None, false, tokens, clean);
     const auto d = pv::model::diff_trace_dirs(ref, clean, 5, true);
-    const auto r = pv::model::bisect(d, crit);
+    const auto r = pv::model::bisect(d, crit_for(type));
     std::cout << "clean " << tn(type) << " vs F32:\n"
-              << pv::model::bisect_table(r) << pv::model::bisect_summary(r, crit);
+              << pv::model::bisect_table(r) << pv::model::bisect_summary(r, crit_for(type));
     double worst = 0;
     for (const auto& row : r.rows) worst = std::max(worst, 1 - row.cosine);
-    pv::testing::record_metric(std::string("clean_") + tn(type) + "_1mcos_max",
-                               worst);
+    pv::testing::record_metric(std::string("clean_") + tn(type) + "_1mcos_max", worst);
     EXPECT_FALSE(r.first.has_value())
         << "clean " << tn(type) << " run flagged at "
-        << pv::model::entry_label(r.rows[*r.first].stage, r.rows[*r.first].layer) << ": " << r.reason;
+        << pv::model::entry_label(r.rows[*r.first].stage, r.rows[*r.first].layer) << ": "
+        << r.reason;
   }
   // Control: the decorator's own naive attention, unbugged, is not a divergence either.
   {
     const std::string ctl = tmp.sub("control");
     trace_synthetic(seed, GgmlType::Q4_K, PlantedBug::None, true, tokens, ctl);
-    const auto r = pv::model::bisect(pv::model::diff_trace_dirs(ref, ctl, 5, true), crit);
+    const auto r =
+        pv::model::bisect(pv::model::diff_trace_dirs(ref, ctl, 5, true), crit_for(GgmlType::Q4_K));
     EXPECT_FALSE(r.first.has_value()) << "unbugged decorator flagged: " << r.reason;
   }
   int located = 0;
   for (PlantedBug bug : kBugs) {
     for (GgmlType type : {GgmlType::F32, GgmlType::Q4_K}) {
-      const std::string cand = tmp.sub(std::string(std::string(pv::testing::planted_bug_name(bug))) + "-" +
-                                       tn(type));
+      const std::string cand =
+          tmp.sub(std::string(std::string(pv::testing::planted_bug_name(bug))) + "-" + tn(type));
       trace_synthetic(seed, type, bug, true, tokens, cand);
       const auto d = pv::model::diff_trace_dirs(ref, cand, 5, true);
-      const auto r = pv::model::bisect(d, crit);
+      const auto r = pv::model::bisect(d, crit_for(type));
       std::cout << "planted " << std::string(pv::testing::planted_bug_name(bug)) << " (" << tn(type)
                 << ") vs clean F32:\n"
-                << pv::model::bisect_table(r) << pv::model::bisect_summary(r, crit);
-      ASSERT_TRUE(r.first.has_value()) << std::string(pv::testing::planted_bug_name(bug)) << " not found";
+                << pv::model::bisect_table(r) << pv::model::bisect_summary(r, crit_for(type));
+      ASSERT_TRUE(r.first.has_value())
+          << std::string(pv::testing::planted_bug_name(bug)) << " not found";
       const auto& row = r.rows[*r.first];
       EXPECT_EQ(row.layer, 0) << std::string(pv::testing::planted_bug_name(bug));
       EXPECT_EQ(pv::model::stage_name(row.stage), pv::testing::planted_bug_stage(bug))
           << std::string(pv::testing::planted_bug_name(bug)) << " (" << tn(type) << ") named at "
           << pv::model::entry_label(row.stage, row.layer);
-      if (row.layer == 0 && pv::model::stage_name(row.stage) == pv::testing::planted_bug_stage(bug)) ++located;
+      if (row.layer == 0 && pv::model::stage_name(row.stage) == pv::testing::planted_bug_stage(bug))
+        ++located;
     }
   }
   pv::testing::record_metric("bugs_located", located);
   pv::testing::record_metric("bugs_planted", 2 * std::size(kBugs));
+}
+
+// ---- fixture files (FUNCTIONAL) and the HF oracle (DISCHARGED) ------------------------
+
+const std::vector<int32_t> kFixtureTokens = {17, 101, 3, 250, 42, 499, 7};
+
+std::string fixture_path(const std::string& rel) {
+  return pv::testing::source_dir() + "/model/fixtures/" + rel;
+}
+
+// Traces a fixture file on the CPU, through the planted-bug decorator when bug != None.
+void trace_fixture(const std::string& path, PlantedBug bug, const std::string& dir) {
+  auto lm = pv::model::load_model(path);
+  pv::kernels::CpuBackend cpu(2);
+  std::unique_ptr<pv::kernels::Backend> buggy;
+  if (bug != PlantedBug::None) buggy = pv::testing::make_planted_bug_backend(cpu, bug);
+  pv::model::Forward f(lm.config, lm.weights, buggy ? *buggy : cpu, 64);
+  pv::model::TraceMeta meta;
+  meta.producer = "pv_falsifiers";
+  meta.model = path;
+  meta.weight_type = std::string(pv::kernels::type_name(lm.weights.layers.at(0).wq.type));
+  pv::model::run_trace(f, kFixtureTokens, pv::model::parse_plan("all", "all", lm.config.n_layers),
+                       dir, meta, 4);
+}
+
+// pv bisect --json REF CAND: the CLI's first_divergence (null -> empty strings).
+std::pair<std::string, int> cli_first_divergence(const std::string& ref, const std::string& cand,
+                                                 int* exit_code) {
+  std::string out;
+  *exit_code = pv::testing::run_pv({"bisect", "--json", ref, cand}, &out);
+  const auto j = nlohmann::json::parse(out);
+  const auto& f = j.at("first_divergence");
+  if (f.is_null()) return {"", -2};
+  return {f.at("stage").get<std::string>(),
+          f.at("layer").is_null() ? -1 : f.at("layer").get<int>()};
+}
+
+TEST(TraceAttnSubStages, Falsify001_ScoresSoftmaxOrderFixture) {
+  const std::string path = fixture_path("qwen2-gqa7-tied/hf");
+  if (!std::filesystem::exists(path)) PV_SKIP_FIXTURE_ABSENT("model:qwen2-gqa7-tied");
+  TempDir tmp("attn-order-fixture");
+  std::string out;
+  ASSERT_EQ(
+      pv::testing::run_pv({"trace", "--model", path, "--tokens", "17,101,3,250,42", "--stages",
+                           "attention,attn_softmax,k_post_rope,attn_scores", "--out", tmp.path()},
+                          &out),
+      0)
+      << out;
+  const auto meta = pv::model::read_trace_meta(tmp.path());
+  // 4 stages x 2 layers, in computation order whatever order --stages named them.
+  ASSERT_EQ(meta.entries.size(), 8u);
+  const Stage order[] = {Stage::k_post_rope, Stage::attn_scores, Stage::attn_softmax,
+                         Stage::attention};
+  for (size_t i = 0; i < 8; ++i) {
+    EXPECT_EQ(meta.entries[i].stage, order[i % 4]);
+    EXPECT_EQ(meta.entries[i].layer, int(i / 4));
+  }
+  EXPECT_EQ(meta.entries[1].shape, (std::vector<int64_t>{14, 5, 5}));  // [heads, T, T]
+}
+
+// FALSIFY-ATTN-SUB-004 on the fixture files: reference = the F32 GGUF, candidates = the
+// Q4_K GGUF of the same weights, clean and with each planted bug; also the F32 file with
+// each bug. pv bisect (the CLI) names exactly the planted stage, at layer 0, and nothing
+// for the clean Q4_K run.
+TEST(TraceAttnSubStages, Falsify004_PlantedBugsBisectedFixture) {
+  const std::string f32 = fixture_path("qwen2-gqa4/qwen2-gqa4-f32.gguf");
+  const std::string q4k = fixture_path("qwen2-gqa4/qwen2-gqa4-q4_k.gguf");
+  if (!std::filesystem::exists(f32)) PV_SKIP_FIXTURE_ABSENT("model:qwen2-gqa4-f32");
+  if (!std::filesystem::exists(q4k)) PV_SKIP_FIXTURE_ABSENT("model:qwen2-gqa4-q4_k");
+  TempDir tmp("attn-bisect-fixture");
+  trace_fixture(f32, PlantedBug::None, tmp.sub("ref"));
+  trace_fixture(q4k, PlantedBug::None, tmp.sub("clean-q4k"));
+  int rc = 0;
+  auto clean = cli_first_divergence(tmp.sub("ref"), tmp.sub("clean-q4k"), &rc);
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(clean.first, "") << "clean Q4_K flagged at L" << clean.second << " " << clean.first;
+  const auto d = pv::model::diff_trace_dirs(tmp.sub("ref"), tmp.sub("clean-q4k"), 5, true);
+  const auto r =
+      pv::model::bisect(d, pv::model::with_auto_prior(pv::model::BisectCriterion{}, "F32", "Q4_K"));
+  double max_jump = 0, worst = 0;
+  for (const auto& row : r.rows) {
+    max_jump = std::max(max_jump, row.jump);
+    worst = std::max(worst, 1 - row.cosine);
+  }
+  pv::testing::record_metric("clean_q4k_1mcos_max", worst);
+  pv::testing::record_metric("clean_q4k_max_jump", max_jump);
+  int located = 0, planted = 0;
+  for (PlantedBug bug : kBugs) {
+    for (const auto& [label, file] : {std::pair<std::string, std::string>{"F32", f32},
+                                      std::pair<std::string, std::string>{"Q4_K", q4k}}) {
+      const std::string cand = tmp.sub(std::string(pv::testing::planted_bug_name(bug)) + label);
+      trace_fixture(file, bug, cand);
+      const auto got = cli_first_divergence(tmp.sub("ref"), cand, &rc);
+      ++planted;
+      EXPECT_EQ(rc, 1);
+      EXPECT_EQ(got.first, pv::testing::planted_bug_stage(bug))
+          << pv::testing::planted_bug_name(bug) << " on " << label << " named at L" << got.second;
+      EXPECT_EQ(got.second, 0) << pv::testing::planted_bug_name(bug) << " on " << label;
+      if (got.first == pv::testing::planted_bug_stage(bug) && got.second == 0) ++located;
+    }
+  }
+  pv::testing::record_metric("bugs_planted", planted);
+  pv::testing::record_metric("bugs_located", located);
+}
+
+// Against the independent oracle: REF = HF transformers' float64 trace of the F32
+// fixture (evidence/oracle/), CAND = the CPU run of the same weights with a planted bug.
+// Clean CPU vs HF reports no divergence; each bug is named at exactly its stage.
+TEST(TraceAttnSubStages, Falsify004_PlantedBugsVsHfOracle) {
+  const std::string oracle = pv::testing::source_dir() + "/evidence/oracle/qwen2-gqa4/f64";
+  const std::string hf = fixture_path("qwen2-gqa4/hf");
+  if (!std::filesystem::exists(oracle + "/trace.json")) PV_SKIP_FIXTURE_ABSENT("oracle:qwen2-gqa4");
+  if (!std::filesystem::exists(hf)) PV_SKIP_FIXTURE_ABSENT("model:qwen2-gqa4");
+  ASSERT_EQ(pv::model::read_trace_meta(oracle).tokens, kFixtureTokens);
+  TempDir tmp("attn-bisect-oracle");
+  trace_fixture(hf, PlantedBug::None, tmp.sub("clean"));
+  int rc = 0;
+  auto clean = cli_first_divergence(oracle, tmp.sub("clean"), &rc);
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(clean.first, "") << "clean CPU flagged against HF at " << clean.first;
+  int located = 0;
+  for (PlantedBug bug : kBugs) {
+    const std::string cand = tmp.sub(std::string(pv::testing::planted_bug_name(bug)));
+    trace_fixture(hf, bug, cand);
+    const auto got = cli_first_divergence(oracle, cand, &rc);
+    EXPECT_EQ(rc, 1);
+    EXPECT_EQ(got.first, pv::testing::planted_bug_stage(bug)) << pv::testing::planted_bug_name(bug);
+    EXPECT_EQ(got.second, 0) << pv::testing::planted_bug_name(bug);
+    if (got.first == pv::testing::planted_bug_stage(bug) && got.second == 0) ++located;
+  }
+  pv::testing::record_metric("bugs_planted", double(std::size(kBugs)));
+  pv::testing::record_metric("bugs_located", located);
 }
 
 }  // namespace

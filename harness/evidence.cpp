@@ -1,16 +1,19 @@
 #include "harness/evidence.h"
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <ctime>
 #include <filesystem>
-#include <fmt/format.h>
 #include <fstream>
 #include <set>
 
 namespace pv::harness {
 namespace {
 
-nlohmann::json str_or_null(const std::string& s) { return s.empty() ? nlohmann::json() : nlohmann::json(s); }
+nlohmann::json str_or_null(const std::string& s) {
+  return s.empty() ? nlohmann::json() : nlohmann::json(s);
+}
 
 nlohmann::json test_entry(const BindingOutcome& b, Status level) {
   const TestRun& t = b.agg;
@@ -62,7 +65,8 @@ nlohmann::json make_bundle(const FalsifierVerdict& v, const Environment& env,
   const Falsifier& f = *v.falsifier;
   nlohmann::json b;
   b["schema"] = "pv-evidence-v1";
-  b["contract"] = {{"id", c.id}, {"version", c.version}, {"file", c.rel_file}, {"sha256", c.sha256}};
+  b["contract"] = {
+      {"id", c.id}, {"version", c.version}, {"file", c.rel_file}, {"sha256", c.sha256}};
   b["falsifier"] = {{"id", f.id},
                     {"claimed", status_name(f.claimed)},
                     {"earned", status_name(v.grade.earned)},
@@ -80,12 +84,17 @@ nlohmann::json make_bundle(const FalsifierVerdict& v, const Environment& env,
       }
     }
   }
-  nlohmann::json e = {{"git_commit", env.git_commit},   {"git_dirty", env.git_dirty},
-                      {"inputs_digest", v.inputs_digest}, {"inputs", f.inputs},
-                      {"compiler", env.compiler},       {"cpu", env.cpu},
-                      {"gpu", str_or_null(env.gpu)},    {"driver", str_or_null(env.driver)},
+  nlohmann::json e = {{"git_commit", env.git_commit},
+                      {"git_dirty", env.git_dirty},
+                      {"inputs_digest", v.inputs_digest},
+                      {"inputs", f.inputs},
+                      {"compiler", env.compiler},
+                      {"cpu", env.cpu},
+                      {"gpu", str_or_null(env.gpu)},
+                      {"driver", str_or_null(env.driver)},
                       {"cuda_runtime", str_or_null(env.cuda_runtime)},
-                      {"host", env.host},               {"machine_id", env.machine_id}};
+                      {"host", env.host},
+                      {"machine_id", env.machine_id}};
   // Tests may report facts only they know (e.g. the CUDA runtime they linked).
   for (const auto& [k, val] : test_env) e[k] = val;
   b["environment"] = e;
@@ -115,13 +124,19 @@ std::vector<CommittedEvidence> find_committed(const std::string& evidence_dir,
     if (!fs::is_regular_file(p, ec)) continue;
     std::ifstream in(p);
     nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || j.value("schema", "") != "pv-evidence-v1") continue;
+    if (j.is_discarded() || !j.is_object() || !j.contains("schema") ||
+        j["schema"] != "pv-evidence-v1" || !j.contains("environment") ||
+        !j["environment"].is_object()) {
+      continue;
+    }
     CommittedEvidence ev;
     ev.where = display_prefix + bundle_relpath(machine, contract_id, falsifier_id);
     ev.machine_id = machine;
-    ev.host = j.contains("environment") ? j["environment"].value("host", "") : "";
-    const std::string digest =
-        j.contains("environment") ? j["environment"].value("inputs_digest", "") : "";
+    const nlohmann::json& env = j["environment"];
+    ev.host = env.contains("host") && env["host"].is_string() ? env["host"].get<std::string>() : "";
+    const std::string digest = env.contains("inputs_digest") && env["inputs_digest"].is_string()
+                                   ? env["inputs_digest"].get<std::string>()
+                                   : "";
     ev.fresh = !digest.empty() && digest == digest_now;
     ev.bundle = std::move(j);
     out.push_back(std::move(ev));
@@ -134,9 +149,14 @@ nlohmann::json make_index(const std::vector<FalsifierVerdict>& verdicts,
   nlohmann::json entries = nlohmann::json::array();
   std::set<std::string> validated;
   for (const auto& v : verdicts) validated.insert(v.contract->id);
-  if (previous.is_object() && previous.contains("falsifiers") && previous["falsifiers"].is_array()) {
+  if (previous.is_object() && previous.contains("falsifiers") &&
+      previous["falsifiers"].is_array()) {
     for (const auto& e : previous["falsifiers"]) {
-      if (!validated.count(e.value("contract", ""))) entries.push_back(e);
+      const bool well_formed = e.is_object() && e.contains("contract") &&
+                               e["contract"].is_string() && e.contains("falsifier") &&
+                               e["falsifier"].is_string() && e.contains("earned") &&
+                               e["earned"].is_string();
+      if (well_formed && !validated.count(e["contract"].get<std::string>())) entries.push_back(e);
     }
   }
   for (const auto& v : verdicts) {
@@ -175,7 +195,8 @@ nlohmann::json make_index(const std::vector<FalsifierVerdict>& verdicts,
   }
   return {{"schema", "pv-evidence-index-v1"},
           {"generated_at", generated_at},
-          {"tally", {{"overall", overall}, {"per_contract", per_contract}, {"falsifiers", entries.size()}}},
+          {"tally",
+           {{"overall", overall}, {"per_contract", per_contract}, {"falsifiers", entries.size()}}},
           {"falsifiers", entries}};
 }
 

@@ -7,17 +7,27 @@
 namespace pv::harness {
 namespace {
 
+// Bundles are data from elsewhere: a field of the wrong type reads as absent.
+std::string str_field(const nlohmann::json& j, const char* key) {
+  return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>()
+                                                                : std::string();
+}
+
+int int_field(const nlohmann::json& j, const char* key, int dflt) {
+  return j.is_object() && j.contains(key) && j[key].is_number_integer() ? j[key].get<int>() : dflt;
+}
+
 const nlohmann::json* find_test(const nlohmann::json& bundle, const TestRun& t) {
   if (!bundle.contains("tests") || !bundle["tests"].is_array()) return nullptr;
   for (const auto& e : bundle["tests"]) {
-    if (e.value("binary", "") == t.binary && e.value("name", "") == t.name) return &e;
+    if (str_field(e, "binary") == t.binary && str_field(e, "name") == t.name) return &e;
   }
   return nullptr;
 }
 
 bool passed_here(const nlohmann::json& e) {
   // Credited entries do not credit again: evidence must come from a run that ran it.
-  return e.value("result", "") == "passed" &&
+  return str_field(e, "result") == "passed" &&
          (!e.contains("credited_from") || e["credited_from"].is_null());
 }
 
@@ -60,17 +70,16 @@ Grade grade_falsifier(const Falsifier& f, std::vector<LevelOutcome>& levels,
         const nlohmann::json* e = find_test(ev.bundle, b.agg);
         if (e == nullptr) continue;
         const std::string where = ev.where + "@" + (ev.host.empty() ? ev.machine_id : ev.host);
-        if (e->value("result", "") == "failed") {
+        if (str_field(*e, "result") == "failed") {
           // A fresh bundle that refutes the claim refutes it here too.
           b.agg.result = TestResult::kFailed;
-          b.agg.failure = fmt::format("failed on {} ({}): {}", ev.machine_id, where,
-                                      e->value("failure", std::string("see bundle")));
-          b.agg.counterexample = e->contains("counterexample") && (*e)["counterexample"].is_string()
-                                     ? (*e)["counterexample"].get<std::string>()
-                                     : std::string("see ") + where;
+          b.agg.failure =
+              fmt::format("failed on {} ({}): {}", ev.machine_id, where, str_field(*e, "failure"));
+          b.agg.counterexample = str_field(*e, "counterexample");
+          if (b.agg.counterexample.empty()) b.agg.counterexample = "see " + where;
           break;
         }
-        if (passed_here(*e) && e->value("runs", 1) >= spec.runs) {
+        if (passed_here(*e) && int_field(*e, "runs", 1) >= spec.runs) {
           b.agg.result = TestResult::kPassed;
           b.agg.credited_from = where;
           b.agg.skip_reason.clear();
@@ -88,14 +97,16 @@ Grade grade_falsifier(const Falsifier& f, std::vector<LevelOutcome>& levels,
   g.credited_from.assign(credited.begin(), credited.end());
   for (const auto& ev : others) {
     if (!ev.fresh && any_local_skip && inputs_declared) {
-      g.notes.push_back(fmt::format("stale evidence {} (made on {}): its inputs_digest no longer "
-                                    "matches the sources; it earns nothing",
-                                    ev.where, ev.host.empty() ? ev.machine_id : ev.host));
+      g.notes.push_back(
+          fmt::format("stale evidence {} (made on {}): its inputs_digest no longer "
+                      "matches the sources; it earns nothing",
+                      ev.where, ev.host.empty() ? ev.machine_id : ev.host));
     }
   }
   if (!inputs_declared && any_local_skip && !others.empty()) {
-    g.notes.push_back("committed evidence exists but the falsifier declares no 'inputs', so its "
-                      "freshness cannot be checked; it earns nothing");
+    g.notes.push_back(
+        "committed evidence exists but the falsifier declares no 'inputs', so its "
+        "freshness cannot be checked; it earns nothing");
   }
 
   // Any failure anywhere refutes the claim.
@@ -107,11 +118,12 @@ Grade grade_falsifier(const Falsifier& f, std::vector<LevelOutcome>& levels,
         g.counterexample = b.agg.counterexample;
         if (!b.agg.reproduce.empty()) g.counterexample += "\nreproduce: " + b.agg.reproduce;
         if (b.seeds.size() > 0 || b.agg.seed != 0) {
-          g.counterexample += fmt::format("\nseed: {} (replay with PV_SEED={} RC_PARAMS=\"seed={}\")",
-                                          b.agg.seed, b.agg.seed, b.agg.seed);
+          g.counterexample +=
+              fmt::format("\nseed: {} (replay with PV_SEED={} RC_PARAMS=\"seed={}\")", b.agg.seed,
+                          b.agg.seed, b.agg.seed);
         }
-        g.capped_by = fmt::format("failed: {}:{} at {}", b.agg.binary, b.agg.name,
-                                  status_name(lv.level));
+        g.capped_by =
+            fmt::format("failed: {}:{} at {}", b.agg.binary, b.agg.name, status_name(lv.level));
         return g;
       }
     }
@@ -143,7 +155,7 @@ Grade grade_falsifier(const Falsifier& f, std::vector<LevelOutcome>& levels,
         bool all = true;
         for (const auto& b : lv.tests) {
           const nlohmann::json* e = find_test(ev.bundle, b.agg);
-          all = all && e != nullptr && passed_here(*e) && e->value("runs", 1) >= spec.runs;
+          all = all && e != nullptr && passed_here(*e) && int_field(*e, "runs", 1) >= spec.runs;
         }
         if (all) machines.insert(ev.machine_id);
       }

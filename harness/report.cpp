@@ -45,11 +45,21 @@ std::string xml_escape(std::string_view s) {
   std::string out;
   for (char ch : s) {
     switch (ch) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
       default:
         // XML 1.0 forbids most control characters even escaped.
         if (static_cast<unsigned char>(ch) < 0x20 && ch != '\n' && ch != '\t' && ch != '\r') {
@@ -104,9 +114,10 @@ void print_human(std::ostream& out, const ValidateResult& r, bool schema_only) {
         for (const auto& l : f.levels) nt += l.tests.size();
       }
     }
-    out << fmt::format("schema ok: {} contracts, {} falsifiers, {} bound tests all listed by "
-                       "their binaries ({} binaries listed)\n",
-                       r.contracts.size(), nf, nt, r.binaries_listed);
+    out << fmt::format(
+        "schema ok: {} contracts, {} falsifiers, {} bound tests all listed by "
+        "their binaries ({} binaries listed)\n",
+        r.contracts.size(), nf, nt, r.binaries_listed);
     return;
   }
   for (const auto& c : r.contracts) {
@@ -174,8 +185,11 @@ nlohmann::json to_json(const ValidateResult& r, bool schema_only) {
   }
   j["contracts"] = nlohmann::json::array();
   for (const auto& c : r.contracts) {
-    nlohmann::json cj = {{"id", c.id}, {"version", c.version}, {"file", c.rel_file},
-                         {"sha256", c.sha256}, {"falsifiers", nlohmann::json::array()}};
+    nlohmann::json cj = {{"id", c.id},
+                         {"version", c.version},
+                         {"file", c.rel_file},
+                         {"sha256", c.sha256},
+                         {"falsifiers", nlohmann::json::array()}};
     for (const auto& v : r.verdicts) {
       if (v.contract != &c) continue;
       nlohmann::json tests = nlohmann::json::array();
@@ -237,8 +251,10 @@ std::string to_junit(const ValidateResult& r) {
                         r.diags.size(), r.diags.size());
     for (const auto& d : r.diags) {
       body += fmt::format(
-          "    <testcase classname=\"pv-schema\" name=\"{}\"><failure message=\"{}\"/></testcase>\n",
-          xml_escape(d.pos.file + ":" + std::to_string(d.pos.line) + ":" + std::to_string(d.pos.col)),
+          "    <testcase classname=\"pv-schema\" name=\"{}\"><failure "
+          "message=\"{}\"/></testcase>\n",
+          xml_escape(d.pos.file + ":" + std::to_string(d.pos.line) + ":" +
+                     std::to_string(d.pos.col)),
           xml_escape(d.message));
     }
     body += "  </testsuite>\n";
@@ -266,16 +282,18 @@ std::string to_junit(const ValidateResult& r) {
                              xml_escape(v.grade.counterexample));
       } else if (v.overclaim()) {
         ++nf;
-        cases += fmt::format("      <failure message=\"overclaim: status {} but earned {}{}\"/>\n",
-                             status_name(v.falsifier->claimed), status_name(v.grade.earned),
-                             xml_escape(v.grade.capped_by.empty() ? "" : " (" + v.grade.capped_by + ")"));
+        cases += fmt::format(
+            "      <failure message=\"overclaim: status {} but earned {}{}\"/>\n",
+            status_name(v.falsifier->claimed), status_name(v.grade.earned),
+            xml_escape(v.grade.capped_by.empty() ? "" : " (" + v.grade.capped_by + ")"));
       } else if (v.grade.earned == Status::BLOCKER_FIXTURE_ABSENT) {
         ++ns;
         cases += fmt::format("      <skipped message=\"{}\"/>\n", xml_escape(v.grade.capped_by));
       }
-      cases += fmt::format("      <system-out>claimed {} earned {}{}</system-out>\n",
-                           status_name(v.falsifier->claimed), status_name(v.grade.earned),
-                           xml_escape(v.grade.capped_by.empty() ? "" : "; capped by " + v.grade.capped_by));
+      cases += fmt::format(
+          "      <system-out>claimed {} earned {}{}</system-out>\n",
+          status_name(v.falsifier->claimed), status_name(v.grade.earned),
+          xml_escape(v.grade.capped_by.empty() ? "" : "; capped by " + v.grade.capped_by));
       cases += "    </testcase>\n";
     }
     body += fmt::format(
@@ -286,8 +304,9 @@ std::string to_junit(const ValidateResult& r) {
     failures += nf;
     skipped += ns;
   }
-  xml += fmt::format("<testsuites name=\"pv validate\" tests=\"{}\" failures=\"{}\" skipped=\"{}\">\n",
-                     total, failures, skipped);
+  xml +=
+      fmt::format("<testsuites name=\"pv validate\" tests=\"{}\" failures=\"{}\" skipped=\"{}\">\n",
+                  total, failures, skipped);
   return xml + body + "</testsuites>\n";
 }
 

@@ -5,6 +5,11 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <mutex>
+#include <random>
+
+#include "kernels/cpu/quant.h"
+#include "kernels/ggml_types.h"
 
 namespace pv::model {
 namespace {
@@ -19,6 +24,56 @@ double growth(double now, double before, double abs_floor) {
 
 }  // namespace
 
+NoisePrior quant_noise_prior(const std::string& weight_type) {
+  // Measured, not tabled: round-trip 64 deterministic N(0,1) rows of 256 through the
+  // type's own quantizer and take the NMSE / (1 - cosine) of the weights, which is what
+  // one matmul over such weights adds to its output (independent per-weight errors).
+  static std::mutex mu;
+  static std::map<std::string, NoisePrior> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  if (auto it = cache.find(weight_type); it != cache.end()) return it->second;
+  NoisePrior p;
+  std::optional<kernels::GgmlType> type;
+  for (uint32_t id = 0; id < 64 && !type; ++id) {
+    const auto tr = kernels::type_traits(id);
+    if (tr && tr->name == weight_type) type = tr->type;
+  }
+  // Float types (block of 1, incl. F16/BF16 rounding) add no noise above the abs floor.
+  if (type && kernels::traits(*type).block_values > 1) {
+    constexpr int kRows = 64, kCols = 256;
+    std::mt19937_64 rng(0x5eed);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> x(kCols), y(kCols);
+    std::vector<uint8_t> q(kernels::row_bytes(*type, kCols));
+    double aa = 0, dd = 0, ab = 0, bb = 0;
+    for (int r = 0; r < kRows; ++r) {
+      for (auto& v : x) v = nd(rng);
+      kernels::cpu::quantize_row(*type, x.data(), q.data(), kCols);
+      kernels::cpu::dequantize_row(*type, q.data(), y.data(), kCols);
+      for (int i = 0; i < kCols; ++i) {
+        aa += double(x[i]) * x[i];
+        bb += double(y[i]) * y[i];
+        ab += double(x[i]) * y[i];
+        dd += (double(x[i]) - y[i]) * (double(x[i]) - y[i]);
+      }
+    }
+    p.nmse = dd / aa;
+    p.cos = std::max(0.0, 1.0 - ab / std::sqrt(aa * bb));
+  }
+  cache[weight_type] = p;
+  return p;
+}
+
+BisectCriterion with_auto_prior(BisectCriterion crit, const std::string& ref_weight_type,
+                                const std::string& cand_weight_type) {
+  if (ref_weight_type == cand_weight_type) return crit;
+  const NoisePrior a = quant_noise_prior(ref_weight_type);
+  const NoisePrior b = quant_noise_prior(cand_weight_type);
+  crit.prior_cos = std::max(a.cos, b.cos);
+  crit.prior_nmse = std::max(a.nmse, b.nmse);
+  return crit;
+}
+
 BisectResult bisect(const TraceDiff& diff, const BisectCriterion& crit, const TraceDiff* noise) {
   BisectResult r;
   std::map<int64_t, const StageDiff*> noise_at;
@@ -28,7 +83,7 @@ BisectResult bisect(const TraceDiff& diff, const BisectCriterion& crit, const Tr
   } else {
     r.noise_source = "running max of the earlier stages' drift";
   }
-  double run_cos = 0, run_nmse = 0;              // running max of this comparison's drift
+  double run_cos = crit.prior_cos, run_nmse = crit.prior_nmse;  // running max of the drift
   double noise_run_cos = 0, noise_run_nmse = 0;  // running max of the clean comparison
   double prev_cos = 0, prev_nmse = 0;
   double best_jump = 0;
@@ -50,8 +105,8 @@ BisectResult bisect(const TraceDiff& diff, const BisectCriterion& crit, const Tr
     row.floor_cos = std::max(crit.abs_floor_cos, crit.ratio * level_cos);
     row.floor_nmse = std::max(crit.abs_floor_nmse, crit.ratio * level_nmse);
     if (!r.rows.empty()) {
-      row.jump = std::max(growth(dc, prev_cos, crit.abs_floor_cos),
-                          growth(dn, prev_nmse, crit.abs_floor_nmse));
+      row.jump = std::max(growth(dc, prev_cos, std::max(crit.abs_floor_cos, crit.prior_cos)),
+                          growth(dn, prev_nmse, std::max(crit.abs_floor_nmse, crit.prior_nmse)));
     }
     const bool nan_cos = std::isnan(s.stats.cosine), nan_nmse = std::isnan(dn);
     std::string why;

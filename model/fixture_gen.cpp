@@ -303,76 +303,94 @@ TokenizerData read_tokenizer_vocab(const std::string& path) {
   return t;
 }
 
-std::vector<std::string> generate_fixture(const FixtureSpec& s, const std::string& out_dir,
-                                          const TokenizerData* tok) {
+namespace {
+
+void check_spec(const FixtureSpec& s, const TokenizerData* tok) {
   if (s.n_heads <= 0 || s.hidden % s.n_heads != 0 || s.n_kv_heads <= 0 ||
       s.n_heads % s.n_kv_heads != 0) {
     throw std::invalid_argument("fixture " + s.name + ": inconsistent head counts");
   }
   if (s.with_tokenizer && (tok == nullptr || static_cast<int>(tok->tokens.size()) > s.vocab)) {
-    throw std::invalid_argument("fixture " + s.name + ": needs a tokenizer of at most vocab " +
-                                "tokens");
+    throw std::invalid_argument("fixture " + s.name +
+                                ": needs a tokenizer of at most vocab tokens");
   }
+}
+
+}  // namespace
+
+std::string fixture_config_json(const FixtureSpec& s, const TokenizerData* tok) {
+  check_spec(s, tok);
+  return config_json(s, tok);
+}
+
+SafetensorsWriter fixture_safetensors(const FixtureSpec& s) {
+  SafetensorsWriter st;
+  st.add_metadata("format", "pt");
+  for (const auto& t : make_tensors(s))
+    st.add_tensor(t.hf_name, "F32", t.shape, as_bytes(t.values));
+  return st;
+}
+
+GgufWriter fixture_gguf(const FixtureSpec& s, GgmlType type, const TokenizerData* tok) {
+  check_spec(s, tok);
   const int hd = s.hidden / s.n_heads;
-  std::vector<Tensor> tensors = make_tensors(s);
+  GgufWriter w(32, /*force_alignment_key=*/true);
+  const std::string a = s.architecture + ".";
+  w.add("general.architecture", GgufValue::make_string(s.architecture));
+  w.add("general.name", GgufValue::make_string(s.name));
+  w.add("general.file_type", GgufValue::make_u32(file_type_of(type)));
+  w.add(a + "context_length", GgufValue::make_u32(static_cast<uint32_t>(s.context_length)));
+  w.add(a + "embedding_length", GgufValue::make_u32(static_cast<uint32_t>(s.hidden)));
+  w.add(a + "feed_forward_length", GgufValue::make_u32(static_cast<uint32_t>(s.ffn)));
+  w.add(a + "block_count", GgufValue::make_u32(static_cast<uint32_t>(s.n_layers)));
+  w.add(a + "attention.head_count", GgufValue::make_u32(static_cast<uint32_t>(s.n_heads)));
+  w.add(a + "attention.head_count_kv", GgufValue::make_u32(static_cast<uint32_t>(s.n_kv_heads)));
+  w.add(a + "attention.layer_norm_rms_epsilon", GgufValue::make_f32(s.rms_eps));
+  w.add(a + "rope.freq_base", GgufValue::make_f32(s.rope_theta));
+  w.add(a + "rope.dimension_count", GgufValue::make_u32(static_cast<uint32_t>(hd)));
+  if (s.with_tokenizer) {
+    w.add("tokenizer.ggml.model", GgufValue::make_string(tok->model));
+    w.add("tokenizer.ggml.pre", GgufValue::make_string(tok->pre));
+    w.add("tokenizer.ggml.tokens", GgufValue::make_string_array(tok->tokens));
+    w.add("tokenizer.ggml.token_type", GgufValue::make_i32_array(tok->token_types));
+    w.add("tokenizer.ggml.merges", GgufValue::make_string_array(tok->merges));
+    w.add("tokenizer.ggml.bos_token_id", GgufValue::make_u32(static_cast<uint32_t>(tok->bos)));
+    w.add("tokenizer.ggml.eos_token_id", GgufValue::make_u32(static_cast<uint32_t>(tok->eos)));
+    w.add("tokenizer.ggml.add_bos_token", GgufValue::make_bool(tok->add_bos));
+  }
+  for (const auto& t : make_tensors(s)) {
+    std::vector<uint64_t> dims(t.shape.rbegin(), t.shape.rend());  // GGUF: fastest first
+    const uint64_t cols = t.shape.back();
+    const uint64_t rows = t.shape.size() == 1 ? 1 : t.shape[0];
+    std::vector<float> v = t.values;
+    if (t.rope_permute)
+      v = permute_rope_rows(v, t.heads, hd, static_cast<int64_t>(rows == 1 ? 1 : cols));
+    if (t.shape.size() == 1) {
+      w.add_tensor(t.gguf_name, dims, GgmlType::F32, as_bytes(v));
+    } else {
+      const GgmlType tt = pick_type(type, cols);
+      w.add_tensor(t.gguf_name, dims, tt, encode(tt, v, rows, cols));
+    }
+  }
+  return w;
+}
+
+std::vector<std::string> generate_fixture(const FixtureSpec& s, const std::string& out_dir,
+                                          const TokenizerData* tok) {
+  check_spec(s, tok);
   std::vector<std::string> written;
   const fs::path root = fs::path(out_dir) / s.name;
   fs::create_directories(root);
-
   if (s.write_hf) {
     fs::create_directories(root / "hf");
     write_text((root / "hf" / "config.json").string(), config_json(s, tok));
-    SafetensorsWriter st;
-    st.add_metadata("format", "pt");
-    for (const auto& t : tensors) st.add_tensor(t.hf_name, "F32", t.shape, as_bytes(t.values));
-    st.write((root / "hf" / "model.safetensors").string());
+    fixture_safetensors(s).write((root / "hf" / "model.safetensors").string());
     written.push_back(s.name + "/hf/config.json");
     written.push_back(s.name + "/hf/model.safetensors");
   }
-
   for (GgmlType type : s.gguf_types) {
-    GgufWriter w(32, /*force_alignment_key=*/true);
-    const std::string a = s.architecture + ".";
-    w.add("general.architecture", GgufValue::make_string(s.architecture));
-    w.add("general.name", GgufValue::make_string(s.name));
-    w.add("general.file_type", GgufValue::make_u32(file_type_of(type)));
-    w.add(a + "context_length", GgufValue::make_u32(static_cast<uint32_t>(s.context_length)));
-    w.add(a + "embedding_length", GgufValue::make_u32(static_cast<uint32_t>(s.hidden)));
-    w.add(a + "feed_forward_length", GgufValue::make_u32(static_cast<uint32_t>(s.ffn)));
-    w.add(a + "block_count", GgufValue::make_u32(static_cast<uint32_t>(s.n_layers)));
-    w.add(a + "attention.head_count", GgufValue::make_u32(static_cast<uint32_t>(s.n_heads)));
-    w.add(a + "attention.head_count_kv", GgufValue::make_u32(static_cast<uint32_t>(s.n_kv_heads)));
-    w.add(a + "attention.layer_norm_rms_epsilon", GgufValue::make_f32(s.rms_eps));
-    w.add(a + "rope.freq_base", GgufValue::make_f32(s.rope_theta));
-    w.add(a + "rope.dimension_count", GgufValue::make_u32(static_cast<uint32_t>(hd)));
-    if (s.with_tokenizer) {
-      w.add("tokenizer.ggml.model", GgufValue::make_string(tok->model));
-      w.add("tokenizer.ggml.pre", GgufValue::make_string(tok->pre));
-      w.add("tokenizer.ggml.tokens", GgufValue::make_string_array(tok->tokens));
-      w.add("tokenizer.ggml.token_type", GgufValue::make_i32_array(tok->token_types));
-      w.add("tokenizer.ggml.merges", GgufValue::make_string_array(tok->merges));
-      w.add("tokenizer.ggml.bos_token_id", GgufValue::make_u32(static_cast<uint32_t>(tok->bos)));
-      w.add("tokenizer.ggml.eos_token_id", GgufValue::make_u32(static_cast<uint32_t>(tok->eos)));
-      w.add("tokenizer.ggml.add_bos_token", GgufValue::make_bool(tok->add_bos));
-    }
-    for (const auto& t : tensors) {
-      std::vector<uint64_t> dims(t.shape.rbegin(), t.shape.rend());  // GGUF: fastest first
-      if (t.shape.size() == 1) {
-        std::vector<float> v = t.values;
-        if (t.rope_permute) v = permute_rope_rows(v, t.heads, hd, 1);
-        w.add_tensor(t.gguf_name, dims, GgmlType::F32, as_bytes(v));
-        continue;
-      }
-      const uint64_t rows = t.shape[0], cols = t.shape[1];
-      const std::vector<float>& src = t.values;
-      std::vector<float> permuted;
-      if (t.rope_permute)
-        permuted = permute_rope_rows(src, t.heads, hd, static_cast<int64_t>(cols));
-      const GgmlType tt = pick_type(type, cols);
-      w.add_tensor(t.gguf_name, dims, tt, encode(tt, t.rope_permute ? permuted : src, rows, cols));
-    }
     const std::string file = s.name + "-" + type_tag(type) + ".gguf";
-    w.write((root / file).string());
+    fixture_gguf(s, type, tok).write((root / file).string());
     written.push_back(s.name + "/" + file);
   }
   return written;

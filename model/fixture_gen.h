@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "kernels/ggml_types.h"
+#include "model/gguf_writer.h"
 #include "model/loader.h"
+#include "model/safetensors.h"
 
 namespace pv::model {
 
@@ -47,6 +49,12 @@ TokenizerData read_tokenizer_vocab(const std::string& path);
 // <out_dir>/<name>/<name>-<type>.gguf; returns the paths written (relative to out_dir).
 std::vector<std::string> generate_fixture(const FixtureSpec& spec, const std::string& out_dir,
                                           const TokenizerData* tokenizer);
+
+// The pieces generate_fixture writes, in memory (tests break them on purpose).
+std::string fixture_config_json(const FixtureSpec& spec, const TokenizerData* tokenizer);
+SafetensorsWriter fixture_safetensors(const FixtureSpec& spec);
+GgufWriter fixture_gguf(const FixtureSpec& spec, kernels::GgmlType type,
+                        const TokenizerData* tokenizer);
 
 // The llama.cpp converter's Q/K row permutation for llama GGUF files: within each head
 // of `head_dim` rows, row j*head_dim/2 + i moves to 2i + j (half-split pairs become

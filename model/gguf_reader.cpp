@@ -39,6 +39,10 @@ uint64_t min_encoded_size(GgufType t) {
   return 1;
 }
 
+// Up-front reservations are capped: counts are checked against the bytes left, but an
+// in-memory element is larger than its smallest encoding.
+constexpr uint64_t kReserveCap = 4096;
+
 bool valid_value_type(uint32_t t) { return t <= static_cast<uint32_t>(GgufType::F64); }
 
 // ggml type names for ids pv knows of but does not implement (clearer errors).
@@ -158,7 +162,9 @@ class GgufParser {
                                    "but only {} bytes are left in the file",
                                    count, gguf_type_name(v.elem_type), min_size, cur_.remaining()));
         }
-        v.items.reserve(count);  // bounded by the bytes left, checked above
+        // count is bounded by the bytes left, but one GgufValue is ~100 bytes: reserve
+        // only a capped amount so memory grows with elements actually read.
+        v.items.reserve(std::min<uint64_t>(count, kReserveCap));
         for (uint64_t k = 0; k < count; ++k) v.items.push_back(read_value(v.elem_type, depth + 1));
         break;
       }
@@ -182,7 +188,7 @@ class GgufParser {
                                       "file",
                                       kv_count, cur_.remaining()));
     }
-    out_.kvs.reserve(kv_count);
+    out_.kvs.reserve(std::min<uint64_t>(kv_count, kReserveCap));
     std::set<std::string, std::less<>> seen;
     for (uint64_t k = 0; k < kv_count; ++k) {
       GgufKV kv;
@@ -215,7 +221,7 @@ class GgufParser {
 
   void parse_tensor_infos() {
     out_.tensor_infos_offset = cur_.pos();
-    out_.tensors.reserve(tensor_count_);  // bounded in parse_metadata
+    out_.tensors.reserve(std::min<uint64_t>(tensor_count_, kReserveCap));
     std::set<std::string, std::less<>> seen;
     for (uint64_t k = 0; k < tensor_count_; ++k) {
       GgufTensorInfo ti;
@@ -272,6 +278,12 @@ class GgufParser {
     out_.data_start = data_start;
     if (out_.tensors.empty()) return;
     if (data_start > size) {
+      // Name the tensor whose data would come first: that is what the file lost.
+      const GgufTensorInfo* first = &out_.tensors.front();
+      for (const auto& t : out_.tensors) {
+        if (t.offset < first->offset) first = &t;
+      }
+      cur_.set_subject(tensor_subject(first->name));
       cur_.fail_at(end_of_infos, fmt::format("data section would start at byte {} (after "
                                              "padding to alignment {}), past the end of the "
                                              "file (size {})",

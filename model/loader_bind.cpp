@@ -113,9 +113,10 @@ ModelWeights bind_weights(const ModelConfig& c, const TensorSource& src) {
   w.tok_embd = bind(c, src, TensorRole::kEmbedding, -1);
   w.output_norm = bind(c, src, TensorRole::kOutputNorm, -1);
   w.output = c.tied_embeddings ? w.tok_embd : bind(c, src, TensorRole::kOutput, -1);
-  w.layers.resize(static_cast<size_t>(c.n_layers));
+  // Grown layer by layer, never sized up front by the (untrusted) layer count: a file
+  // claiming 2^31 layers fails at the first missing tensor, not in an allocation.
   for (int l = 0; l < c.n_layers; ++l) {
-    LayerWeights& L = w.layers[static_cast<size_t>(l)];
+    LayerWeights& L = w.layers.emplace_back();
     L.attn_norm = bind(c, src, TensorRole::kAttnNorm, l);
     L.wq = bind(c, src, TensorRole::kWq, l);
     L.wk = bind(c, src, TensorRole::kWk, l);

@@ -45,11 +45,12 @@ bool is_crlf(char32_t c) { return c == '\r' || c == '\n'; }
 char32_t ascii_lower(char32_t c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
 
 // Alternative 1, (?i:'s|'t|'re|'ve|'m|'ll|'d): length in characters of the match at i, or 0.
-// Case-insensitive over ASCII letters.
+// Case-insensitive as Oniguruma folds: ASCII case, and U+017F LATIN SMALL LETTER LONG S, which
+// folds to 's' (HF's own probe of every letter, char_classes.json, finds no other).
 size_t match_contraction(const std::vector<DecodedChar>& c, size_t i, size_t n) {
   if (c[i].cp != '\'' || i + 1 >= n) return 0;
   const char32_t a = ascii_lower(c[i + 1].cp);
-  if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
+  if (a == 's' || a == 0x17F || a == 't' || a == 'm' || a == 'd') return 2;
   if (i + 2 >= n) return 0;
   const char32_t b = ascii_lower(c[i + 2].cp);
   if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return 3;

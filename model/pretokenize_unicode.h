@@ -8,7 +8,8 @@ namespace pv::model {
 
 enum class CharClass : uint8_t { kOther = 0, kLetter = 1, kNumber = 2, kSpace = 3 };
 
-// Unicode version of the generated tables (Python's unicodedata.unidata_version).
+// Unicode version of the generated tables (16.0.0: the version HF tokenizers' regex engine
+// classifies by).
 extern const char* const kUnicodeVersion;
 
 // Binary search over the generated ranges; any code point, including > U+10FFFF (kOther).

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <array>
 #include <mutex>
-#include <queue>
 #include <string>
 #include <unordered_map>
 
@@ -104,6 +103,7 @@ struct Tokenizer::Impl {
   bool has_specials = false;
   int32_t bos = -1, eos = -1;
   bool add_bos = false;
+  bool use_cache = true;
 
   mutable std::mutex cache_mu;
   mutable std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> cache;
@@ -113,6 +113,11 @@ struct Tokenizer::Impl {
 
 Tokenizer::Tokenizer(const TokenizerData& d) : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
+  if (!d.present) {
+    throw TokenizerError(
+        "the model file has no tokenizer (no tokenizer.ggml.* keys); give token "
+        "ids directly");
+  }
   if (d.model != "gpt2") {
     throw TokenizerError(fmt::format(
         "tokenizer.ggml.model is '{}': only byte-level BPE ('gpt2') is supported", d.model));
@@ -137,10 +142,10 @@ Tokenizer::Tokenizer(const TokenizerData& d) : impl_(std::make_unique<Impl>()) {
       throw TokenizerError(fmt::format("{} = {} is outside the vocabulary of {}", key, id, n));
     }
   };
-  check_id(d.bos_id, "tokenizer.ggml.bos_token_id");
-  check_id(d.eos_id, "tokenizer.ggml.eos_token_id");
-  m.bos = d.bos_id;
-  m.eos = d.eos_id;
+  check_id(d.bos, "tokenizer.ggml.bos_token_id");
+  check_id(d.eos, "tokenizer.ggml.eos_token_id");
+  m.bos = d.bos;
+  m.eos = d.eos;
   m.add_bos = d.add_bos;
   if (m.add_bos && m.bos < 0) {
     throw TokenizerError("tokenizer.ggml.add_bos_token is set but there is no bos_token_id");
@@ -241,23 +246,27 @@ void Tokenizer::Impl::bpe(std::string_view bytes, std::vector<int32_t>& out) con
     int32_t id, prev, next;
   };
   const auto n = static_cast<int32_t>(bytes.size());
-  std::vector<Sym> sym(n);
+  // Scratch reused across words on this thread: encoding allocates nothing per word.
+  thread_local std::vector<Sym> sym;
+  thread_local std::vector<Candidate> heap;
+  sym.resize(n);
+  heap.clear();
   for (int32_t k = 0; k < n; ++k) {
     sym[k] = {byte_token[static_cast<unsigned char>(bytes[k])], k - 1, k + 1 < n ? k + 1 : -1};
   }
-  std::vector<Candidate> heap_storage;
-  heap_storage.reserve(n);
-  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> heap(
-      std::greater<>{}, std::move(heap_storage));
+  const auto cmp = std::greater<>{};  // min-heap on (rank, pos)
   auto push = [&](int32_t pos) {
     if (pos < 0 || sym[pos].next < 0) return;
     auto it = merges.find(pair_key(sym[pos].id, sym[sym[pos].next].id));
-    if (it != merges.end()) heap.push({it->second.rank, pos, it->second.result});
+    if (it == merges.end()) return;
+    heap.push_back({it->second.rank, pos, it->second.result});
+    std::push_heap(heap.begin(), heap.end(), cmp);
   };
   for (int32_t k = 0; k + 1 < n; ++k) push(k);
   while (!heap.empty()) {
-    const Candidate top = heap.top();
-    heap.pop();
+    std::pop_heap(heap.begin(), heap.end(), cmp);
+    const Candidate top = heap.back();
+    heap.pop_back();
     Sym& s = sym[top.pos];
     if (s.id < 0 || s.next < 0) continue;  // merged away, or now the last symbol
     // Stale entry: the pair at pos changed since it was queued.
@@ -279,6 +288,10 @@ void Tokenizer::encode_word(std::string_view bytes, std::vector<int32_t>& out) c
   if (bytes.empty()) return;
   if (bytes.size() == 1) {
     out.push_back(m.byte_token[static_cast<unsigned char>(bytes[0])]);
+    return;
+  }
+  if (!m.use_cache) {
+    m.bpe(bytes, out);
     return;
   }
   {
@@ -351,6 +364,12 @@ std::string Tokenizer::decode(std::span<const int32_t> ids) const {
     out += m.decoded[id];
   }
   return out;
+}
+
+void Tokenizer::set_word_cache_enabled(bool enabled) {
+  std::lock_guard<std::mutex> lock(impl_->cache_mu);
+  impl_->use_cache = enabled;
+  impl_->cache.clear();
 }
 
 size_t Tokenizer::vocab_size() const { return impl_->tokens.size(); }

@@ -19,6 +19,8 @@
 #include <string_view>
 #include <vector>
 
+#include "model/loader.h"
+
 namespace pv::model {
 
 // GGUF tokenizer.ggml.token_type values.
@@ -32,17 +34,8 @@ enum class TokenType : int32_t {
   kByte = 6,
 };
 
-// The constructor input: exactly what GGUF's tokenizer.ggml.* keys carry.
-struct TokenizerData {
-  std::string model = "gpt2";        // tokenizer.ggml.model
-  std::string pre = "qwen2";         // tokenizer.ggml.pre
-  std::vector<std::string> tokens;   // tokenizer.ggml.tokens, id order
-  std::vector<int32_t> token_types;  // tokenizer.ggml.token_type (empty: all normal)
-  std::vector<std::string> merges;   // tokenizer.ggml.merges, "left right", rank order
-  int32_t bos_id = -1;               // tokenizer.ggml.bos_token_id (-1: none)
-  int32_t eos_id = -1;               // tokenizer.ggml.eos_token_id (-1: none)
-  bool add_bos = false;              // tokenizer.ggml.add_bos_token
-};
+// The constructor input is the loader's TokenizerData (model/loader.h): exactly what GGUF's
+// tokenizer.ggml.* keys carry (model, pre, tokens, token_type, merges, bos/eos, add_bos).
 
 class TokenizerError : public std::runtime_error {
  public:
@@ -60,8 +53,9 @@ std::string bytes_to_mapped(std::string_view bytes);
 class Tokenizer {
  public:
   // Validates the data (throws TokenizerError naming the offending token/merge index):
-  // model "gpt2", token_types sized like tokens, every merge "a b" with both halves and their
-  // concatenation in the vocabulary, every byte of the alphabet present, ids in range.
+  // a tokenizer present in the file, model "gpt2", token_types sized like tokens, every merge "a b"
+  // with both halves and their concatenation in the vocabulary, every byte of the alphabet present,
+  // ids in range.
   explicit Tokenizer(const TokenizerData& data);
   ~Tokenizer();
   Tokenizer(Tokenizer&&) noexcept;
@@ -86,6 +80,10 @@ class Tokenizer {
   int32_t token_id(std::string_view token) const;
   // Rank of the merge "left right", or -1 when there is none.
   int32_t merge_rank(std::string_view left, std::string_view right) const;
+
+  // The per-word cache (on by default) maps a pre-token's bytes to its ids; benchmarks turn
+  // it off to measure the merge loop itself. Not to be toggled while another thread encodes.
+  void set_word_cache_enabled(bool enabled);
 
   // BPE of one pre-token's raw bytes (no special-token matching, no pre-tokenization).
   void encode_word(std::string_view bytes, std::vector<int32_t>& out) const;

@@ -17,6 +17,7 @@ TokenizerData load_tokenizer_json(const std::string& path) {
     throw TokenizerError(fmt::format("{}: invalid JSON at byte {}: {}", path, e.byte, e.what()));
   }
   TokenizerData d;
+  d.present = true;
   auto get = [&](const char* key, auto& dst) {
     if (!j.contains(key)) throw TokenizerError(fmt::format("{}: missing key '{}'", path, key));
     try {
@@ -30,8 +31,8 @@ TokenizerData load_tokenizer_json(const std::string& path) {
   get("tokens", d.tokens);
   get("token_types", d.token_types);
   get("merges", d.merges);
-  get("bos_id", d.bos_id);
-  get("eos_id", d.eos_id);
+  get("bos_id", d.bos);
+  get("eos_id", d.eos);
   get("add_bos", d.add_bos);
   return d;
 }

@@ -89,6 +89,7 @@ TraceMeta read_trace_meta(const std::string& dir) {
   m.architecture = j.value("architecture", "");
   m.backend = j.value("backend", "");
   m.dtype = j.value("dtype", "f32");
+  m.weight_type = j.value("weight_type", "");
   const json& nl = need(j, "n_layers", path, "trace.json");
   if (!nl.is_number_integer() || nl.get<int64_t>() < 0 || nl.get<int64_t>() > 100000) {
     fail(path, "\"n_layers\" must be a non-negative integer");
@@ -151,6 +152,7 @@ void write_trace_meta(const std::string& dir, const TraceMeta& meta) {
   j["architecture"] = meta.architecture;
   j["backend"] = meta.backend;
   j["dtype"] = meta.dtype;
+  if (!meta.weight_type.empty()) j["weight_type"] = meta.weight_type;
   j["n_layers"] = meta.n_layers;
   j["tokens"] = meta.tokens;
   if (!meta.greedy_tokens.empty()) j["greedy_tokens"] = meta.greedy_tokens;

@@ -6,6 +6,7 @@
 //   { "schema": "pv-trace-v1", "producer": "pv trace" | "hf_oracle.py ...",
 //     "model": "<path or name>", "architecture": "qwen2" | "llama",
 //     "backend": "cpu" | "cuda" | "hf-transformers", "dtype": "f32" | "f64" | ...,
+//     "weight_type": "F32" | "Q4_K" | ... (optional; bisect's quantization noise prior),
 //     "n_layers": N, "tokens": [ids], "greedy_tokens": [ids] (optional),
 //     "stages": [ { "stage": "attn_norm", "layer": 0 | null, "file": "layer-0/attn_norm.bin",
 //                   "shape": [T, hidden] }, ... ]   (computation order) }
@@ -35,6 +36,7 @@ struct TraceMeta {
   std::string architecture;
   std::string backend;
   std::string dtype = "f32";
+  std::string weight_type;  // dominant stored type of the 2-D weights ("F32", "Q4_K", ...)
   int n_layers = 0;
   std::vector<int32_t> tokens;
   std::vector<int32_t> greedy_tokens;

@@ -132,6 +132,8 @@ json bisect_json(const TraceDiff& d, const BisectResult& r, const BisectCriterio
   j["criterion"] = {{"ratio", c.ratio},
                     {"abs_floor_cos", c.abs_floor_cos},
                     {"abs_floor_nmse", c.abs_floor_nmse},
+                    {"prior_cos", c.prior_cos},
+                    {"prior_nmse", c.prior_nmse},
                     {"noise", r.noise_source}};
   json rows = json::array();
   for (size_t i = 0; i < r.rows.size(); ++i) {

@@ -53,8 +53,8 @@ std::array<bool, kStageCount> parse_stage_list(const std::string& list) {
       for (int i = 0; i < kStageCount; ++i) {
         valid += (i ? ", " : "") + std::string(stage_name(static_cast<Stage>(i)));
       }
-      throw std::invalid_argument(
-          fmt::format("--stages: unknown stage \"{}\" (valid: all, {}, layer_output)", name, valid));
+      throw std::invalid_argument(fmt::format(
+          "--stages: unknown stage \"{}\" (valid: all, {}, layer_output)", name, valid));
     }
     on[static_cast<int>(*st)] = true;
   }

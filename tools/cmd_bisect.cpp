@@ -1,5 +1,8 @@
 // pv bisect REF CAND: walk two traces in computation order and name the first stage
 // whose drift breaks the noise-floor criterion (model/bisect.h).
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <iostream>
 #include <memory>
 
@@ -13,6 +16,7 @@ namespace {
 struct BisectOpts {
   std::string ref, cand, noise_ref, noise_cand;
   bool json = false;
+  std::string prior = "auto";
   pv::model::BisectCriterion crit;
 };
 
@@ -26,15 +30,24 @@ int run_bisect(const BisectOpts& o) {
     const std::string b = o.noise_cand.empty() ? o.noise_ref : o.noise_cand;
     noise = std::make_unique<pv::model::TraceDiff>(pv::model::diff_trace_dirs(a, b, 5, false));
   }
-  const pv::model::BisectResult r = pv::model::bisect(d, o.crit, noise.get());
+  pv::model::BisectCriterion crit = o.crit;
+  std::string prior_note = "none";
+  if (o.prior == "auto") {
+    crit = pv::model::with_auto_prior(crit, d.a.weight_type, d.b.weight_type);
+    prior_note = fmt::format(
+        "{} vs {}: 1-cos {:.3e}, NMSE {:.3e}", d.a.weight_type.empty() ? "?" : d.a.weight_type,
+        d.b.weight_type.empty() ? "?" : d.b.weight_type, crit.prior_cos, crit.prior_nmse);
+  }
+  const pv::model::BisectResult r = pv::model::bisect(d, crit, noise.get());
   if (o.json) {
-    std::cout << pv::model::bisect_json(d, r, o.crit, o.ref, o.cand).dump(1) << "\n";
+    std::cout << pv::model::bisect_json(d, r, crit, o.ref, o.cand).dump(1) << "\n";
   } else {
     std::cout << "ref:  " << o.ref << " (" << d.a.backend << ", " << d.a.dtype << ")\n"
               << "cand: " << o.cand << " (" << d.b.backend << ", " << d.b.dtype << ")\n"
               << "criterion: diverged when 1-cos or NMSE > max(abs floor, " << o.crit.ratio
               << " x noise); noise = " << r.noise_source << "\n"
-              << pv::model::bisect_table(r) << pv::model::bisect_summary(r, o.crit);
+              << "quantization noise prior: " << prior_note << "\n"
+              << pv::model::bisect_table(r) << pv::model::bisect_summary(r, crit);
   }
   return r.first ? 1 : 0;
 }
@@ -58,6 +71,11 @@ PV_COMMAND("bisect", "Name the first stage where two traces diverge beyond their
              sub.add_option("--abs-floor-nmse", o->crit.abs_floor_nmse,
                             "NMSE at or below this never diverges (default 1e-5)")
                  ->check(CLI::NonNegativeNumber);
+             sub.add_option("--prior", o->prior,
+                            "auto: when REF and CAND hold different weight types (trace.json "
+                            "weight_type), start the noise level at the lossier type's measured "
+                            "quantization error; none: start at 0")
+                 ->check(CLI::IsMember({"auto", "none"}));
              sub.add_option("--noise", o->noise_ref,
                             "clean trace REF2: REF vs REF2 gives the per-stage noise floor "
                             "instead of the running max of earlier stages");

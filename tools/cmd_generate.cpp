@@ -18,6 +18,7 @@
 #include "model/forward.h"
 #include "model/generate.h"
 #include "model/loader.h"
+#include "model/tokenizer.h"
 #include "tools/command.h"
 
 namespace {
@@ -63,13 +64,20 @@ std::string join(const std::vector<int32_t> &v) {
 
 int run_generate(const GenerateArgs &a) {
   pv::model::LoadedModel lm = pv::model::load_model(a.model);
+  // The tokenizer, when the file carries one: --prompt needs it, and generated ids are
+  // decoded with it.
+  std::unique_ptr<pv::model::Tokenizer> tok;
+  if (lm.tokenizer.present) tok = std::make_unique<pv::model::Tokenizer>(lm.tokenizer);
   std::vector<int32_t> prompt;
   if (!a.tokens.empty()) {
     prompt = parse_token_list(a.tokens);
+  } else if (tok) {
+    prompt = tok->encode(a.prompt);
+    if (prompt.empty()) throw std::invalid_argument("--prompt: the text encodes to no tokens");
   } else {
-    throw std::invalid_argument(
-        "--prompt needs a tokenizer, which this pv "
-        "build does not have yet; give --tokens");
+    throw std::invalid_argument(a.model +
+                                ": the model has no tokenizer, so --prompt cannot be encoded; "
+                                "give token ids with --tokens");
   }
   auto backend = pv::model::make_backend(a.backend, a.threads);
   const int max_seq = a.max_seq > 0 ? a.max_seq : static_cast<int>(prompt.size()) + a.max_new;
@@ -91,6 +99,10 @@ int run_generate(const GenerateArgs &a) {
     j["device"] = backend->device_description();
     j["prompt_tokens"] = prompt;
     j["tokens"] = r.tokens;
+    if (tok) {
+      j["prompt_text"] = tok->decode(prompt);
+      j["text"] = tok->decode(r.tokens);
+    }
     j["stopped_at_eos"] = r.stopped_at_eos;
     j["prefill_ms"] = r.prefill_seconds * 1e3;
     j["decode_tokens_per_s"] = tok_s;
@@ -101,6 +113,11 @@ int run_generate(const GenerateArgs &a) {
     std::cout << fmt::format("backend  {} ({})\n", backend->name(), backend->device_description());
     std::cout << fmt::format("prompt   {}\n", join(prompt));
     std::cout << fmt::format("tokens   {}{}\n", join(r.tokens), r.stopped_at_eos ? " (eos)" : "");
+    if (tok) {
+      std::cout << fmt::format("text     {:?}\n", tok->decode(r.tokens));
+    } else {
+      std::cout << "text     (the model file has no tokenizer)\n";
+    }
     std::cout << fmt::format("prefill  {:.2f} ms for {} tokens; decode {:.1f} tokens/s\n",
                              r.prefill_seconds * 1e3, prompt.size(), tok_s);
   }

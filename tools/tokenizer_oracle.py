@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent oracle for pv's byte-level BPE tokenizer (model/tokenizer.h).
+r"""Independent oracle for pv's byte-level BPE tokenizer (model/tokenizer.h).
 
 Two steps, so that the committed inputs never depend on the machine that has HF `tokenizers`:
 
@@ -17,6 +17,19 @@ Two steps, so that the committed inputs never depend on the machine that has HF 
         oracle.json    for every case: HF's ids, tokens, decode, and the Split pieces
         fuzz.json      the pre-tokenizer-only fuzz cases with HF's Split pieces filled in
         tokenizer.json HF's own serialization, kept for reference
+
+  tokenizer_oracle.py classes --out DIR
+      Needs HF `tokenizers`. Asks HF's Split(Qwen2 regex) itself how it classifies EVERY code
+      point (U+0000..U+10FFFF without surrogates): the probe " " + c + "x" splits four
+      different ways for a letter, a number, white space and anything else. Writes
+      char_classes.json (ranges [first, last, class], 1 = L, 2 = N, 3 = \s) and the letters
+      the case-insensitive contraction alternative accepts for each contraction letter.
+
+  tokenizer_oracle.py gguf --in model/fixtures/tokenizer
+      Writes tokenizer-carrier-qwen2-f32.gguf: the vocab.json tokenizer as GGUF
+      tokenizer.ggml.* keys on a minimal qwen2 model (1 layer, hidden 8, constant F32
+      weights), so the tokenizer is exercised through the real GGUF loader (load_model)
+      without depending on the model fixtures. Pure standard library, byte-identical.
 
 The C++ falsifiers (falsifiers/tokenizer_test.cpp) read these JSON files; CI never runs
 Python. No normalizer is configured: GGUF tokenizers (llama.cpp's runtime) apply none for
@@ -349,6 +362,151 @@ def cmd_oracle(args):
           f"{len(results)} cases, {len(fuzz)} fuzz cases")
 
 
+def cmd_classes(args):
+    import tokenizers
+    from tokenizers import Regex, pre_tokenizers
+
+    split = pre_tokenizers.Split(Regex(QWEN2_PATTERN), behavior="isolated", invert=False)
+
+    def pieces(t):
+        return [p for p, _ in split.pre_tokenize_str(t)]
+
+    classes = []
+    odd = []
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            classes.append(0)
+            continue
+        c = chr(cp)
+        got = pieces(" " + c + "x")
+        if c in "\r\n":
+            cls = 3  # [\r\n] literals of the regex; the probe cannot tell them from "other"
+        elif got == [" " + c + "x"]:
+            cls = 1
+        elif got == [" ", c, "x"]:
+            cls = 2
+        elif got == [" ", c + "x"]:
+            cls = 3
+        elif got == [" " + c, "x"]:
+            cls = 0
+        else:
+            cls = 0
+            odd.append([cp, got])
+        classes.append(cls)
+    ranges = []
+    start = 0
+    for cp in range(1, 0x110001):
+        if cp == 0x110000 or classes[cp] != classes[start]:
+            if classes[start]:
+                ranges.append([start, cp - 1, classes[start]])
+            start = cp
+    # Which letters the (?i:'s|'t|'re|'ve|'m|'ll|'d) alternative accepts in each slot.
+    letters = [cp for cp in range(0x110000) if classes[cp] == 1]
+    folds = {k: [] for k in ["s", "t", "m", "d", "r_", "v_", "_e", "l_", "_l"]}
+    for cp in letters:
+        c = chr(cp)
+        if pieces("x'" + c + "a") == ["x", "'" + c, "a"]:
+            for k in "stmd":
+                folds[k].append(cp)  # one-letter slot; which of s/t/m/d is not observable
+        if pieces("x'" + c + "ea") == ["x", "'" + c + "e", "a"]:
+            folds["r_"].append(cp)  # first letter of 're / 've
+        if pieces("x'r" + c + "a") == ["x", "'r" + c, "a"]:
+            folds["_e"].append(cp)
+        if pieces("x'" + c + "la") == ["x", "'" + c + "l", "a"]:
+            folds["l_"].append(cp)
+        if pieces("x'l" + c + "a") == ["x", "'l" + c, "a"]:
+            folds["_l"].append(cp)
+    del folds["t"], folds["m"], folds["d"], folds["v_"]
+    os.makedirs(args.out, exist_ok=True)
+    write_json(
+        os.path.join(args.out, "char_classes.json"),
+        {
+            "source": f"HF tokenizers {tokenizers.__version__} Split(Qwen2 regex) probes",
+            "classes": {"1": "L", "2": "N", "3": "whitespace"},
+            "ranges": ranges,
+            "unexpected_probe_splits": odd[:50],
+            "contraction_slots": {
+                "one_letter": folds["s"],
+                "first_of_re_ve": folds["r_"],
+                "second_of_re": folds["_e"],
+                "first_of_ll": folds["l_"],
+                "second_of_ll": folds["_l"],
+            },
+        },
+    )
+    print(f"classes: {len(ranges)} ranges, {len(odd)} unexpected probe splits, "
+          f"{len(folds['s'])} one-letter contraction letters")
+
+
+def cmd_gguf(args):
+    """A GGUF v3 file written from the format's definition (little endian throughout)."""
+    import struct
+
+    with open(os.path.join(args.inp, "vocab.json"), encoding="utf-8") as f:
+        v = json.load(f)
+
+    def gstr(x):
+        b = x.encode("utf-8")
+        return struct.pack("<Q", len(b)) + b
+
+    U32, I32, F32, BOOL, STR, ARR = 4, 5, 6, 7, 8, 9  # GGUF metadata value types
+    kvs = []
+
+    def kv(key, vtype, payload):
+        kvs.append(gstr(key) + struct.pack("<I", vtype) + payload)
+
+    def arr(etype, items, pack):
+        return struct.pack("<IQ", etype, len(items)) + b"".join(pack(x) for x in items)
+
+    hidden, ffn, heads, kv_heads = 8, 8, 2, 1
+    head_dim = hidden // heads
+    kv("general.architecture", STR, gstr("qwen2"))
+    kv("general.name", STR, gstr("pv tokenizer carrier (constant weights)"))
+    for key, val in [("block_count", 1), ("context_length", 64), ("embedding_length", hidden),
+                     ("feed_forward_length", ffn), ("attention.head_count", heads),
+                     ("attention.head_count_kv", kv_heads)]:
+        kv("qwen2." + key, U32, struct.pack("<I", val))
+    kv("qwen2.attention.layer_norm_rms_epsilon", F32, struct.pack("<f", 1e-6))
+    kv("tokenizer.ggml.model", STR, gstr(v["model"]))
+    kv("tokenizer.ggml.pre", STR, gstr(v["pre"]))
+    kv("tokenizer.ggml.tokens", ARR, arr(STR, v["tokens"], gstr))
+    kv("tokenizer.ggml.token_type", ARR, arr(I32, v["token_types"], lambda t: struct.pack("<i", t)))
+    kv("tokenizer.ggml.merges", ARR, arr(STR, v["merges"], gstr))
+    kv("tokenizer.ggml.bos_token_id", U32, struct.pack("<I", v["bos_id"]))
+    kv("tokenizer.ggml.eos_token_id", U32, struct.pack("<I", v["eos_id"]))
+    kv("tokenizer.ggml.add_bos_token", BOOL, struct.pack("<?", v["add_bos"]))
+
+    n_vocab, kv_dim = len(v["tokens"]), kv_heads * head_dim
+    blk = "blk.0."
+    tensors = [  # GGUF dims: fastest (input) first
+        ("token_embd.weight", [hidden, n_vocab]), ("output_norm.weight", [hidden]),
+        (blk + "attn_norm.weight", [hidden]),
+        (blk + "attn_q.weight", [hidden, hidden]), (blk + "attn_q.bias", [hidden]),
+        (blk + "attn_k.weight", [hidden, kv_dim]), (blk + "attn_k.bias", [kv_dim]),
+        (blk + "attn_v.weight", [hidden, kv_dim]), (blk + "attn_v.bias", [kv_dim]),
+        (blk + "attn_output.weight", [hidden, hidden]), (blk + "ffn_norm.weight", [hidden]),
+        (blk + "ffn_gate.weight", [hidden, ffn]), (blk + "ffn_up.weight", [hidden, ffn]),
+        (blk + "ffn_down.weight", [ffn, hidden]),
+    ]
+    align = 32
+    infos, data = b"", b""
+    for name, dims in tensors:
+        data += b"\0" * (-len(data) % align)
+        n = 1
+        for d in dims:
+            n *= d
+        infos += (gstr(name) + struct.pack("<I", len(dims))
+                  + b"".join(struct.pack("<Q", d) for d in dims)
+                  + struct.pack("<IQ", 0, len(data)))  # type 0 = F32, offset in data section
+        data += struct.pack("<%df" % n, *([0.5] * n))
+    out = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kvs)) + b"".join(kvs) + infos
+    out += b"\0" * (-len(out) % align)
+    path = os.path.join(args.inp, "tokenizer-carrier-qwen2-f32.gguf")
+    with open(path, "wb") as f:
+        f.write(out + data)
+    print(f"wrote {path} ({len(out) + len(data)} bytes)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -359,6 +517,12 @@ def main():
     b.add_argument("--in", dest="inp", required=True)
     b.add_argument("--out", required=True)
     b.set_defaults(func=cmd_oracle)
+    c = sub.add_parser("classes")
+    c.add_argument("--out", required=True)
+    c.set_defaults(func=cmd_classes)
+    g = sub.add_parser("gguf")
+    g.add_argument("--in", dest="inp", required=True)
+    g.set_defaults(func=cmd_gguf)
     args = ap.parse_args()
     args.func(args)
 

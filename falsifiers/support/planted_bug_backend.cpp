@@ -43,8 +43,8 @@ class PlantedBugBackend final : public Backend {
     }
     in_.rope(x, T, n_heads, head_dim, pos0, theta, style);
   }
-  void attention(const float* q, const float* k, const float* v, const AttentionShape& shape,
-                 int T, int pos0, float* out, float* scores, float* probs) override {
+  void attention(const float* q, const float* k, const float* v, const AttentionShape& shape, int T,
+                 int pos0, float* out, float* scores, float* probs) override {
     if (bug_ == PlantedBug::RopePairing) {
       in_.attention(q, k, v, shape, T, pos0, out, scores, probs);
       return;
@@ -110,24 +110,36 @@ class PlantedBugBackend final : public Backend {
 
 std::string_view planted_bug_name(PlantedBug bug) {
   switch (bug) {
-    case PlantedBug::None: return "none";
-    case PlantedBug::RopePairing: return "rope-pairing";
-    case PlantedBug::MissingScale: return "missing-scale";
-    case PlantedBug::KvHeadScores: return "wrong-kv-head-scores";
-    case PlantedBug::MaskOffByOne: return "mask-off-by-one";
-    case PlantedBug::KvHeadValues: return "wrong-kv-head-values";
+    case PlantedBug::None:
+      return "none";
+    case PlantedBug::RopePairing:
+      return "rope-pairing";
+    case PlantedBug::MissingScale:
+      return "missing-scale";
+    case PlantedBug::KvHeadScores:
+      return "wrong-kv-head-scores";
+    case PlantedBug::MaskOffByOne:
+      return "mask-off-by-one";
+    case PlantedBug::KvHeadValues:
+      return "wrong-kv-head-values";
   }
   return "?";
 }
 
 std::string_view planted_bug_stage(PlantedBug bug) {
   switch (bug) {
-    case PlantedBug::None: return "";
-    case PlantedBug::RopePairing: return "q_post_rope";
-    case PlantedBug::MissingScale: return "attn_scores";
-    case PlantedBug::KvHeadScores: return "attn_scores";
-    case PlantedBug::MaskOffByOne: return "attn_softmax";
-    case PlantedBug::KvHeadValues: return "attention";
+    case PlantedBug::None:
+      return "";
+    case PlantedBug::RopePairing:
+      return "q_post_rope";
+    case PlantedBug::MissingScale:
+      return "attn_scores";
+    case PlantedBug::KvHeadScores:
+      return "attn_scores";
+    case PlantedBug::MaskOffByOne:
+      return "attn_softmax";
+    case PlantedBug::KvHeadValues:
+      return "attention";
   }
   return "?";
 }

@@ -12,12 +12,12 @@
 namespace pv::testing {
 
 enum class PlantedBug {
-  None,           // naive reimplementation of attention, no bug (controls the decorator)
-  RopePairing,    // RoPE pairs the other way (interleaved for half-split)  -> q_post_rope
-  MissingScale,   // Q·Kᵀ without the 1/sqrt(head_dim) scale               -> attn_scores
-  KvHeadScores,   // K read from KV head h % H_kv instead of h / (H/H_kv)   -> attn_scores
-  MaskOffByOne,   // causal mask lets query t see key t+1                   -> attn_softmax
-  KvHeadValues,   // V read from KV head h % H_kv (scores right)            -> attention
+  None,          // naive reimplementation of attention, no bug (controls the decorator)
+  RopePairing,   // RoPE pairs the other way (interleaved for half-split)  -> q_post_rope
+  MissingScale,  // Q·Kᵀ without the 1/sqrt(head_dim) scale               -> attn_scores
+  KvHeadScores,  // K read from KV head h % H_kv instead of h / (H/H_kv)   -> attn_scores
+  MaskOffByOne,  // causal mask lets query t see key t+1                   -> attn_softmax
+  KvHeadValues,  // V read from KV head h % H_kv (scores right)            -> attention
 };
 
 std::string_view planted_bug_name(PlantedBug bug);

@@ -15,9 +15,9 @@ namespace pv::testing {
 TempDir::TempDir(const std::string& tag) {
   static std::atomic<int> counter{0};
   const auto base = std::filesystem::temp_directory_path();
-  path_ = (base / ("pv-" + tag + "-" + std::to_string(::getpid()) + "-" +
-                   std::to_string(counter++)))
-              .string();
+  path_ =
+      (base / ("pv-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++)))
+          .string();
   std::filesystem::remove_all(path_);
   std::filesystem::create_directories(path_);
 }
@@ -35,6 +35,7 @@ model::TraceRunResult trace_all(const model::ModelConfig& config, const model::M
   meta.producer = "pv_falsifiers";
   meta.model = "synthetic";
   meta.dtype = dtype;
+  meta.weight_type = std::string(kernels::type_name(w.layers.at(0).wq.type));
   const model::StagePlan plan = model::parse_plan("all", "all", config.n_layers);
   return model::run_trace(f, tokens, plan, dir, meta, max_new);
 }

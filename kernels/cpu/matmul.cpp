@@ -30,10 +30,10 @@ constexpr RowKernels kAvx2[] = {
     {ActFormat::F32, nullptr, avx2::dot_f32},
     {ActFormat::F32, nullptr, avx2::dot_f16},
     {ActFormat::F32, nullptr, avx2::dot_bf16},
-    {ActFormat::Q8A, avx2::quantize_act_q8a, avx2::dot_q8_0},
+    {ActFormat::Q8A, avx2::quantize_act_q8a, avx2::dot_q8_0, avx2::dot_q8_0_x4},
     {ActFormat::Q8A, avx2::quantize_act_q8a, avx2::dot_q4_0},
-    {ActFormat::Q8K, avx2::quantize_act_q8k, avx2::dot_q4_K},
-    {ActFormat::Q8K, avx2::quantize_act_q8k, avx2::dot_q6_K},
+    {ActFormat::Q8K, avx2::quantize_act_q8k, avx2::dot_q4_K, avx2::dot_q4_K_x4},
+    {ActFormat::Q8K, avx2::quantize_act_q8k, avx2::dot_q6_K, avx2::dot_q6_K_x4},
 };
 #endif
 
@@ -93,8 +93,9 @@ void matmul(const TensorView& w, const float* x, int T, float* y, ThreadPool* po
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument(where + ": " + e.what());
   }
-  if (w.rows < 0 || (w.rows > 0 && w.data == nullptr) ||
-      w.nbytes < static_cast<size_t>(w.rows) * rb) {
+  size_t need = 0;
+  if (w.rows < 0 || __builtin_mul_overflow(static_cast<size_t>(w.rows), rb, &need) ||
+      (w.rows > 0 && w.data == nullptr) || w.nbytes < need) {
     throw std::invalid_argument(where + ": " + std::to_string(w.rows) + " rows of " +
                                 std::to_string(rb) + " bytes do not fit its " +
                                 std::to_string(w.nbytes) + " bytes");
@@ -108,10 +109,16 @@ void matmul(const TensorView& w, const float* x, int T, float* y, ThreadPool* po
   thread_local std::vector<uint8_t> act_buf;
   if (k.act != ActFormat::F32) {
     act_buf.resize(act_stride * static_cast<size_t>(T));
-    for (int t = 0; t < T; ++t) {
-      k.quantize_act(x + static_cast<int64_t>(t) * n, act_buf.data() + act_stride * t, n);
+    uint8_t* dst = act_buf.data();
+    auto quantize = [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) k.quantize_act(x + t * n, dst + act_stride * t, n);
+    };
+    if (pool != nullptr && T >= 8) {
+      pool->parallel_for(T, quantize, 4);  // prefill: the activation pass is worth sharing
+    } else {
+      quantize(0, T);
     }
-    act = act_buf.data();
+    act = dst;
   }
 
   const auto* base = static_cast<const uint8_t*>(w.data);
@@ -123,7 +130,16 @@ void matmul(const TensorView& w, const float* x, int T, float* y, ThreadPool* po
         const int t1 = std::min<int>(T, t0 + static_cast<int>(kTokenTile));
         for (int64_t r = rt; r < rt_end; ++r) {
           const uint8_t* wr = base + static_cast<size_t>(r) * rb;
-          for (int t = t0; t < t1; ++t) {
+          int t = t0;
+          if (k.dot_multi != nullptr) {
+            for (; t + 1 < t1; t += 4) {  // groups of up to 4 tokens share the weight unpacking
+              const int nt = std::min(4, t1 - t);
+              float out[4];
+              k.dot_multi(n, wr, act + act_stride * t, act_stride, nt, out);
+              for (int j = 0; j < nt; ++j) y[static_cast<int64_t>(t + j) * rows + r] = out[j];
+            }
+          }
+          for (; t < t1; ++t) {
             y[static_cast<int64_t>(t) * rows + r] = k.dot(n, wr, act + act_stride * t);
           }
         }

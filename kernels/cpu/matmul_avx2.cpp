@@ -10,47 +10,12 @@
 #include <cstring>
 
 #include "kernels/cpu/half.h"
+#include "kernels/cpu/matmul_avx2_util.h"
 #include "kernels/cpu/matmul_kernels.h"
 #include "kernels/cpu/quant_blocks.h"
 
-#define PV_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define PV_AVX2_INLINE __attribute__((target("avx2,fma,f16c"), always_inline)) static inline
-
 namespace pv::kernels::cpu::avx2 {
 namespace {
-
-PV_AVX2_INLINE float hsum_ps(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-PV_AVX2_INLINE int hsum_epi32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-  return _mm_cvtsi128_si32(s);
-}
-
-// 8 int32 partial sums of a signed x signed int8 product of 32 lanes. maddubs wants an
-// unsigned operand, so the sign of `a` moves onto `b`; |a| <= 128 and |b| <= 127 keep the
-// pairwise int16 sums (<= 32512) clear of saturation.
-PV_AVX2_INLINE __m256i dot_i8(__m256i a, __m256i b) {
-  const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
-  return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
-}
-
-PV_AVX2_INLINE __m256 load_f16(const uint16_t* p) {
-  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
-
-PV_AVX2_INLINE __m256 load_bf16(const uint16_t* p) {
-  const __m256i h = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(h, 16));
-}
-
-PV_AVX2_INLINE float fp16_scalar(uint16_t h) { return _cvtsh_ss(h); }
 
 // int8 codes of 8*k floats (k vectors) with d = amax/127; same arithmetic as the scalar
 // quantizer (x * (127/amax), round to nearest even), so both produce identical codes.
@@ -109,6 +74,9 @@ PV_AVX2 void quantize_act_q8k(const float* x, void* dst, int64_t n) {
   auto* b = static_cast<BlockQ8K*>(dst);
   for (int64_t i = 0; i < n / kQKK; ++i) {
     b[i].d = quantize_act_block(x + i * kQKK, kQKK, b[i].qs, b[i].bsums);
+    for (int j = 0; j < kQKK / 32; ++j) {
+      b[i].bsums32[j] = static_cast<int16_t>(b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
+    }
   }
 }
 
@@ -229,19 +197,6 @@ PV_AVX2 float dot_q4_0(int64_t n, const void* w, const void* x) {
   return hsum_ps(_mm256_add_ps(acc0, acc1));
 }
 
-// The 12 packed scale bytes as 8 six-bit scales (bytes 0..7 of sc) and 8 mins (of mn), with
-// four 32-bit mask operations instead of eight per-sub-block extractions.
-PV_AVX2_INLINE void unpack_q4_K_scales(const uint8_t* s, uint32_t sc[2], uint32_t mn[2]) {
-  uint32_t u0, u1, u2;
-  std::memcpy(&u0, s, 4);
-  std::memcpy(&u1, s + 4, 4);
-  std::memcpy(&u2, s + 8, 4);
-  sc[0] = u0 & 0x3f3f3f3fu;
-  mn[0] = u1 & 0x3f3f3f3fu;
-  sc[1] = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
-  mn[1] = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
-}
-
 PV_AVX2 float dot_q4_K(int64_t n, const void* w, const void* x) {
   const auto* bw = static_cast<const BlockQ4_K*>(w);
   const auto* bx = static_cast<const BlockQ8K*>(x);
@@ -254,20 +209,14 @@ PV_AVX2 float dot_q4_K(int64_t n, const void* w, const void* x) {
   __m256 acc = _mm256_setzero_ps();
   __m128 acc_min = _mm_setzero_ps();
   for (int64_t i = 0; i < n / kQKK; ++i) {
-    uint32_t sc[2], mn[2];
-    unpack_q4_K_scales(bw[i].scales, sc, mn);
-    const float dx = bx[i].d;
-    // Min term: sum_j m_j * (bsums[2j] + bsums[2j+1]), kept as 4 f32 lanes until the end.
-    const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bx[i].bsums));
-    const __m128i pair =
-        _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
-    const __m128i mins =
-        _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(mn[1]), static_cast<int>(mn[0])));
-    acc_min = _mm_fmadd_ps(_mm_set1_ps(fp16_scalar(bw[i].dmin) * dx),
-                           _mm_cvtepi32_ps(_mm_madd_epi16(mins, pair)), acc_min);
-
-    const __m128i sc128 =
-        _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, static_cast<int>(sc[1]), static_cast<int>(sc[0])));
+    __m128i sc8, mn8;
+    unpack_q4_K_scales(bw[i].scales, &sc8, &mn8);
+    const __m128 dd = q4_K_d_dmin_times(&bw[i].d, bx[i].d);  // [d*dx, dmin*dx]
+    // Min term: sum_j m_j * bsums32[j], kept as 4 f32 lanes until the end.
+    const __m128i bs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bx[i].bsums32));
+    acc_min = _mm_fmadd_ps(_mm_permute_ps(dd, 0x55),
+                           _mm_cvtepi32_ps(_mm_madd_epi16(_mm_cvtepu8_epi16(mn8), bs)), acc_min);
+    const __m128i sc128 = _mm_cvtepu8_epi16(sc8);
     const __m256i scales = _mm256_set_m128i(sc128, sc128);
     __m256i sumi = _mm256_setzero_si256();
     const uint8_t* q4 = bw[i].qs;
@@ -285,7 +234,7 @@ PV_AVX2 float dot_q4_K(int64_t n, const void* w, const void* x) {
       sumi = _mm256_add_epi32(
           sumi, _mm256_add_epi32(_mm256_madd_epi16(plo, slo), _mm256_madd_epi16(phi, shi)));
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16_scalar(bw[i].d) * dx), _mm256_cvtepi32_ps(sumi), acc);
+    acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), _mm256_cvtepi32_ps(sumi), acc);
   }
   __m128 m = _mm_add_ps(acc_min, _mm_movehl_ps(acc_min, acc_min));
   m = _mm_add_ss(m, _mm_movehdup_ps(m));
@@ -297,13 +246,8 @@ PV_AVX2 float dot_q6_K(int64_t n, const void* w, const void* x) {
   const auto* bx = static_cast<const BlockQ8K*>(x);
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   const __m256i m2 = _mm256_set1_epi8(0x03);
-  // pshufb controls: low lane broadcasts int16 scale 2k, high lane scale 2k+1.
   __m256i bcast[4];
-  for (int k = 0; k < 4; ++k) {
-    bcast[k] =
-        _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>((4 * k + 2) | ((4 * k + 3) << 8))),
-                         _mm_set1_epi16(static_cast<int16_t>((4 * k) | ((4 * k + 1) << 8))));
-  }
+  for (int k = 0; k < 4; ++k) bcast[k] = q6_K_scale_shuffle(k);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / kQKK; ++i) {
     const int8_t* sc = bw[i].scales;
@@ -316,20 +260,9 @@ PV_AVX2 float dot_q6_K(int64_t n, const void* w, const void* x) {
     for (int h = 0; h < 2; ++h) {
       const __m256i sch = h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00)
                                  : _mm256_permute2x128_si256(sc16, sc16, 0x11);
-      const uint8_t* ql = bw[i].ql + 64 * h;
       const int8_t* q8 = bx[i].qs + 128 * h;
-      const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
-      const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
-      const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bw[i].qh + 32 * h));
       __m256i q[4];
-      q[0] =
-          _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
-      q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
-      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
-      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+      q6_K_unpack(bw[i].ql + 64 * h, bw[i].qh + 32 * h, m4, m2, q);
       for (int k = 0; k < 4; ++k) {
         const __m256i p = _mm256_maddubs_epi16(
             q[k], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q8 + 32 * k)));

@@ -17,11 +17,16 @@ enum class ActFormat { F32, Q8A, Q8K };
 
 using VecDotFn = float (*)(int64_t n, const void* w_row, const void* act_row);
 using ActQuantFn = void (*)(const float* x, void* dst, int64_t n);
+// One weight row against nt (1..4) tokens' activation rows, `stride` bytes apart: out[t].
+// Bit-identical to nt calls of the matching VecDotFn.
+using MultiDotFn = void (*)(int64_t n, const void* w_row, const uint8_t* act, size_t stride, int nt,
+                            float* out);
 
 struct RowKernels {
   ActFormat act;
   ActQuantFn quantize_act;  // null for ActFormat::F32
   VecDotFn dot;
+  MultiDotFn dot_multi = nullptr;  // null: matmul calls dot per token
 };
 
 // Kernels for a weight type at a SIMD level (the level must be supported by this CPU).
@@ -50,6 +55,9 @@ float dot_q8_0(int64_t n, const void* w, const void* x);
 float dot_q4_0(int64_t n, const void* w, const void* x);
 float dot_q4_K(int64_t n, const void* w, const void* x);
 float dot_q6_K(int64_t n, const void* w, const void* x);
+void dot_q8_0_x4(int64_t n, const void* w, const uint8_t* act, size_t stride, int nt, float* out);
+void dot_q4_K_x4(int64_t n, const void* w, const uint8_t* act, size_t stride, int nt, float* out);
+void dot_q6_K_x4(int64_t n, const void* w, const uint8_t* act, size_t stride, int nt, float* out);
 }  // namespace avx2
 
 }  // namespace pv::kernels::cpu

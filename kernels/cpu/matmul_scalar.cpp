@@ -46,6 +46,9 @@ void quantize_act_q8k(const float* x, void* dst, int64_t n) {
       for (int l = 0; l < 16; ++l) s += b[i].qs[16 * g + l];
       b[i].bsums[g] = static_cast<int16_t>(s);
     }
+    for (int j = 0; j < kQKK / 32; ++j) {
+      b[i].bsums32[j] = static_cast<int16_t>(b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
+    }
   }
 }
 
@@ -119,7 +122,7 @@ float dot_q4_0(int64_t n, const void* w, const void* x) {
 }
 
 // sum_j d*sc_j*dx*S_j - dmin*m_j*dx*B_j with S_j = sum q4*q8 over sub-block j and B_j its
-// activation sum (two bsums): the whole super-block is two integer sums and two f32 scales.
+// activation sum (bsums32): the whole super-block is two integer sums and two f32 scales.
 float dot_q4_K(int64_t n, const void* w, const void* x) {
   const auto* bw = static_cast<const BlockQ4_K*>(w);
   const auto* bx = static_cast<const BlockQ8K*>(x);
@@ -138,8 +141,7 @@ float dot_q4_K(int64_t n, const void* w, const void* x) {
         s_hi += (q4[l] >> 4) * q8[l + 32];
       }
       sumi += sc_lo * s_lo + sc_hi * s_hi;
-      summ += m_lo * (bx[i].bsums[4 * c] + bx[i].bsums[4 * c + 1]) +
-              m_hi * (bx[i].bsums[4 * c + 2] + bx[i].bsums[4 * c + 3]);
+      summ += m_lo * bx[i].bsums32[2 * c] + m_hi * bx[i].bsums32[2 * c + 1];
       q4 += 32;
       q8 += 64;
     }

@@ -156,6 +156,15 @@ void dequantize_row(GgmlType type, const void* src, float* dst, int64_t n) {
 
 void quantize_row(GgmlType type, const float* src, void* dst, int64_t n) {
   const int64_t nb = blocks_of(type, n);
+  if (traits(type).block_values > 1) {
+    // Block scales are derived from the values; an inf/NaN would poison a whole block.
+    for (int64_t i = 0; i < n; ++i) {
+      if (!std::isfinite(src[i])) {
+        throw std::invalid_argument("quantize_row: " + std::string(type_name(type)) +
+                                    " input value " + std::to_string(i) + " is not finite");
+      }
+    }
+  }
   switch (type) {
     case GgmlType::F32:
       std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));

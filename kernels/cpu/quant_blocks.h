@@ -44,10 +44,11 @@ struct BlockQ8A {  // pairs with Q4_0 / Q8_0 weights
 struct BlockQ8K {  // pairs with Q4_K / Q6_K weights
   float d;
   int8_t qs[kQKK];
-  int16_t bsums[kQKK / 16];  // sums of each 16 qs: the Q4_K min and Q6_K -32 offset terms
+  int16_t bsums[kQKK / 16];    // sums of each 16 qs: the Q6_K -32 offset term
+  int16_t bsums32[kQKK / 32];  // sums of each 32 qs: the Q4_K min term
 };
 static_assert(sizeof(BlockQ8A) == 36);
-static_assert(sizeof(BlockQ8K) == 292);
+static_assert(sizeof(BlockQ8K) == 308);
 
 // Sub-block j (0..7) 6-bit scale and min of a Q4_K block.
 inline void q4k_scale_min(int j, const uint8_t* s, uint8_t* sc, uint8_t* m) {

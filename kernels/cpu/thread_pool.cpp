@@ -2,10 +2,31 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 
 namespace pv::kernels::cpu {
 namespace {
+
 thread_local bool t_inside_pool_job = false;
+
+// How long an idle thread polls before it blocks: long enough to bridge the gap between two
+// matvecs of a decode step, short enough not to burn a shared core for long.
+constexpr auto kSpin = std::chrono::microseconds(ThreadPool::kSpinMicros);
+
+template <typename Pred>
+bool spin_until(Pred ready) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  for (int i = 0;; ++i) {
+    if (ready()) return true;
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() > deadline) return false;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    std::this_thread::yield();
+#endif
+  }
+}
+
 }  // namespace
 
 struct ThreadPool::Job {
@@ -18,8 +39,9 @@ struct ThreadPool::Job {
 };
 
 ThreadPool::ThreadPool(int n_threads) {
-  if (n_threads <= 0)
+  if (n_threads <= 0) {
     n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
   workers_.reserve(static_cast<size_t>(n_threads - 1));
   for (int i = 1; i < n_threads; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
@@ -27,7 +49,7 @@ ThreadPool::ThreadPool(int n_threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_.store(true);
   }
   wake_.notify_all();
   for (auto& t : workers_) t.join();
@@ -54,18 +76,22 @@ void ThreadPool::run_chunks(Job& job) {
 void ThreadPool::worker_loop() {
   uint64_t seen = 0;
   for (;;) {
-    Job* job;
-    {
+    // Spin briefly for the next job, then sleep until one is published.
+    if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; })) {
       std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      job = job_;
+      wake_.wait(lock, [&] {
+        return stop_.load() || generation_.load(std::memory_order_acquire) != seen;
+      });
     }
-    run_chunks(*job);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--busy_ == 0) done_.notify_one();
+    if (stop_.load()) return;
+    seen = generation_.load(std::memory_order_acquire);
+    // Enter, then check the job is still open (seq_cst on both sides: either the caller sees
+    // this worker in active_ and waits for it, or this worker sees the job closed).
+    active_.fetch_add(1);
+    if (open_gen_.load() == seen) run_chunks(*job_.load(std::memory_order_acquire));
+    if (active_.fetch_sub(1) == 1) {
+      std::lock_guard<std::mutex> lock(mu_);  // pairs with the caller's predicate check
+      done_.notify_one();
     }
   }
 }
@@ -87,17 +113,19 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
   job.chunk = std::max(grain, (n + 4 * size() - 1) / (4 * size()));
   {
     std::lock_guard<std::mutex> lock(mu_);
-    job_ = &job;
-    busy_ = static_cast<int>(workers_.size());
-    ++generation_;
+    job_.store(&job, std::memory_order_relaxed);
+    const uint64_t gen = generation_.load(std::memory_order_relaxed) + 1;
+    open_gen_.store(gen);
+    generation_.store(gen, std::memory_order_release);
   }
   wake_.notify_all();
-  run_chunks(job);
-  {
+  run_chunks(job);  // returns once every chunk has been handed out
+  open_gen_.store(0);
+  if (!spin_until([&] { return active_.load() == 0; })) {
     std::unique_lock<std::mutex> lock(mu_);
-    done_.wait(lock, [&] { return busy_ == 0; });
-    job_ = nullptr;
+    done_.wait(lock, [&] { return active_.load() == 0; });
   }
+  job_.store(nullptr, std::memory_order_relaxed);
   if (job.error) std::rethrow_exception(job.error);
 }
 

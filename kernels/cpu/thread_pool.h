@@ -2,8 +2,14 @@
 // handed out through an atomic counter (so a thread slowed by another process on a shared
 // machine just takes fewer chunks); the calling thread works too, so ThreadPool(1) runs
 // everything inline with no threads at all.
+//
+// Decode issues many small matvecs back to back (a 0.5B model's are 10-100 us each), so a
+// condition-variable wake-up per call would cost as much as the work. Idle workers therefore
+// spin on the job counter for a short while (kSpinMicros) before they block, and the caller
+// spins likewise while waiting for the last chunk.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -16,6 +22,8 @@ namespace pv::kernels::cpu {
 
 class ThreadPool {
  public:
+  static constexpr int kSpinMicros = 200;
+
   // n_threads: total threads including the caller (>= 1; 0 means hardware_concurrency).
   explicit ThreadPool(int n_threads);
   ~ThreadPool();
@@ -37,13 +45,17 @@ class ThreadPool {
 
   std::vector<std::thread> workers_;
   std::mutex call_mu_;  // one parallel_for at a time when several outside threads share a pool
-  std::mutex mu_;
+  std::mutex mu_;       // guards the sleeping side of the hand-offs (no lost wake-ups)
   std::condition_variable wake_;
   std::condition_variable done_;
-  Job* job_ = nullptr;
-  uint64_t generation_ = 0;
-  int busy_ = 0;
-  bool stop_ = false;
+  std::atomic<Job*> job_{nullptr};
+  std::atomic<uint64_t> generation_{0};  // bumped (release) after job_ is set
+  // The generation workers may still join (0 once the caller has handed out every chunk), and
+  // the number of workers inside a job. A worker that wakes after the job closed skips it, so
+  // the caller never waits for a thread the OS has not scheduled (a shared machine).
+  std::atomic<uint64_t> open_gen_{0};
+  std::atomic<int> active_{0};
+  std::atomic<bool> stop_{false};
 };
 
 }  // namespace pv::kernels::cpu

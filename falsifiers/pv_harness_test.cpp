@@ -1,0 +1,626 @@
+// Falsifiers of contracts/pv-harness-v1.yaml: the harness's own claims, checked by
+// driving the real harness library and the real pv binary (build/bin/pv) against the
+// deliberately misbehaving pv_harness_fixture_tests binary and the contracts under
+// harness/testdata/. Every run writes into a private temporary evidence directory.
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+#include <rapidcheck/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <regex>
+#include <sstream>
+
+#include "falsifiers/support/pv_test.h"
+#include "harness/atomic_file.h"
+#include "harness/contract.h"
+#include "harness/grader.h"
+#include "harness/process.h"
+#include "harness/sha256.h"
+#include "harness/source_tree.h"
+#include "harness/test_listing.h"
+#include "harness/test_run.h"
+#include "harness/validate.h"
+
+namespace ph = pv::harness;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::string bin_dir() { return std::string(PV_BINARY_DIR) + "/bin"; }
+std::string testdata(const std::string& name) {
+  return pv::testing::source_dir() + "/harness/testdata/" + name;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+json read_json(const std::string& path) {
+  std::ifstream in(path);
+  return json::parse(in, nullptr, false);
+}
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    path = (fs::temp_directory_path() / "pv-harness-test-XXXXXX").string();
+    if (mkdtemp(path.data()) == nullptr) path.clear();
+  }
+  ~TempDir() {
+    std::error_code ec;
+    if (!path.empty()) fs::remove_all(path, ec);
+  }
+};
+
+ph::ProcessResult run_pv(std::vector<std::string> args,
+                         std::map<std::string, std::string> env = {}) {
+  ph::ProcessOptions po;
+  po.argv = {bin_dir() + "/pv"};
+  po.argv.insert(po.argv.end(), args.begin(), args.end());
+  po.env = std::move(env);
+  po.timeout = std::chrono::seconds(120);
+  po.tail_bytes = 1 << 20;
+  return ph::run_process(po);
+}
+
+// The bundle a run with PV_MACHINE_ID=<machine> wrote for one falsifier.
+json bundle(const std::string& evidence, const std::string& machine, const std::string& contract,
+            const std::string& falsifier) {
+  return read_json(evidence + "/runs/" + machine + "/" + contract + "/" + falsifier + ".json");
+}
+
+// "# expect: LINE:COL message" lines at the top of each broken contract.
+struct Expectation {
+  std::string file;
+  int line, col;
+  std::string message;
+};
+std::vector<Expectation> broken_expectations(std::vector<std::string>* files) {
+  std::vector<Expectation> out;
+  const std::regex re("# expect: ([0-9]+):([0-9]+) (.*)");
+  for (const auto& e : fs::directory_iterator(testdata("broken"))) {
+    if (e.path().extension() != ".yaml") continue;
+    files->push_back(e.path().string());
+    std::ifstream in(e.path());
+    std::string line;
+    while (std::getline(in, line)) {
+      std::smatch m;
+      if (std::regex_match(line, m, re)) {
+        out.push_back({e.path().string(), std::stoi(m[1]), std::stoi(m[2]), m[3]});
+      }
+    }
+  }
+  std::sort(files->begin(), files->end());
+  return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- FALSIFY-PVH-001
+TEST(PvHarness, MisspelledKeyRejectedWithLine) {
+  ph::Diagnostics diags;
+  const auto lc = ph::load_contract(testdata("broken/misspelled-key.yaml"), diags);
+  EXPECT_FALSE(lc.ok);
+  bool found = false;
+  for (const auto& d : diags) {
+    if (d.pos.line == 10 && d.pos.col == 5 &&
+        d.message.find("unknown key 'prediciton'") != std::string::npos &&
+        d.message.find("did you mean 'prediction'?") != std::string::npos) {
+      found = true;
+    }
+  }
+  EXPECT_TRUE(found) << "no diagnostic at 10:5 naming 'prediciton'; got " << diags.size();
+  pv::testing::record_metric("diagnostics", static_cast<double>(diags.size()));
+}
+
+// Any single-character typo in any key of a valid contract is rejected at that key's
+// exact line and column (it is never silently dropped).
+RC_GTEST_PROP(PvHarness, MisspelledKeyProperty, ()) {
+  const std::string path = testdata("good.yaml");
+  const std::string text = slurp(path);
+  struct Key {
+    size_t offset;
+    int line, col;
+    std::string name;
+  };
+  std::vector<Key> keys;
+  const std::regex key_re("^( *(?:- )?)([a-z_]+):");
+  std::istringstream in(text);
+  std::string line;
+  size_t offset = 0;
+  int lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    std::smatch m;
+    if (std::regex_search(line, m, key_re) && m[2] != "identity") {
+      keys.push_back({offset + m[1].length(), lineno, static_cast<int>(m[1].length()) + 1, m[2]});
+    }
+    offset += line.size() + 1;
+  }
+  RC_ASSERT(!keys.empty());
+  const Key k = *rc::gen::elementOf(keys);
+  const size_t pos = *rc::gen::inRange<size_t>(0, k.name.size());
+  const int op = *rc::gen::inRange(0, 3);
+  std::string typo = k.name;
+  if (op == 0) {
+    typo.erase(pos, 1);
+  } else if (op == 1) {
+    typo.insert(pos, 1, *rc::gen::elementOf(std::string("abcdefghijklmnopqrstuvwxyz")));
+  } else {
+    typo[pos] = typo[pos] == 'x' ? 'q' : 'x';
+  }
+  const std::vector<std::string> all_keys = {"metadata",   "equations",   "proof_obligations",
+                                             "falsifiers", "thresholds",  "id",
+                                             "version",    "description", "references",
+                                             "depends_on", "formula",     "domain",
+                                             "rule",       "prediction",  "if_fails",
+                                             "status",     "inputs",      "levels",
+                                             "tests",      "fixtures",    "runs",
+                                             "machines",   "type",        "property",
+                                             "formal",     "applies_to"};
+  RC_PRE(!typo.empty() && std::find(all_keys.begin(), all_keys.end(), typo) == all_keys.end());
+  std::string mutated = text;
+  mutated.replace(k.offset, k.name.size(), typo);
+  ph::Diagnostics diags;
+  ph::load_contract_text(path, mutated, diags);
+  bool found = false;
+  for (const auto& d : diags) {
+    found = found || (d.pos.line == k.line && d.pos.col == k.col &&
+                      d.message.find("unknown key '" + typo + "'") != std::string::npos);
+  }
+  RC_ASSERT(found);
+}
+
+TEST(PvHarness, MisspelledKeyRejectedByCli) {
+  const auto r = run_pv({"validate", "--schema-only", testdata("broken/misspelled-key.yaml")});
+  EXPECT_EQ(r.exit_code, 2) << r.describe();
+  EXPECT_NE(r.stderr_text.find("misspelled-key.yaml:10:5: error: unknown key 'prediciton' in "
+                               "falsifier BRK-MISSPELL-001; did you mean 'prediction'?"),
+            std::string::npos)
+      << r.stderr_text;
+}
+
+// ---------------------------------------------------------------- FALSIFY-PVH-002
+TEST(PvHarness, BrokenFolderLibrary) {
+  std::vector<std::string> files;
+  const auto expected = broken_expectations(&files);
+  ASSERT_GE(files.size(), 12u);
+  ph::ValidateOptions o;
+  o.contracts = files;
+  o.schema_only = true;
+  o.bin_dir = bin_dir();
+  const auto r = ph::validate(o);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.binaries_listed, 1) << "each binary must be listed once per run";
+  for (const auto& e : expected) {
+    bool found = false;
+    for (const auto& d : r.diags) {
+      found = found || (fs::path(d.pos.file) == fs::path(e.file) && d.pos.line == e.line &&
+                        d.pos.col == e.col && d.message.find(e.message) != std::string::npos);
+    }
+    EXPECT_TRUE(found) << e.file << ":" << e.line << ":" << e.col << " " << e.message;
+  }
+  // Nothing unexpected either: every problem is one the files announce.
+  EXPECT_EQ(r.diags.size(), expected.size());
+  pv::testing::record_metric("problems_named", static_cast<double>(r.diags.size()));
+}
+
+TEST(PvHarness, BrokenFolderCli) {
+  std::vector<std::string> files;
+  const auto expected = broken_expectations(&files);
+  std::vector<std::string> args = {"validate", "--schema-only"};
+  args.insert(args.end(), files.begin(), files.end());
+  const auto r = run_pv(args);
+  EXPECT_EQ(r.exit_code, 2) << r.describe();
+  for (const auto& e : expected) {
+    const std::string want =
+        e.file + ":" + std::to_string(e.line) + ":" + std::to_string(e.col) + ": error: ";
+    const auto at = r.stderr_text.find(want);
+    ASSERT_NE(at, std::string::npos) << want << "\n" << r.stderr_text;
+    EXPECT_NE(r.stderr_text.find(e.message, at), std::string::npos) << e.message;
+  }
+}
+
+// ---------------------------------------------------------------- FALSIFY-PVH-003/005
+// The grader against an independently written model of the ladder rule, over random
+// declared levels and random per-level outcomes.
+RC_GTEST_PROP(PvHarness, GraderMatchesLadderModel, ()) {
+  const std::vector<ph::Status> all = {ph::Status::PARTIAL_ALGORITHM_LEVEL, ph::Status::FUNCTIONAL,
+                                       ph::Status::DISCHARGED};
+  ph::Falsifier f;
+  f.id = "F";
+  std::vector<ph::LevelOutcome> levels;
+  std::vector<int> outcome;  // 0 pass, 1 skip, 2 fail
+  for (auto st : all) {
+    if (!*rc::gen::arbitrary<bool>()) continue;
+    ph::LevelSpec spec;
+    spec.level = st;
+    spec.tests.push_back({"bin", "S.T" + std::to_string(static_cast<int>(st)), {}});
+    f.levels.push_back(spec);
+    const int o = *rc::gen::inRange(0, 3);
+    outcome.push_back(o);
+    ph::TestRun t;
+    t.binary = "bin";
+    t.name = spec.tests[0].test;
+    t.result = o == 0 ? ph::TestResult::kPassed
+                      : (o == 1 ? ph::TestResult::kSkipped : ph::TestResult::kFailed);
+    if (o == 1) t.skip_reason = "fixture-absent: fx" + std::to_string(static_cast<int>(st));
+    if (o == 2) t.counterexample = "cx";
+    levels.push_back({st, {ph::fold_runs({t})}});
+  }
+  RC_PRE(!f.levels.empty());
+  f.claimed = *rc::gen::elementOf(std::vector<ph::Status>{
+      ph::Status::BLOCKER_FIXTURE_ABSENT, ph::Status::PARTIAL_ALGORITHM_LEVEL,
+      ph::Status::FUNCTIONAL, ph::Status::DISCHARGED});
+  const ph::Grade g = ph::grade_falsifier(f, levels, {}, false, "here");
+
+  // Model: any failure refutes; else the highest L with every declared level <= L passed.
+  ph::Status want = ph::Status::BLOCKER_FIXTURE_ABSENT;
+  bool any_fail = false;
+  for (int o : outcome) any_fail = any_fail || o == 2;
+  if (any_fail) {
+    want = ph::Status::FALSIFIED;
+  } else {
+    for (size_t i = 0; i < f.levels.size(); ++i) {
+      bool all_below_pass = true;
+      for (size_t j = 0; j <= i; ++j) all_below_pass = all_below_pass && outcome[j] == 0;
+      if (all_below_pass) want = f.levels[i].level;
+    }
+  }
+  RC_ASSERT(g.earned == want);
+  if (want == ph::Status::FALSIFIED) RC_ASSERT(g.counterexample.rfind("cx", 0) == 0);
+  if (!any_fail && want != f.levels.back().level) {
+    // The cap names the fixture of the first skipped level and that level.
+    size_t first_skip = 0;
+    while (outcome[first_skip] == 0) ++first_skip;
+    const auto lvl = f.levels[first_skip].level;
+    RC_ASSERT(g.capped_by == "fixture-absent: fx" + std::to_string(static_cast<int>(lvl)) + " at " +
+                                 std::string(ph::status_name(lvl)));
+  }
+  // Overclaim is exactly claimed > earned.
+  RC_ASSERT((f.claimed > g.earned) == (f.claimed > want));
+}
+
+TEST(PvHarness, OverclaimFailsValidation) {
+  TempDir ev;
+  const auto over = run_pv({"validate", "--evidence-dir", ev.path, testdata("overclaim.yaml")},
+                           {{"PV_MACHINE_ID", "m1"}});
+  EXPECT_EQ(over.exit_code, 1) << over.describe() << over.stdout_text;
+  EXPECT_NE(over.stdout_text.find("PVT-OVER-001 OVERCLAIM: status says FUNCTIONAL but only "
+                                  "PARTIAL_ALGORITHM_LEVEL was earned"),
+            std::string::npos)
+      << over.stdout_text;
+  const json b = bundle(ev.path, "m1", "PVT-OVERCLAIM", "PVT-OVER-001");
+  EXPECT_EQ(b["falsifier"]["claimed"], "FUNCTIONAL");
+  EXPECT_EQ(b["falsifier"]["earned"], "PARTIAL_ALGORITHM_LEVEL");
+  // The same tests claimed honestly pass validation: the exit code is about the claim.
+  const auto honest = run_pv({"validate", "--evidence-dir", ev.path, testdata("skip-caps.yaml")},
+                             {{"PV_MACHINE_ID", "m1"}});
+  EXPECT_EQ(honest.exit_code, 0) << honest.stdout_text;
+}
+
+// ---------------------------------------------------------------- FALSIFY-PVH-004
+TEST(PvHarness, GtestReportInterpretation) {
+  ph::ProcessResult ok;
+  ok.started = true;
+  ok.exit_code = 0;
+  const std::string pass = R"({"testsuites":[{"name":"S","testsuite":[{"name":"T","status":"RUN",
+      "result":"COMPLETED","time":"0.25s","metric.cosine_min":"0.5","seed":"77"}]}]})";
+  auto r = ph::interpret_gtest_run("b", "S.T", pass, ok, 1);
+  EXPECT_EQ(r.result, ph::TestResult::kPassed);
+  EXPECT_DOUBLE_EQ(r.metrics["cosine_min"], 0.5);
+  EXPECT_EQ(r.seed, 77u);
+  EXPECT_DOUBLE_EQ(r.duration_ms, 250.0);
+  // Passed in the report, but the process died: a crash is a failure.
+  ph::ProcessResult crashed = ok;
+  crashed.exit_code = -1;
+  crashed.term_signal = SIGSEGV;
+  r = ph::interpret_gtest_run("b", "S.T", pass, crashed, 1);
+  EXPECT_EQ(r.result, ph::TestResult::kFailed);
+  EXPECT_NE(r.failure.find("signal 11"), std::string::npos) << r.failure;
+  // Filter matched nothing: not a pass.
+  r = ph::interpret_gtest_run("b", "S.T", R"({"testsuites":[]})", ok, 1);
+  EXPECT_EQ(r.result, ph::TestResult::kFailed);
+  // Skips: fixture-absent is a skip; anything else is a failure.
+  const std::string skip = R"({"testsuites":[{"name":"S","testsuite":[{"name":"T","status":"RUN",
+      "result":"SKIPPED","skip_reason":"fixture-absent: model:tiny"}]}]})";
+  r = ph::interpret_gtest_run("b", "S.T", skip, ok, 1);
+  EXPECT_EQ(r.result, ph::TestResult::kSkipped);
+  EXPECT_EQ(r.skip_reason, "fixture-absent: model:tiny");
+  const std::string bare = R"({"testsuites":[{"name":"S","testsuite":[{"name":"T","status":"RUN",
+      "result":"SKIPPED"}]}]})";
+  EXPECT_EQ(ph::interpret_gtest_run("b", "S.T", bare, ok, 1).result, ph::TestResult::kFailed);
+  // rapidcheck's shrunk value and reproduce string.
+  const std::string msg =
+      "gtest.h:29\nFailed\nFalsifiable after 18 tests and 3 shrinks\n\nstd::tuple<int, int>:\n"
+      "(28, 5)\n\nfile.cpp:10:\nRC_ASSERT(h % k == 0)\n";
+  EXPECT_EQ(ph::extract_rapidcheck_counterexample(msg),
+            "Falsifiable after 18 tests and 3 shrinks\n\nstd::tuple<int, int>:\n(28, 5)");
+  EXPECT_EQ(ph::extract_rapidcheck_reproduce("run with:\nRC_PARAMS=\"reproduce=BUhR_x-9\"\n"),
+            "RC_PARAMS=\"reproduce=BUhR_x-9\"");
+}
+
+TEST(PvHarness, FailingTestFalsifiedWithCounterexample) {
+  TempDir ev;
+  const auto r =
+      run_pv({"validate", "--seed", "4242", "--evidence-dir", ev.path, testdata("failing.yaml")},
+             {{"PV_MACHINE_ID", "m1"}});
+  EXPECT_EQ(r.exit_code, 1) << r.describe();
+  const json b1 = bundle(ev.path, "m1", "PVT-FAILING", "PVT-FAIL-001");
+  EXPECT_EQ(b1["falsifier"]["earned"], "FALSIFIED");
+  EXPECT_EQ(b1["tests"][0]["counterexample"], "h=5 maps to kv=1, expected kv=0");
+  const json b2 = bundle(ev.path, "m1", "PVT-FAILING", "PVT-FAIL-002");
+  ASSERT_TRUE(b2.is_object());
+  EXPECT_EQ(b2["falsifier"]["earned"], "FALSIFIED");
+  const std::string cx = b2["tests"][0]["counterexample"].get<std::string>();
+  EXPECT_NE(cx.find("Falsifiable after"), std::string::npos) << cx;
+  EXPECT_NE(cx.find("(10)"), std::string::npos) << "shrunk value missing: " << cx;
+  EXPECT_NE(b2["tests"][0]["reproduce"].get<std::string>().find("reproduce="), std::string::npos);
+  // The recorded seed replays the failure with the same shrunk value.
+  const uint64_t seed = b2["tests"][0]["seed"].get<uint64_t>();
+  ph::ProcessOptions po;
+  po.argv = {bin_dir() + "/pv_harness_fixture_tests", "--gtest_filter=Fixture.PropertyFails"};
+  po.env["RC_PARAMS"] = "seed=" + std::to_string(seed);
+  po.timeout = std::chrono::seconds(60);
+  const auto replay = ph::run_process(po);
+  EXPECT_EQ(replay.exit_code, 1);
+  EXPECT_NE(replay.stdout_text.find("(10)"), std::string::npos) << replay.stdout_text;
+  const json b3 = bundle(ev.path, "m1", "PVT-FAILING", "PVT-FAIL-003");
+  EXPECT_EQ(b3["falsifier"]["earned"], "FALSIFIED") << "an unexplained skip must not pass";
+  pv::testing::record_metric("replayed_seed", static_cast<double>(seed));
+}
+
+TEST(PvHarness, SkipCapsLevelWithReason) {
+  TempDir ev;
+  const auto r = run_pv({"validate", "--evidence-dir", ev.path, testdata("skip-caps.yaml")},
+                        {{"PV_MACHINE_ID", "m1"}});
+  EXPECT_EQ(r.exit_code, 0) << r.stdout_text;
+  const json b1 = bundle(ev.path, "m1", "PVT-SKIP-CAPS", "PVT-SKIP-001");
+  EXPECT_EQ(b1["falsifier"]["earned"], "PARTIAL_ALGORITHM_LEVEL");
+  EXPECT_EQ(b1["falsifier"]["capped_by"], "fixture-absent: cuda-device at FUNCTIONAL");
+  EXPECT_EQ(b1["tests"][1]["result"], "skipped");
+  EXPECT_EQ(b1["tests"][1]["skip_reason"], "fixture-absent: cuda-device");
+  const json b2 = bundle(ev.path, "m1", "PVT-SKIP-CAPS", "PVT-SKIP-002");
+  EXPECT_EQ(b2["falsifier"]["earned"], "BLOCKER_FIXTURE_ABSENT");
+  const json index = read_json(ev.path + "/index.json");
+  EXPECT_EQ(index["tally"]["overall"]["PARTIAL_ALGORITHM_LEVEL"], 1);
+  EXPECT_EQ(index["tally"]["overall"]["BLOCKER_FIXTURE_ABSENT"], 1);
+  EXPECT_EQ(index["tally"]["per_contract"]["PVT-SKIP-CAPS"]["BLOCKER_FIXTURE_ABSENT"], 1);
+}
+
+// ---------------------------------------------------------------- FALSIFY-PVH-006
+TEST(PvHarness, ProcessTimeoutKillsGroup) {
+  ph::ProcessOptions po;
+  po.argv = {bin_dir() + "/pv_harness_fixture_tests", "--gtest_filter=Fixture.Sleeps"};
+  po.timeout = std::chrono::milliseconds(500);
+  const auto r = ph::run_process(po);
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_EQ(r.term_signal, SIGKILL);
+  EXPECT_LT(r.duration_ms, 10000.0);
+  po.argv = {bin_dir() + "/pv_harness_fixture_tests", "--gtest_filter=Fixture.Crashes"};
+  po.timeout = std::chrono::seconds(60);
+  const auto c = ph::run_process(po);
+  EXPECT_EQ(c.term_signal, SIGSEGV) << c.describe();
+  po.argv = {"/nonexistent/pv-no-such-binary"};
+  const auto n = ph::run_process(po);
+  EXPECT_FALSE(n.started);
+  pv::testing::record_metric("timeout_kill_ms", r.duration_ms);
+}
+
+TEST(PvHarness, CrashingBinaryContained) {
+  TempDir ev;
+  const auto r = run_pv({"validate", "--jobs", "2", "--timeout", "2", "--evidence-dir", ev.path,
+                         testdata("crash.yaml")},
+                        {{"PV_MACHINE_ID", "m1"}});
+  // pv itself exits normally (no signal) with "falsified".
+  EXPECT_EQ(r.term_signal, 0);
+  EXPECT_EQ(r.exit_code, 1) << r.describe() << r.stderr_text;
+  const json segv = bundle(ev.path, "m1", "PVT-CRASH", "PVT-CRASH-001");
+  EXPECT_EQ(segv["falsifier"]["earned"], "FALSIFIED");
+  EXPECT_EQ(segv["tests"][0]["signal"], SIGSEGV);
+  const json abrt = bundle(ev.path, "m1", "PVT-CRASH", "PVT-CRASH-002");
+  EXPECT_EQ(abrt["tests"][0]["signal"], SIGABRT);
+  const json hang = bundle(ev.path, "m1", "PVT-CRASH", "PVT-CRASH-003");
+  EXPECT_EQ(hang["tests"][0]["timed_out"], true);
+  EXPECT_EQ(hang["falsifier"]["earned"], "FALSIFIED");
+  const json fine = bundle(ev.path, "m1", "PVT-CRASH", "PVT-CRASH-004");
+  EXPECT_EQ(fine["falsifier"]["earned"], "PARTIAL_ALGORITHM_LEVEL");
+}
+
+// ---------------------------------------------------------------- FALSIFY-PVH-007
+TEST(PvHarness, InterruptedWriteKeepsPrevious) {
+  TempDir dir;
+  const std::string path = dir.path + "/bundle.json";
+  const std::string v1 = R"({"version": 1})";
+  ph::write_file_atomic(path, v1);
+  // (a) killed between write+fsync and rename.
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ph::AtomicWriteHooks hooks;
+    hooks.before_rename = [] { raise(SIGKILL); };
+    ph::write_file_atomic(path, std::string(1 << 20, 'x'), &hooks);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  EXPECT_EQ(slurp(path), v1);
+  // (b) killed at random moments in the middle of a slow, chunked write.
+  std::mt19937_64 rng(pv::testing::seed());
+  const std::string v2(1 << 20, 'y');
+  int saw_old = 0, saw_new = 0;
+  for (int i = 0; i < 20; ++i) {
+    ph::write_file_atomic(path, v1);
+    pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ph::AtomicWriteHooks hooks;
+      hooks.chunk_bytes = 256;
+      ph::write_file_atomic(path, v2, &hooks);
+      _exit(0);
+    }
+    usleep(static_cast<useconds_t>(rng() % 30000));
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    const std::string now = slurp(path);
+    ASSERT_TRUE(now == v1 || now == v2) << "torn file of " << now.size() << " bytes";
+    (now == v1 ? saw_old : saw_new)++;
+  }
+  pv::testing::record_metric("kills_before_rename", saw_old);
+  pv::testing::record_metric("kills_after_rename", saw_new);
+}
+
+TEST(PvHarness, KilledValidateLeavesValidBundles) {
+  TempDir ev;
+  std::mt19937_64 rng(pv::testing::seed());
+  int checked = 0;
+  for (int i = 0; i < 6; ++i) {
+    ph::ProcessOptions po;
+    po.argv = {bin_dir() + "/pv",
+               "validate",
+               "--evidence-dir",
+               ev.path,
+               testdata("parameterized.yaml"),
+               testdata("good.yaml"),
+               testdata("skip-caps.yaml")};
+    po.env["PV_MACHINE_ID"] = "m1";
+    // The first run completes so later runs have previous bundles to replace.
+    po.timeout = std::chrono::milliseconds(i == 0 ? 120000 : 50 + rng() % 1500);
+    ph::run_process(po);
+    for (const auto& e : fs::recursive_directory_iterator(ev.path)) {
+      if (!e.is_regular_file() || e.path().extension() != ".json") continue;
+      const json j = read_json(e.path().string());
+      ASSERT_FALSE(j.is_discarded()) << "torn evidence file " << e.path();
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 5);
+  pv::testing::record_metric("files_checked", checked);
+}
+
+// ---------------------------------------------------------------- FALSIFY-PVH-008
+TEST(PvHarness, Sha256KnownAnswers) {
+  EXPECT_EQ(ph::sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(ph::sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(ph::sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  ph::Sha256 h;
+  const std::string chunk(1000, 'a');
+  for (int i = 0; i < 1000; ++i) h.update(chunk);
+  EXPECT_EQ(h.finish_hex(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  EXPECT_TRUE(ph::path_glob_match("model/**/*.cpp", "model/gguf.cpp"));
+  EXPECT_TRUE(ph::path_glob_match("model/**/*.cpp", "model/a/b/c.cpp"));
+  EXPECT_FALSE(ph::path_glob_match("model/*.cpp", "model/a/c.cpp"));
+  EXPECT_FALSE(ph::path_glob_match("kernels/cpu/gqa*.cpp", "kernels/cuda/gqa.cu"));
+}
+
+TEST(PvHarness, FreshEvidenceCreditedStaleNot) {
+  TempDir ev;
+  const std::string c = testdata("credit.yaml");
+  const std::map<std::string, std::string> gpu = {{"PV_MACHINE_ID", "gpu-box"}};
+  const std::map<std::string, std::string> ci = {{"PV_MACHINE_ID", "ci-box"}};
+  // The "GPU machine" run: here it skips, so plant what a machine with the fixture
+  // would have recorded (FUNCTIONAL passed), keeping its real inputs_digest.
+  ASSERT_EQ(run_pv({"validate", "--evidence-dir", ev.path, c}, gpu).exit_code, 0);
+  const std::string planted = ev.path + "/runs/gpu-box/PVT-CREDIT/PVT-CREDIT-001.json";
+  json b = read_json(planted);
+  ASSERT_EQ(b["tests"][1]["result"], "skipped");
+  b["tests"][1]["result"] = "passed";
+  b["tests"][1]["skip_reason"] = nullptr;
+  b["tests"][1]["metrics"] = {{"cosine_min", 0.999}};
+  ph::write_file_atomic(planted, b.dump(2));
+
+  auto r = run_pv({"validate", "--json", "--evidence-dir", ev.path, c}, ci);
+  EXPECT_EQ(r.exit_code, 0);
+  json out = json::parse(r.stdout_text, nullptr, false);
+  ASSERT_FALSE(out.is_discarded()) << r.stdout_text;
+  auto f = out["contracts"][0]["falsifiers"][0];
+  EXPECT_EQ(f["earned"], "FUNCTIONAL") << f.dump(2);
+  ASSERT_EQ(f["credited_from"].size(), 1u);
+  EXPECT_NE(f["credited_from"][0].get<std::string>().find("runs/gpu-box/"), std::string::npos);
+  // The CI machine's own bundle is separate; the GPU bundle is untouched.
+  EXPECT_TRUE(fs::exists(ev.path + "/runs/ci-box/PVT-CREDIT/PVT-CREDIT-001.json"));
+  EXPECT_EQ(read_json(planted)["tests"][1]["result"], "passed");
+
+  // Stale: the digest no longer matches the sources -> earns nothing, reported.
+  b["environment"]["inputs_digest"] = std::string(64, '0');
+  ph::write_file_atomic(planted, b.dump(2));
+  r = run_pv({"validate", "--json", "--evidence-dir", ev.path, c}, ci);
+  out = json::parse(r.stdout_text, nullptr, false);
+  f = out["contracts"][0]["falsifiers"][0];
+  EXPECT_EQ(f["earned"], "PARTIAL_ALGORITHM_LEVEL");
+  ASSERT_GE(f["notes"].size(), 1u);
+  EXPECT_NE(f["notes"][0].get<std::string>().find("stale evidence"), std::string::npos);
+
+  // Fresh but failed there: the claim is refuted here too.
+  b = read_json(planted);
+  const json fresh = read_json(ev.path + "/runs/ci-box/PVT-CREDIT/PVT-CREDIT-001.json");
+  b["environment"]["inputs_digest"] = fresh["environment"]["inputs_digest"];
+  b["tests"][1]["result"] = "failed";
+  b["tests"][1]["counterexample"] = "token 2 differs";
+  ph::write_file_atomic(planted, b.dump(2));
+  r = run_pv({"validate", "--json", "--evidence-dir", ev.path, c}, ci);
+  EXPECT_EQ(r.exit_code, 1);
+  out = json::parse(r.stdout_text, nullptr, false);
+  EXPECT_EQ(out["contracts"][0]["falsifiers"][0]["earned"], "FALSIFIED");
+}
+
+// ---------------------------------------------------------------- FALSIFY-PVH-009
+TEST(PvHarness, GtestListParsing) {
+  const std::string text =
+      "Running main() from gtest_main.cc\n"
+      "Suite.\n  A\n  B\n"
+      "Typed/0.  # TypeParam = int\n  Z\n"
+      "Inst/Param.\n  P/0  # GetParam() = 0\n  P/1  # GetParam() = (1, 2)\n";
+  const auto s = ph::parse_gtest_list(text);
+  const std::set<std::string> want = {"Suite.A", "Suite.B", "Typed/0.Z", "Inst/Param.P/0",
+                                      "Inst/Param.P/1"};
+  EXPECT_EQ(s, want);
+  EXPECT_TRUE(ph::gtest_pattern_match("Inst/Param.*", "Inst/Param.P/1"));
+  EXPECT_TRUE(ph::gtest_pattern_match("Typed/?.Z", "Typed/0.Z"));
+  EXPECT_FALSE(ph::gtest_pattern_match("Suite.A", "Suite.AB"));
+  // The real binary's listing, typed and parameterized tests included.
+  ph::ListingCache cache(bin_dir());
+  const auto& l = cache.get("pv_harness_fixture_tests");
+  ASSERT_TRUE(l.ok) << l.error;
+  EXPECT_TRUE(l.tests.count("Evens/FixtureParam.Even/2"));
+  EXPECT_TRUE(l.tests.count("FixtureTyped/1.ZeroIsZero"));
+  EXPECT_TRUE(l.tests.count("Fixture.PropertyFails"));
+  cache.get("pv_harness_fixture_tests");
+  EXPECT_EQ(cache.binaries_listed(), 1);
+}
+
+TEST(PvHarness, ParameterizedBindingsRunAndRepeat) {
+  TempDir ev;
+  const auto r = run_pv({"validate", "--evidence-dir", ev.path, testdata("good.yaml"),
+                         testdata("parameterized.yaml")},
+                        {{"PV_MACHINE_ID", "m1"}});
+  EXPECT_EQ(r.exit_code, 0) << r.stdout_text;
+  EXPECT_NE(r.stdout_text.find("PVT-PARAM-001 promotion waiting to be recorded: earned "
+                               "DISCHARGED, status says PARTIAL_ALGORITHM_LEVEL"),
+            std::string::npos)
+      << r.stdout_text;
+  const json b = bundle(ev.path, "m1", "PVT-PARAM", "PVT-PARAM-001");
+  ASSERT_TRUE(b.is_object());
+  EXPECT_EQ(b["falsifier"]["earned"], "DISCHARGED");
+  const json& seeded = b["tests"][3];
+  EXPECT_EQ(seeded["name"], "Fixture.RecordsSeed");
+  EXPECT_EQ(seeded["runs"], 2);
+  ASSERT_EQ(seeded["seeds"].size(), 2u);
+  EXPECT_NE(seeded["seeds"][0], seeded["seeds"][1]) << "each repeated run gets its own seed";
+  EXPECT_EQ(b["tests"][2]["executed"].size(), 3u) << "the pattern covers all three params";
+  EXPECT_EQ(b["tests"][1]["executed"].size(), 2u) << "the pattern covers both types";
+}
