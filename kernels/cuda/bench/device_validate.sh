@@ -7,6 +7,9 @@
 set -u
 D=$(cd "${1:-.devcarry/cuda}" && pwd)
 export LD_LIBRARY_PATH=$D/lib PV_SOURCE_DIR=$D/src
+# The model fixtures travel in the repository copy (identical bytes); only the three the
+# contracts use go into the source tree the digests are computed over.
+for m in qwen2-gqa7-tied qwen2-gqa4 llama-gqa8; do cp -r model/fixtures/$m "$D/src/model/fixtures/"; done
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 "$D/bin/pv_falsifiers" --gtest_filter='CudaOutputParity.*' >"$OUT/output_parity.log" 2>&1
 echo "output parity rc=$?"; grep -E '^\[ +(OK|FAILED|SKIPPED) |beyond|greedy 32|Failure|first stage' "$OUT/output_parity.log" | head -40
