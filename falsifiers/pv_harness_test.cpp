@@ -160,14 +160,16 @@ RC_GTEST_PROP(PvHarness, MisspelledKeyProperty, ()) {
   } else {
     typo[pos] = typo[pos] == 'x' ? 'q' : 'x';
   }
-  const std::vector<std::string> all_keys = {
-      "metadata", "equations",  "proof_obligations", "falsifiers", "thresholds", "id",
-      "version",  "description", "references",       "depends_on", "formula",    "domain",
-      "rule",     "prediction", "if_fails",          "status",     "inputs",     "levels",
-      "tests",    "fixtures",   "runs",              "machines",   "type",       "property",
-      "formal",   "applies_to"};
-  RC_PRE(!typo.empty() &&
-         std::find(all_keys.begin(), all_keys.end(), typo) == all_keys.end());
+  const std::vector<std::string> all_keys = {"metadata",   "equations",   "proof_obligations",
+                                             "falsifiers", "thresholds",  "id",
+                                             "version",    "description", "references",
+                                             "depends_on", "formula",     "domain",
+                                             "rule",       "prediction",  "if_fails",
+                                             "status",     "inputs",      "levels",
+                                             "tests",      "fixtures",    "runs",
+                                             "machines",   "type",        "property",
+                                             "formal",     "applies_to"};
+  RC_PRE(!typo.empty() && std::find(all_keys.begin(), all_keys.end(), typo) == all_keys.end());
   std::string mutated = text;
   mutated.replace(k.offset, k.name.size(), typo);
   ph::Diagnostics diags;
@@ -222,8 +224,8 @@ TEST(PvHarness, BrokenFolderCli) {
   const auto r = run_pv(args);
   EXPECT_EQ(r.exit_code, 2) << r.describe();
   for (const auto& e : expected) {
-    const std::string want = e.file + ":" + std::to_string(e.line) + ":" +
-                             std::to_string(e.col) + ": error: ";
+    const std::string want =
+        e.file + ":" + std::to_string(e.line) + ":" + std::to_string(e.col) + ": error: ";
     const auto at = r.stderr_text.find(want);
     ASSERT_NE(at, std::string::npos) << want << "\n" << r.stderr_text;
     EXPECT_NE(r.stderr_text.find(e.message, at), std::string::npos) << e.message;
@@ -234,8 +236,8 @@ TEST(PvHarness, BrokenFolderCli) {
 // The grader against an independently written model of the ladder rule, over random
 // declared levels and random per-level outcomes.
 RC_GTEST_PROP(PvHarness, GraderMatchesLadderModel, ()) {
-  const std::vector<ph::Status> all = {ph::Status::PARTIAL_ALGORITHM_LEVEL,
-                                       ph::Status::FUNCTIONAL, ph::Status::DISCHARGED};
+  const std::vector<ph::Status> all = {ph::Status::PARTIAL_ALGORITHM_LEVEL, ph::Status::FUNCTIONAL,
+                                       ph::Status::DISCHARGED};
   ph::Falsifier f;
   f.id = "F";
   std::vector<ph::LevelOutcome> levels;
@@ -283,8 +285,8 @@ RC_GTEST_PROP(PvHarness, GraderMatchesLadderModel, ()) {
     size_t first_skip = 0;
     while (outcome[first_skip] == 0) ++first_skip;
     const auto lvl = f.levels[first_skip].level;
-    RC_ASSERT(g.capped_by == "fixture-absent: fx" + std::to_string(static_cast<int>(lvl)) +
-                                 " at " + std::string(ph::status_name(lvl)));
+    RC_ASSERT(g.capped_by == "fixture-absent: fx" + std::to_string(static_cast<int>(lvl)) + " at " +
+                                 std::string(ph::status_name(lvl)));
   }
   // Overclaim is exactly claimed > earned.
   RC_ASSERT((f.claimed > g.earned) == (f.claimed > want));
@@ -351,9 +353,9 @@ TEST(PvHarness, GtestReportInterpretation) {
 
 TEST(PvHarness, FailingTestFalsifiedWithCounterexample) {
   TempDir ev;
-  const auto r = run_pv({"validate", "--seed", "4242", "--evidence-dir", ev.path,
-                         testdata("failing.yaml")},
-                        {{"PV_MACHINE_ID", "m1"}});
+  const auto r =
+      run_pv({"validate", "--seed", "4242", "--evidence-dir", ev.path, testdata("failing.yaml")},
+             {{"PV_MACHINE_ID", "m1"}});
   EXPECT_EQ(r.exit_code, 1) << r.describe();
   const json b1 = bundle(ev.path, "m1", "PVT-FAILING", "PVT-FAIL-001");
   EXPECT_EQ(b1["falsifier"]["earned"], "FALSIFIED");
@@ -486,8 +488,13 @@ TEST(PvHarness, KilledValidateLeavesValidBundles) {
   int checked = 0;
   for (int i = 0; i < 6; ++i) {
     ph::ProcessOptions po;
-    po.argv = {bin_dir() + "/pv", "validate", "--evidence-dir", ev.path,
-               testdata("parameterized.yaml"), testdata("good.yaml"), testdata("skip-caps.yaml")};
+    po.argv = {bin_dir() + "/pv",
+               "validate",
+               "--evidence-dir",
+               ev.path,
+               testdata("parameterized.yaml"),
+               testdata("good.yaml"),
+               testdata("skip-caps.yaml")};
     po.env["PV_MACHINE_ID"] = "m1";
     // The first run completes so later runs have previous bundles to replace.
     po.timeout = std::chrono::milliseconds(i == 0 ? 120000 : 50 + rng() % 1500);

@@ -1,10 +1,10 @@
 #include "harness/contract.h"
 
+#include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <filesystem>
-#include <fmt/format.h>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -32,8 +32,17 @@ const std::vector<std::string> kClaimNames = {"BLOCKER_FIXTURE_ABSENT", "PARTIAL
                                               "FUNCTIONAL", "DISCHARGED"};
 
 // Ids become file names in evidence/: keep them to a safe alphabet.
-const std::regex kIdRe("[A-Za-z0-9][A-Za-z0-9._-]*");
-const std::regex kBinaryRe("[A-Za-z0-9_][A-Za-z0-9._+-]*");
+bool safe_name(std::string_view s, std::string_view extra) {
+  if (s.empty() || !(std::isalnum(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  for (char ch : s) {
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && extra.find(ch) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+bool is_id(std::string_view s) { return s[0] != '_' && safe_name(s, "._-"); }
+bool is_binary_name(std::string_view s) { return safe_name(s, "._+-"); }
 
 class Checker {
  public:
@@ -76,7 +85,8 @@ class Checker {
 
   // Checks that `n` is a map whose keys are all allowed and that the required ones are
   // present. Returns false when `n` is not a map at all.
-  bool check_map(const YAML::Node& n, std::string_view what, const std::vector<std::string>& allowed,
+  bool check_map(const YAML::Node& n, std::string_view what,
+                 const std::vector<std::string>& allowed,
                  const std::vector<std::string>& required) {
     if (!n.IsMap()) {
       error(n, fmt::format("{} must be a mapping of keys to values", what));
@@ -91,8 +101,7 @@ class Checker {
       if (std::find(allowed.begin(), allowed.end(), k) != allowed.end()) continue;
       const std::string near = nearest(k, allowed);
       if (!near.empty()) {
-        error(it->first,
-              fmt::format("unknown key '{}' in {}; did you mean '{}'?", k, what, near));
+        error(it->first, fmt::format("unknown key '{}' in {}; did you mean '{}'?", k, what, near));
       } else {
         error(it->first, fmt::format("unknown key '{}' in {} (allowed: {})", k, what,
                                      fmt::join(allowed, ", ")));
@@ -120,7 +129,8 @@ class Checker {
   }
 
   std::vector<std::string> str_list(const YAML::Node& map, const std::string& key,
-                                    std::string_view what, std::vector<SourcePos>* positions = nullptr) {
+                                    std::string_view what,
+                                    std::vector<SourcePos>* positions = nullptr) {
     std::vector<std::string> out;
     const YAML::Node v = map[key];
     if (!v || v.IsNull()) return out;
@@ -130,7 +140,8 @@ class Checker {
     }
     for (const auto& e : v) {
       if (!e.IsScalar() || e.Scalar().empty()) {
-        error(e, fmt::format("every entry of '{}' in {} must be a non-empty text value", key, what));
+        error(e,
+              fmt::format("every entry of '{}' in {} must be a non-empty text value", key, what));
         continue;
       }
       out.push_back(e.Scalar());
@@ -139,8 +150,7 @@ class Checker {
     return out;
   }
 
-  int positive_int(const YAML::Node& map, const std::string& key, std::string_view what,
-                   int dflt) {
+  int positive_int(const YAML::Node& map, const std::string& key, std::string_view what, int dflt) {
     const YAML::Node v = map[key];
     if (!v) return dflt;
     int x = 0;
@@ -186,9 +196,9 @@ void parse_metadata(Checker& c, const YAML::Node& m, Contract& out) {
   if (!c.check_map(m, "metadata", kMetaKeys, {"id", "version", "description"})) return;
   out.id = c.str(m, "id", "metadata", true);
   if (m["id"]) out.id_pos = c.pos(m["id"]);
-  if (!out.id.empty() && !std::regex_match(out.id, kIdRe)) {
-    c.error(m["id"], fmt::format("contract id '{}' may only use letters, digits, '.', '_' and '-'",
-                                 out.id));
+  if (!out.id.empty() && !is_id(out.id)) {
+    c.error(m["id"],
+            fmt::format("contract id '{}' may only use letters, digits, '.', '_' and '-'", out.id));
   }
   out.version = c.str(m, "version", "metadata", true);
   if (!out.version.empty() && !is_semver(out.version)) {
@@ -234,8 +244,8 @@ void parse_obligations(Checker& c, const YAML::Node& p, Contract& out) {
   }
 }
 
-void parse_level(Checker& c, const std::string& fid, const YAML::Node& key,
-                 const YAML::Node& body, Falsifier& f) {
+void parse_level(Checker& c, const std::string& fid, const YAML::Node& key, const YAML::Node& body,
+                 Falsifier& f) {
   const std::string name = key.Scalar();
   const auto st = status_from_name(name);
   if (!st || !is_test_level(*st)) {
@@ -258,7 +268,8 @@ void parse_level(Checker& c, const std::string& fid, const YAML::Node& key,
   if (!c.check_map(body, what, kLevelKeys, {"tests"})) return;
   const YAML::Node tests = body["tests"];
   if (tests && (!tests.IsSequence() || tests.size() == 0)) {
-    c.error(tests, fmt::format("'tests' in {} must be a non-empty list of binary:Suite.Test", what));
+    c.error(tests,
+            fmt::format("'tests' in {} must be a non-empty list of binary:Suite.Test", what));
   } else if (tests) {
     for (const auto& t : tests) {
       const std::string s = t.IsScalar() ? t.Scalar() : std::string();
@@ -275,7 +286,7 @@ void parse_level(Checker& c, const std::string& fid, const YAML::Node& key,
                                s));
         continue;
       }
-      if (!std::regex_match(b.binary, kBinaryRe)) {
+      if (!is_binary_name(b.binary)) {
         c.error(t, fmt::format("test binary '{}' must be a plain file name in the binary "
                                "directory (no paths, no shell syntax)",
                                b.binary));
@@ -316,9 +327,9 @@ void parse_falsifier(Checker& c, const YAML::Node& n, Contract& out) {
   f.pos = c.pos(n);
   f.id = c.str(n, "id", "a falsifier", true);
   if (n["id"]) f.pos = c.pos(n["id"]);
-  if (!f.id.empty() && !std::regex_match(f.id, kIdRe)) {
-    c.error(n["id"], fmt::format("falsifier id '{}' may only use letters, digits, '.', '_' and '-'",
-                                 f.id));
+  if (!f.id.empty() && !is_id(f.id)) {
+    c.error(n["id"],
+            fmt::format("falsifier id '{}' may only use letters, digits, '.', '_' and '-'", f.id));
   }
   const std::string what = "falsifier " + (f.id.empty() ? std::string("(no id)") : f.id);
   f.rule = c.str(n, "rule", what, true);
@@ -333,11 +344,11 @@ void parse_falsifier(Checker& c, const YAML::Node& n, Contract& out) {
     const auto st = status_from_name(claimed);
     if (!st) {
       const std::string near = nearest(claimed, kClaimNames);
-      c.error(n["status"], fmt::format("claimed status '{}' of {} is not on the ladder{} "
-                                       "(FALSIFIED < BLOCKER_FIXTURE_ABSENT < "
-                                       "PARTIAL_ALGORITHM_LEVEL < FUNCTIONAL < DISCHARGED)",
-                                       claimed, what,
-                                       near.empty() ? "" : "; did you mean '" + near + "'?"));
+      c.error(n["status"],
+              fmt::format("claimed status '{}' of {} is not on the ladder{} "
+                          "(FALSIFIED < BLOCKER_FIXTURE_ABSENT < "
+                          "PARTIAL_ALGORITHM_LEVEL < FUNCTIONAL < DISCHARGED)",
+                          claimed, what, near.empty() ? "" : "; did you mean '" + near + "'?"));
     } else if (*st == Status::FALSIFIED) {
       c.error(n["status"], fmt::format("{} claims FALSIFIED; a refuted claim is fixed or "
                                        "retired, not recorded as a status",
@@ -358,11 +369,10 @@ void parse_falsifier(Checker& c, const YAML::Node& n, Contract& out) {
       }
       std::sort(f.levels.begin(), f.levels.end(),
                 [](const LevelSpec& a, const LevelSpec& b) { return a.level < b.level; });
-      f.levels.erase(std::unique(f.levels.begin(), f.levels.end(),
-                                 [](const LevelSpec& a, const LevelSpec& b) {
-                                   return a.level == b.level;
-                                 }),
-                     f.levels.end());
+      f.levels.erase(
+          std::unique(f.levels.begin(), f.levels.end(),
+                      [](const LevelSpec& a, const LevelSpec& b) { return a.level == b.level; }),
+          f.levels.end());
     }
   }
   if (claimed_ok && f.claimed != Status::BLOCKER_FIXTURE_ABSENT && !f.levels.empty()) {
@@ -439,8 +449,7 @@ LoadedContract load_contract_text(const std::string& path, const std::string& te
   try {
     root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
-    c.error(SourcePos{path, e.mark.line + 1, e.mark.column + 1},
-            "YAML syntax error: " + e.msg);
+    c.error(SourcePos{path, e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg);
     return out;
   } catch (const YAML::Exception& e) {
     c.error(SourcePos{path, 0, 0}, std::string("cannot read YAML: ") + e.what());
@@ -501,8 +510,8 @@ LoadedContract load_contract(const std::string& path, Diagnostics& diags) {
 std::string peek_contract_id(const std::string& path) {
   try {
     const YAML::Node root = YAML::LoadFile(path);
-    if (root.IsMap() && root["metadata"] && root["metadata"].IsMap() &&
-        root["metadata"]["id"] && root["metadata"]["id"].IsScalar()) {
+    if (root.IsMap() && root["metadata"] && root["metadata"].IsMap() && root["metadata"]["id"] &&
+        root["metadata"]["id"].IsScalar()) {
       return root["metadata"]["id"].Scalar();
     }
   } catch (const YAML::Exception&) {

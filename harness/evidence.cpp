@@ -1,16 +1,19 @@
 #include "harness/evidence.h"
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <ctime>
 #include <filesystem>
-#include <fmt/format.h>
 #include <fstream>
 #include <set>
 
 namespace pv::harness {
 namespace {
 
-nlohmann::json str_or_null(const std::string& s) { return s.empty() ? nlohmann::json() : nlohmann::json(s); }
+nlohmann::json str_or_null(const std::string& s) {
+  return s.empty() ? nlohmann::json() : nlohmann::json(s);
+}
 
 nlohmann::json test_entry(const BindingOutcome& b, Status level) {
   const TestRun& t = b.agg;
@@ -62,7 +65,8 @@ nlohmann::json make_bundle(const FalsifierVerdict& v, const Environment& env,
   const Falsifier& f = *v.falsifier;
   nlohmann::json b;
   b["schema"] = "pv-evidence-v1";
-  b["contract"] = {{"id", c.id}, {"version", c.version}, {"file", c.rel_file}, {"sha256", c.sha256}};
+  b["contract"] = {
+      {"id", c.id}, {"version", c.version}, {"file", c.rel_file}, {"sha256", c.sha256}};
   b["falsifier"] = {{"id", f.id},
                     {"claimed", status_name(f.claimed)},
                     {"earned", status_name(v.grade.earned)},
@@ -80,12 +84,17 @@ nlohmann::json make_bundle(const FalsifierVerdict& v, const Environment& env,
       }
     }
   }
-  nlohmann::json e = {{"git_commit", env.git_commit},   {"git_dirty", env.git_dirty},
-                      {"inputs_digest", v.inputs_digest}, {"inputs", f.inputs},
-                      {"compiler", env.compiler},       {"cpu", env.cpu},
-                      {"gpu", str_or_null(env.gpu)},    {"driver", str_or_null(env.driver)},
+  nlohmann::json e = {{"git_commit", env.git_commit},
+                      {"git_dirty", env.git_dirty},
+                      {"inputs_digest", v.inputs_digest},
+                      {"inputs", f.inputs},
+                      {"compiler", env.compiler},
+                      {"cpu", env.cpu},
+                      {"gpu", str_or_null(env.gpu)},
+                      {"driver", str_or_null(env.driver)},
                       {"cuda_runtime", str_or_null(env.cuda_runtime)},
-                      {"host", env.host},               {"machine_id", env.machine_id}};
+                      {"host", env.host},
+                      {"machine_id", env.machine_id}};
   // Tests may report facts only they know (e.g. the CUDA runtime they linked).
   for (const auto& [k, val] : test_env) e[k] = val;
   b["environment"] = e;
@@ -140,11 +149,13 @@ nlohmann::json make_index(const std::vector<FalsifierVerdict>& verdicts,
   nlohmann::json entries = nlohmann::json::array();
   std::set<std::string> validated;
   for (const auto& v : verdicts) validated.insert(v.contract->id);
-  if (previous.is_object() && previous.contains("falsifiers") && previous["falsifiers"].is_array()) {
+  if (previous.is_object() && previous.contains("falsifiers") &&
+      previous["falsifiers"].is_array()) {
     for (const auto& e : previous["falsifiers"]) {
-      const bool well_formed = e.is_object() && e.contains("contract") && e["contract"].is_string() &&
-                               e.contains("falsifier") && e["falsifier"].is_string() &&
-                               e.contains("earned") && e["earned"].is_string();
+      const bool well_formed = e.is_object() && e.contains("contract") &&
+                               e["contract"].is_string() && e.contains("falsifier") &&
+                               e["falsifier"].is_string() && e.contains("earned") &&
+                               e["earned"].is_string();
       if (well_formed && !validated.count(e["contract"].get<std::string>())) entries.push_back(e);
     }
   }
@@ -184,7 +195,8 @@ nlohmann::json make_index(const std::vector<FalsifierVerdict>& verdicts,
   }
   return {{"schema", "pv-evidence-index-v1"},
           {"generated_at", generated_at},
-          {"tally", {{"overall", overall}, {"per_contract", per_contract}, {"falsifiers", entries.size()}}},
+          {"tally",
+           {{"overall", overall}, {"per_contract", per_contract}, {"falsifiers", entries.size()}}},
           {"falsifiers", entries}};
 }
 

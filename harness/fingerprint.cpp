@@ -54,8 +54,8 @@ Environment collect_environment(const std::string& source_root) {
   } else {
     e.git_commit = "unknown";
   }
-  if (auto r = run_tool({"git", "-C", source_root, "status", "--porcelain",
-                         "--untracked-files=no"});
+  if (auto r =
+          run_tool({"git", "-C", source_root, "status", "--porcelain", "--untracked-files=no"});
       r.ok()) {
     e.git_dirty = !trim(r.stdout_text).empty();
   }
@@ -69,8 +69,7 @@ Environment collect_environment(const std::string& source_root) {
   e.cpu = cpu_model();
   char host[256] = {};
   if (gethostname(host, sizeof host - 1) == 0) e.host = host;
-  if (auto r = run_tool({"nvidia-smi", "--query-gpu=name,driver_version",
-                         "--format=csv,noheader"});
+  if (auto r = run_tool({"nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"});
       r.ok()) {
     const std::string first = trim(r.stdout_text.substr(0, r.stdout_text.find('\n')));
     const auto comma = first.rfind(',');

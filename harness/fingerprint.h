@@ -11,11 +11,11 @@ struct Environment {
   bool git_dirty = false;
   std::string compiler;
   std::string cpu;
-  std::string gpu;           // "" when no NVIDIA GPU is visible
+  std::string gpu;  // "" when no NVIDIA GPU is visible
   std::string driver;
   std::string cuda_runtime;  // the CUDA version nvidia-smi reports (tests may override)
   std::string host;
-  std::string machine_id;    // $PV_MACHINE_ID, else sha256(cpu|gpu|driver|host)[:12]
+  std::string machine_id;  // $PV_MACHINE_ID, else sha256(cpu|gpu|driver|host)[:12]
 };
 
 Environment collect_environment(const std::string& source_root);

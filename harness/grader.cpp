@@ -10,7 +10,7 @@ namespace {
 // Bundles are data from elsewhere: a field of the wrong type reads as absent.
 std::string str_field(const nlohmann::json& j, const char* key) {
   return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>()
-                                                                 : std::string();
+                                                                : std::string();
 }
 
 int int_field(const nlohmann::json& j, const char* key, int dflt) {
@@ -73,8 +73,8 @@ Grade grade_falsifier(const Falsifier& f, std::vector<LevelOutcome>& levels,
         if (str_field(*e, "result") == "failed") {
           // A fresh bundle that refutes the claim refutes it here too.
           b.agg.result = TestResult::kFailed;
-          b.agg.failure = fmt::format("failed on {} ({}): {}", ev.machine_id, where,
-                                      str_field(*e, "failure"));
+          b.agg.failure =
+              fmt::format("failed on {} ({}): {}", ev.machine_id, where, str_field(*e, "failure"));
           b.agg.counterexample = str_field(*e, "counterexample");
           if (b.agg.counterexample.empty()) b.agg.counterexample = "see " + where;
           break;
@@ -97,14 +97,16 @@ Grade grade_falsifier(const Falsifier& f, std::vector<LevelOutcome>& levels,
   g.credited_from.assign(credited.begin(), credited.end());
   for (const auto& ev : others) {
     if (!ev.fresh && any_local_skip && inputs_declared) {
-      g.notes.push_back(fmt::format("stale evidence {} (made on {}): its inputs_digest no longer "
-                                    "matches the sources; it earns nothing",
-                                    ev.where, ev.host.empty() ? ev.machine_id : ev.host));
+      g.notes.push_back(
+          fmt::format("stale evidence {} (made on {}): its inputs_digest no longer "
+                      "matches the sources; it earns nothing",
+                      ev.where, ev.host.empty() ? ev.machine_id : ev.host));
     }
   }
   if (!inputs_declared && any_local_skip && !others.empty()) {
-    g.notes.push_back("committed evidence exists but the falsifier declares no 'inputs', so its "
-                      "freshness cannot be checked; it earns nothing");
+    g.notes.push_back(
+        "committed evidence exists but the falsifier declares no 'inputs', so its "
+        "freshness cannot be checked; it earns nothing");
   }
 
   // Any failure anywhere refutes the claim.
@@ -116,11 +118,12 @@ Grade grade_falsifier(const Falsifier& f, std::vector<LevelOutcome>& levels,
         g.counterexample = b.agg.counterexample;
         if (!b.agg.reproduce.empty()) g.counterexample += "\nreproduce: " + b.agg.reproduce;
         if (b.seeds.size() > 0 || b.agg.seed != 0) {
-          g.counterexample += fmt::format("\nseed: {} (replay with PV_SEED={} RC_PARAMS=\"seed={}\")",
-                                          b.agg.seed, b.agg.seed, b.agg.seed);
+          g.counterexample +=
+              fmt::format("\nseed: {} (replay with PV_SEED={} RC_PARAMS=\"seed={}\")", b.agg.seed,
+                          b.agg.seed, b.agg.seed);
         }
-        g.capped_by = fmt::format("failed: {}:{} at {}", b.agg.binary, b.agg.name,
-                                  status_name(lv.level));
+        g.capped_by =
+            fmt::format("failed: {}:{} at {}", b.agg.binary, b.agg.name, status_name(lv.level));
         return g;
       }
     }

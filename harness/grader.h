@@ -31,10 +31,10 @@ struct LevelOutcome {
 
 // A bundle for the same falsifier found under the evidence directory.
 struct CommittedEvidence {
-  std::string where;       // "evidence/runs/<machine>/<contract>/<falsifier>.json"
+  std::string where;  // "evidence/runs/<machine>/<contract>/<falsifier>.json"
   std::string machine_id;
   std::string host;
-  bool fresh = false;      // its inputs_digest equals the one recomputed now
+  bool fresh = false;  // its inputs_digest equals the one recomputed now
   nlohmann::json bundle;
 };
 

@@ -1,6 +1,7 @@
 #include "harness/process.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -11,7 +12,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fmt/format.h>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -44,7 +44,8 @@ std::string make_scratch_dir() {
 
 std::string ProcessResult::describe() const {
   if (!started) return "could not start: " + spawn_error;
-  if (timed_out) return fmt::format("timed out after {:.1f} s (process group killed)", duration_ms / 1000.0);
+  if (timed_out)
+    return fmt::format("timed out after {:.1f} s (process group killed)", duration_ms / 1000.0);
   if (term_signal != 0) {
     const char* name = sigabbrev_np(term_signal);
     return fmt::format("killed by signal {} (SIG{})", term_signal, name ? name : "?");

@@ -15,9 +15,9 @@ struct ProcessOptions {
   std::vector<std::string> argv;           // argv[0] is the program
   std::map<std::string, std::string> env;  // added to (or replacing in) the inherited env
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};
-  bool search_path = false;                // resolve argv[0] through $PATH (like execvp)
-  std::string cwd;                         // empty: inherit
-  size_t tail_bytes = 4096;                // how much of stdout/stderr to keep (the end)
+  bool search_path = false;  // resolve argv[0] through $PATH (like execvp)
+  std::string cwd;           // empty: inherit
+  size_t tail_bytes = 4096;  // how much of stdout/stderr to keep (the end)
 };
 
 struct ProcessResult {

@@ -87,10 +87,17 @@ const std::vector<std::string>& SourceTree::files() {
 }
 
 std::vector<std::string> SourceTree::match(std::string_view glob) {
+  const auto& all = files();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = glob_cache_.find(glob); it != glob_cache_.end()) return it->second;
+  }
   std::vector<std::string> out;
-  for (const auto& f : files()) {
+  for (const auto& f : all) {
     if (path_glob_match(glob, f)) out.push_back(f);
   }
+  std::lock_guard<std::mutex> lock(mu_);
+  glob_cache_.emplace(std::string(glob), out);
   return out;
 }
 
@@ -102,7 +109,8 @@ std::string SourceTree::file_sha256(const std::string& rel) {
   std::ifstream in(root_ + "/" + rel, std::ios::binary);
   Sha256 h;
   char buf[1 << 16];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) h.update(buf, static_cast<size_t>(in.gcount()));
+  while (in.read(buf, sizeof buf) || in.gcount() > 0)
+    h.update(buf, static_cast<size_t>(in.gcount()));
   std::string hex = in.bad() ? std::string("unreadable") : h.finish_hex();
   std::lock_guard<std::mutex> lock(mu_);
   sha_cache_[rel] = hex;

@@ -32,6 +32,8 @@ class SourceTree {
   bool listed_ = false;
   std::vector<std::string> files_;
   std::map<std::string, std::string> sha_cache_;
+  std::map<std::string, std::vector<std::string>, std::less<>>
+      glob_cache_;  // contracts repeat globs
 };
 
 }  // namespace pv::harness

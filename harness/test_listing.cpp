@@ -29,7 +29,8 @@ std::set<std::string> parse_gtest_list(std::string_view text) {
     if (line.rfind("  ", 0) == 0) {
       if (suite.empty()) continue;
       std::string_view name = strip_comment(line.substr(2));
-      if (!name.empty() && name.find(' ') == std::string_view::npos) out.insert(suite + std::string(name));
+      if (!name.empty() && name.find(' ') == std::string_view::npos)
+        out.insert(suite + std::string(name));
       continue;
     }
     // A suite line is "Suite." (maybe with a comment); anything else (gtest_main's

@@ -45,8 +45,8 @@ std::string extract_rapidcheck_counterexample(const std::string& failure) {
   auto first_blank = failure.find("\n\n", at);
   if (first_blank == std::string::npos) return trim(failure.substr(at));
   auto second_blank = failure.find("\n\n", first_blank + 2);
-  return trim(failure.substr(at, second_blank == std::string::npos ? std::string::npos
-                                                                    : second_blank - at));
+  return trim(failure.substr(
+      at, second_blank == std::string::npos ? std::string::npos : second_blank - at));
 }
 
 std::string extract_rapidcheck_reproduce(const std::string& output) {
@@ -155,8 +155,10 @@ TestRun interpret_gtest_run(const std::string& binary, const std::string& name,
   }
   if (!fate.empty()) {
     r.result = TestResult::kFailed;
-    if (r.failure.empty()) r.failure = fate;
-    else r.failure = fate + "; " + r.failure;
+    if (r.failure.empty())
+      r.failure = fate;
+    else
+      r.failure = fate + "; " + r.failure;
     if (r.counterexample.empty()) r.counterexample = fate;
   } else if (failed > 0) {
     r.result = TestResult::kFailed;

@@ -29,8 +29,8 @@ struct TestRun {
   int exit_code = 0;
   int term_signal = 0;
   bool timed_out = false;
-  std::string output_tail;   // stdout+stderr tail, kept when it failed
-  std::string credited_from;  // set when a committed bundle earned it (see grader)
+  std::string output_tail;            // stdout+stderr tail, kept when it failed
+  std::string credited_from;          // set when a committed bundle earned it (see grader)
   std::vector<std::string> executed;  // full gtest names the run covered
 };
 
@@ -38,8 +38,7 @@ struct TestRun {
 // process's fate into a TestRun. A skip whose reason is not "fixture-absent: <name>" is
 // a failure: an unexplained skip is not allowed.
 TestRun interpret_gtest_run(const std::string& binary, const std::string& name,
-                            const std::string& json_text, const ProcessResult& proc,
-                            uint64_t seed);
+                            const std::string& json_text, const ProcessResult& proc, uint64_t seed);
 
 // From a rapidcheck failure message: "Falsifiable after ...\n\n<type>:\n<value>".
 std::string extract_rapidcheck_counterexample(const std::string& failure);

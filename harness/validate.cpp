@@ -1,8 +1,9 @@
 #include "harness/validate.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <filesystem>
-#include <fmt/format.h>
 #include <fstream>
 #include <map>
 #include <random>
@@ -26,8 +27,9 @@ void check_contract_set(ValidateResult& res, ListingCache& listing,
     if (!c.id.empty()) {
       auto [it, inserted] = contract_ids.emplace(c.id, c.id_pos);
       if (!inserted) {
-        res.diags.push_back({c.id_pos, fmt::format("contract id '{}' is also used by {}:{}:{}", c.id,
-                                                   it->second.file, it->second.line, it->second.col)});
+        res.diags.push_back(
+            {c.id_pos, fmt::format("contract id '{}' is also used by {}:{}:{}", c.id,
+                                   it->second.file, it->second.line, it->second.col)});
       }
     }
     for (const auto& f : c.falsifiers) {
@@ -78,8 +80,8 @@ void check_contract_set(ValidateResult& res, ListingCache& listing,
     for (const auto& f : c.falsifiers) {
       for (size_t i = 0; i < f.inputs.size(); ++i) {
         if (tree.match(f.inputs[i]).empty()) {
-          res.diags.push_back({f.input_pos[i],
-                               fmt::format("inputs pattern '{}' of falsifier {} matches no file "
+          res.diags.push_back(
+              {f.input_pos[i], fmt::format("inputs pattern '{}' of falsifier {} matches no file "
                                            "under {}",
                                            f.inputs[i], f.id, c.root)});
         }
@@ -88,8 +90,8 @@ void check_contract_set(ValidateResult& res, ListingCache& listing,
         for (const auto& t : lv.tests) {
           const Listing& l = listing.get(t.binary);
           if (!l.ok) {
-            res.diags.push_back({t.pos, fmt::format("bound test {} cannot be checked: {}",
-                                                    t.text(), l.error)});
+            res.diags.push_back(
+                {t.pos, fmt::format("bound test {} cannot be checked: {}", t.text(), l.error)});
             continue;
           }
           const bool pattern = t.test.find_first_of("*?") != std::string::npos;
@@ -106,11 +108,12 @@ void check_contract_set(ValidateResult& res, ListingCache& listing,
           }
           if (!found) {
             std::string near;
-            if (!pattern) near = nearest(t.test, std::vector<std::string>(l.tests.begin(), l.tests.end()));
+            if (!pattern)
+              near = nearest(t.test, std::vector<std::string>(l.tests.begin(), l.tests.end()));
             res.diags.push_back(
-                {t.pos, fmt::format("bound test '{}' is not listed by {} --gtest_list_tests{}",
-                                    t.test, t.binary,
-                                    near.empty() ? "" : "; did you mean '" + near + "'?")});
+                {t.pos,
+                 fmt::format("bound test '{}' is not listed by {} --gtest_list_tests{}", t.test,
+                             t.binary, near.empty() ? "" : "; did you mean '" + near + "'?")});
           }
         }
       }
@@ -144,9 +147,11 @@ ValidateResult validate(const ValidateOptions& opts) {
   std::map<std::string, SourceTree> trees;
   check_contract_set(res, listing, trees);
   res.binaries_listed = listing.binaries_listed();
-  std::stable_sort(res.diags.begin(), res.diags.end(), [](const Diagnostic& a, const Diagnostic& b) {
-    return std::tie(a.pos.file, a.pos.line, a.pos.col) < std::tie(b.pos.file, b.pos.line, b.pos.col);
-  });
+  std::stable_sort(res.diags.begin(), res.diags.end(),
+                   [](const Diagnostic& a, const Diagnostic& b) {
+                     return std::tie(a.pos.file, a.pos.line, a.pos.col) <
+                            std::tie(b.pos.file, b.pos.line, b.pos.col);
+                   });
   if (!res.diags.empty()) {
     res.exit_code = kExitUsage;
     return res;
@@ -208,8 +213,8 @@ ValidateResult validate(const ValidateOptions& opts) {
         v.levels.push_back(std::move(lo));
       }
       v.inputs_digest = tree.inputs_digest(f.inputs, c.rel_file);
-      const auto others = find_committed(res.evidence_dir, prefix, c.id, f.id, res.env.machine_id,
-                                         v.inputs_digest);
+      const auto others =
+          find_committed(res.evidence_dir, prefix, c.id, f.id, res.env.machine_id, v.inputs_digest);
       v.grade = grade_falsifier(f, v.levels, others, !f.inputs.empty(), res.env.machine_id);
       v.bundle_path = prefix + bundle_relpath(res.env.machine_id, c.id, f.id);
       if (v.grade.earned == Status::FALSIFIED || v.overclaim()) res.exit_code = kExitFalsified;
@@ -219,8 +224,8 @@ ValidateResult validate(const ValidateOptions& opts) {
 
   if (opts.write_evidence) {
     for (const auto& v : res.verdicts) {
-      const std::string path =
-          res.evidence_dir + "/" + bundle_relpath(res.env.machine_id, v.contract->id, v.falsifier->id);
+      const std::string path = res.evidence_dir + "/" +
+                               bundle_relpath(res.env.machine_id, v.contract->id, v.falsifier->id);
       try {
         write_file_atomic(path, make_bundle(v, res.env, now).dump(2) + "\n");
         res.bundles_written.push_back(v.bundle_path);

@@ -1,9 +1,9 @@
 // pv validate: run the falsifiers contracts bind, earn their statuses, write evidence.
 // Logic lives in harness/ (validate.h, report.h); this file is only the CLI surface.
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <filesystem>
-#include <fmt/format.h>
 #include <fstream>
 #include <iostream>
 

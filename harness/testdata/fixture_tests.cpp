@@ -25,9 +25,7 @@ TEST(Fixture, Fails) {
 }
 
 // A property that is false for x >= 10: rapidcheck shrinks the counterexample to 10.
-RC_GTEST_PROP(Fixture, PropertyFails, (unsigned int x)) {
-  RC_ASSERT(x % 1000u < 10u);
-}
+RC_GTEST_PROP(Fixture, PropertyFails, (unsigned int x)) { RC_ASSERT(x % 1000u < 10u); }
 
 TEST(Fixture, SkipsFixtureAbsent) { PV_SKIP_FIXTURE_ABSENT("cuda-device"); }
 
