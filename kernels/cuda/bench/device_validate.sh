@@ -33,5 +33,5 @@ cd - >/dev/null
 PV_SEED=12345 compute-sanitizer --tool memcheck --error-exitcode 99 "$D/bin/pv_falsifiers" \
   --gtest_filter='CudaKernelParity.*:CudaOracleBlocks.*:CudaOutputParity.First*' >"$OUT/memcheck.log" 2>&1
 echo "memcheck rc=$?"; grep -E 'ERROR SUMMARY|PASSED|FAILED' "$OUT/memcheck.log"
-"$D/bin/pv_cuda_bench" --benchmark_out="$OUT/cuda_bench.json" --benchmark_out_format=json >/tmp/bench.log 2>&1
+[ "${PV_BENCH:-1}" = 1 ] && "$D/bin/pv_cuda_bench" --benchmark_out="$OUT/cuda_bench.json" --benchmark_out_format=json >/tmp/bench.log 2>&1
 echo "bench rc=$?"; grep -E 'copy|matvec|decode' /tmp/bench.log | awk '{print $1, $2, $3}'
