@@ -2,6 +2,7 @@
 // driving the real harness library and the real pv binary (build/bin/pv) against the
 // deliberately misbehaving pv_harness_fixture_tests binary and the contracts under
 // harness/testdata/. Every run writes into a private temporary evidence directory.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
@@ -376,6 +377,10 @@ TEST(PvHarness, FailingTestFalsifiedWithCounterexample) {
   const auto replay = ph::run_process(po);
   EXPECT_EQ(replay.exit_code, 1);
   EXPECT_NE(replay.stdout_text.find("(10)"), std::string::npos) << replay.stdout_text;
+  const json b4 = bundle(ev.path, "m1", "PVT-FAILING", "PVT-FAIL-004");
+  ASSERT_TRUE(b4.is_object());
+  const std::string cx4 = b4["tests"][0]["counterexample"].get<std::string>();
+  EXPECT_NE(cx4.find("(10)"), std::string::npos) << "rc::check counterexample lost: " << cx4;
   const json b3 = bundle(ev.path, "m1", "PVT-FAILING", "PVT-FAIL-003");
   EXPECT_EQ(b3["falsifier"]["earned"], "FALSIFIED") << "an unexplained skip must not pass";
   pv::testing::record_metric("replayed_seed", static_cast<double>(seed));
@@ -436,6 +441,48 @@ TEST(PvHarness, CrashingBinaryContained) {
   EXPECT_EQ(hang["falsifier"]["earned"], "FALSIFIED");
   const json fine = bundle(ev.path, "m1", "PVT-CRASH", "PVT-CRASH-004");
   EXPECT_EQ(fine["falsifier"]["earned"], "PARTIAL_ALGORITHM_LEVEL");
+}
+
+// SIGTERM to pv while a test hangs: the hanging test (in its own process group) is
+// killed with it, not left running.
+TEST(PvHarness, InterruptedValidateLeavesNoTestBehind) {
+  TempDir dir;
+  const std::string pid_file = dir.path + "/sleeper.pid";
+  const std::string pv = bin_dir() + "/pv";
+  const std::string contract = testdata("crash.yaml");
+  const std::string evidence = dir.path + "/evidence";
+  const pid_t pv_pid = fork();
+  ASSERT_GE(pv_pid, 0);
+  if (pv_pid == 0) {
+    setenv("PV_FIXTURE_PID_FILE", pid_file.c_str(), 1);
+    const int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, STDOUT_FILENO);
+    dup2(devnull, STDERR_FILENO);
+    execl(pv.c_str(), pv.c_str(), "validate", "--timeout", "120", "--evidence-dir",
+          evidence.c_str(), contract.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  pid_t sleeper = 0;
+  for (int i = 0; i < 600 && sleeper == 0; ++i) {
+    usleep(50000);
+    std::ifstream in(pid_file);
+    in >> sleeper;
+  }
+  ASSERT_GT(sleeper, 0) << "the hanging test never started";
+  kill(pv_pid, SIGTERM);
+  int status = 0;
+  waitpid(pv_pid, &status, 0);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+  // Gone, or at most a zombie waiting for init to reap it.
+  bool alive = true;
+  for (int i = 0; i < 100 && alive; ++i) {
+    std::ifstream stat("/proc/" + std::to_string(sleeper) + "/stat");
+    std::string pid_s, comm, state;
+    alive = static_cast<bool>(stat >> pid_s >> comm >> state) && state != "Z";
+    if (alive) usleep(20000);
+  }
+  EXPECT_FALSE(alive) << "test process " << sleeper << " outlived the interrupted pv";
+  if (alive) kill(sleeper, SIGKILL);
 }
 
 // ---------------------------------------------------------------- FALSIFY-PVH-007

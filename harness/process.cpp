@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -20,6 +21,19 @@ extern char** environ;
 
 namespace pv::harness {
 namespace {
+
+// Process groups of running children, for kill_running_children(); lock-free so a
+// signal handler may read it.
+constexpr int kMaxChildren = 1024;
+std::atomic<pid_t> g_children[kMaxChildren];
+
+int register_child(pid_t pid) {
+  for (int i = 0; i < kMaxChildren; ++i) {
+    pid_t expected = 0;
+    if (g_children[i].compare_exchange_strong(expected, pid)) return i;
+  }
+  return -1;
+}
 
 std::string read_tail(const std::string& path, size_t max_bytes) {
   std::ifstream in(path, std::ios::binary);
@@ -51,6 +65,13 @@ std::string ProcessResult::describe() const {
     return fmt::format("killed by signal {} (SIG{})", term_signal, name ? name : "?");
   }
   return fmt::format("exit code {}", exit_code);
+}
+
+void kill_running_children() {
+  for (auto& c : g_children) {
+    const pid_t pid = c.load();
+    if (pid > 0) kill(-pid, SIGKILL);
+  }
 }
 
 ProcessResult run_process(const ProcessOptions& opts) {
@@ -116,6 +137,7 @@ ProcessResult run_process(const ProcessOptions& opts) {
     return r;
   }
   r.started = true;
+  const int slot = register_child(pid);
 
   // Poll with a short back-off: simple, thread-safe (no SIGCHLD handler shared with
   // other runner threads), and the cost is negligible next to a test's runtime.
@@ -137,6 +159,7 @@ ProcessResult run_process(const ProcessOptions& opts) {
   }
   // Anything the test left running in its group goes with it.
   kill(-pid, SIGKILL);
+  if (slot >= 0) g_children[slot].store(0);
   r.duration_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);

@@ -37,4 +37,9 @@ struct ProcessResult {
 
 ProcessResult run_process(const ProcessOptions& opts);
 
+// Kills the process groups of every child run_process is waiting on. Async-signal-safe:
+// pv's SIGINT/SIGTERM handler calls it so an interrupted run leaves no test behind
+// (children live in their own process groups and do not see the terminal's Ctrl-C).
+void kill_running_children();
+
 }  // namespace pv::harness

@@ -75,6 +75,7 @@ TestRun interpret_gtest_run(const std::string& binary, const std::string& name,
 
   int passed = 0, failed = 0, skipped = 0;
   bool have_duration = false;
+  bool cx_is_raw = false;  // the counterexample is only the failure message
   double duration_ms = 0;
   nlohmann::json doc;
   if (!json_text.empty()) doc = nlohmann::json::parse(json_text, nullptr, false);
@@ -112,7 +113,10 @@ TestRun interpret_gtest_run(const std::string& binary, const std::string& name,
             r.failure = fmt::format("{}: {}", full, trim(msg));
             std::string cx = extract_rapidcheck_counterexample(msg);
             if (cx.empty()) cx = recorded_cx;
-            if (cx.empty()) cx = trim(msg);
+            if (cx.empty()) {
+              cx = trim(msg);
+              cx_is_raw = true;
+            }
             r.counterexample = cx;
           }
         } else if (t.value("result", "") == "SKIPPED") {
@@ -168,6 +172,12 @@ TestRun interpret_gtest_run(const std::string& binary, const std::string& name,
     r.result = TestResult::kPassed;
   }
   if (r.result == TestResult::kFailed) {
+    // rc::check() inside a TEST prints its counterexample to the output rather than into
+    // the gtest failure message: take it from there when the message has none.
+    if (cx_is_raw || r.counterexample.empty()) {
+      const std::string from_output = extract_rapidcheck_counterexample(output);
+      if (!from_output.empty()) r.counterexample = from_output;
+    }
     r.reproduce = extract_rapidcheck_reproduce(output);
     r.output_tail = output.size() > 2000 ? output.substr(output.size() - 2000) : output;
   }

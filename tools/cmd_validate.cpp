@@ -1,6 +1,7 @@
 // pv validate: run the falsifiers contracts bind, earn their statuses, write evidence.
 // Logic lives in harness/ (validate.h, report.h); this file is only the CLI surface.
 #include <fmt/format.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -8,6 +9,7 @@
 #include <iostream>
 
 #include "harness/atomic_file.h"
+#include "harness/process.h"
 #include "harness/report.h"
 #include "harness/validate.h"
 #include "tools/command.h"
@@ -25,6 +27,14 @@ Bound tests run as `<bin-dir>/<binary> --gtest_filter=<test> --gtest_output=json
 seed printed in its counterexample. Evidence bundles go to
 <evidence-dir>/runs/<machine-id>/<contract-id>/<falsifier-id>.json and an index to
 <evidence-dir>/index.json (see harness/README.md). Set PV_MACHINE_ID to pin the machine id.)";
+
+// Ctrl-C / SIGTERM: take the running tests (in their own process groups) down too,
+// then die of the same signal.
+void on_interrupt(int sig) {
+  pv::harness::kill_running_children();
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
 
 std::string self_dir() {
   std::error_code ec;
@@ -63,6 +73,8 @@ int run_validate(const Args& a) {
                 << std::flush;
     };
   }
+  signal(SIGINT, on_interrupt);
+  signal(SIGTERM, on_interrupt);
   ph::ValidateResult r = ph::validate(o);
   if (tty && r.ran) std::cerr << "\r\033[K" << std::flush;
   if (a.json) {

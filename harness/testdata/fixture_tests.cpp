@@ -4,10 +4,12 @@
 // Each test always behaves the same way, so the harness's verdict on it is predictable.
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <fstream>
 #include <thread>
 
 #include "falsifiers/support/pv_test.h"
@@ -27,6 +29,12 @@ TEST(Fixture, Fails) {
 // A property that is false for x >= 10: rapidcheck shrinks the counterexample to 10.
 RC_GTEST_PROP(Fixture, PropertyFails, (unsigned int x)) { RC_ASSERT(x % 1000u < 10u); }
 
+// The same false property through rc::check inside a TEST: rapidcheck prints the
+// counterexample to stderr and the gtest message only says the check returned false.
+TEST(Fixture, RcCheckFails) {
+  EXPECT_TRUE(rc::check("x % 1000 < 10", [](unsigned int x) { RC_ASSERT(x % 1000u < 10u); }));
+}
+
 TEST(Fixture, SkipsFixtureAbsent) { PV_SKIP_FIXTURE_ABSENT("cuda-device"); }
 
 TEST(Fixture, SkipsWithoutReason) { GTEST_SKIP() << "no reason given"; }
@@ -38,7 +46,13 @@ TEST(Fixture, Crashes) {
 
 TEST(Fixture, Aborts) { std::abort(); }
 
-TEST(Fixture, Sleeps) { std::this_thread::sleep_for(std::chrono::seconds(60)); }
+TEST(Fixture, Sleeps) {
+  // Tells a watching test which process to look for once pv is interrupted.
+  if (const char* f = std::getenv("PV_FIXTURE_PID_FILE"); f != nullptr) {
+    std::ofstream(f) << getpid() << "\n";
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(60));
+}
 
 TEST(Fixture, RecordsSeed) {
   const uint64_t s = pv::testing::seed();
