@@ -71,6 +71,10 @@ TEST(ModelFiles, SafetensorsBadJsonNamesTheByte) {
   const std::string h2 = R"({"w":{"dtype":"Q4","shape":[1],"data_offsets":[0,4]}})";
   expect_names(st_error(raw_safetensors(h2, 4)), "bad.safetensors", 8 + h2.find("\"w\""),
                "tensor 'w'", "unknown dtype \"Q4\"");
+  // A number nlohmann cannot hold is no syntax error: still a FormatError at its text.
+  const std::string h3 = R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,2176e6272]}})";
+  expect_names(st_error(raw_safetensors(h3, 4)), "bad.safetensors", 8 + h3.find("2176e6272"), "",
+               "unusable value");
 }
 
 // Writes a tiny HF directory; edit() may change the config text or the writer.

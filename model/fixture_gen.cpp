@@ -285,6 +285,8 @@ TokenizerData read_tokenizer_vocab(const std::string& path) {
   } catch (const nlohmann::json::parse_error& e) {
     uint64_t at = e.byte > 0 ? e.byte - 1 : 0;
     throw FormatError(path, at, "", "invalid JSON at " + text_position(path, text, at));
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(path, quoted_position(text, e.what()), "", e.what());
   }
   TokenizerData t;
   try {

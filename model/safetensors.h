@@ -68,6 +68,10 @@ class SafetensorsWriter {
   std::vector<Pending> tensors_;
 };
 
+// Offset in `text` of the first '...'-quoted fragment of an error message (0 when none):
+// locates values nlohmann rejects without a position (number overflow).
+uint64_t quoted_position(std::string_view text, std::string_view message);
+
 // "file:line:col" for a byte offset inside a text (JSON) held in memory.
 std::string text_position(std::string_view path, std::string_view text, uint64_t byte);
 

@@ -51,6 +51,11 @@ JsonDoc read_json(const std::string& path) {
     throw FormatError(
         path, at, "",
         fmt::format("invalid JSON at {}: {}", text_position(path, d.text, at), e.what()));
+  } catch (const json::exception& e) {
+    uint64_t at = quoted_position(d.text, e.what());
+    throw FormatError(
+        path, at, "",
+        fmt::format("unusable JSON value at {}: {}", text_position(path, d.text, at), e.what()));
   }
   if (!d.root.is_object()) throw FormatError(path, 0, "", "top level is not a JSON object");
   return d;
@@ -88,6 +93,9 @@ int get_token_id(const JsonDoc& d, const std::string& key) {
   if (it == d.root.end() || it->is_null()) return -1;
   const json& v = it->is_array() && !it->empty() ? (*it)[0] : *it;
   if (!v.is_number_integer()) d.fail(key, fmt::format("expected a token id, found {}", it->dump()));
+  if (v.get<int64_t>() < -1 || v.get<int64_t>() > INT_MAX) {
+    d.fail(key, fmt::format("token id {} is out of range", v.dump()));
+  }
   return static_cast<int>(v.get<int64_t>());
 }
 

@@ -21,6 +21,14 @@ uint64_t find_entry(std::string_view header, std::string_view name, uint64_t hea
 
 }  // namespace
 
+uint64_t quoted_position(std::string_view text, std::string_view message) {
+  size_t a = message.find('\'');
+  size_t b = a == std::string_view::npos ? a : message.find('\'', a + 1);
+  if (b == std::string_view::npos || b == a + 1) return 0;
+  size_t at = text.find(message.substr(a + 1, b - a - 1));
+  return at == std::string_view::npos ? 0 : at;
+}
+
 std::optional<uint64_t> safetensors_dtype_size(std::string_view d) {
   if (d == "F64" || d == "I64" || d == "U64") return 8;
   if (d == "F32" || d == "I32" || d == "U32") return 4;
@@ -80,6 +88,11 @@ SafetensorsFile read_safetensors(std::shared_ptr<const MappedFile> file) {
     // e.byte is 1-based within the header text.
     uint64_t at = 8 + (e.byte > 0 ? e.byte - 1 : 0);
     cur.fail_at(at, fmt::format("header is not valid JSON: {}", e.what()));
+  } catch (const json::exception& e) {
+    // Not a syntax error but a value nlohmann cannot hold (e.g. a number overflowing a
+    // double); it carries no position, so point at the quoted text when it names one.
+    cur.fail_at(8 + quoted_position(header, e.what()),
+                fmt::format("header JSON holds an unusable value: {}", e.what()));
   }
   if (!root.is_object()) cur.fail_at(8, "header JSON is not an object");
 
