@@ -76,8 +76,8 @@ void check_against_oracle(const std::string& dtype) {
   }
   pv::testing::record_metric("cosine_min", cos_min);
   pv::testing::record_metric("nmse_max", nmse_max);
-  pv::testing::record_metric("cosine_floor", kCosineFloor);
-  pv::testing::record_metric("nmse_threshold", kNmseMax);
+  pv::testing::record_metric("threshold_cosine_floor", kCosineFloor);
+  pv::testing::record_metric("threshold_nmse_max", kNmseMax);
 }
 
 // The comparison itself on inputs with known answers (no model, no oracle).
