@@ -308,4 +308,58 @@ TEST(EvidenceMerge, CliMergesTwoRunsIntoOneIndex) {
   EXPECT_EQ(again.digest, idx["digest"].get<std::string>());
 }
 
+// End to end: `pv validate --shard i/3` over the harness's fixture contracts (passing,
+// skipping and failing falsifiers), each shard into its own evidence directory; the merged
+// shards have the same index digest and statuses as one unsharded run.
+TEST(ShardEquivalence, ValidateShardsMergeToSingleRun) {
+  const fs::path src = pv::testing::source_dir();
+  const std::vector<std::string> contracts = {(src / "harness/testdata/good.yaml").string(),
+                                              (src / "harness/testdata/skip-caps.yaml").string(),
+                                              (src / "harness/testdata/failing.yaml").string()};
+  fs::path work = make_temp_dir("shard-e2e");
+  auto validate = [&](const fs::path& ev, const std::string& shard) {
+    ph::ProcessOptions o;
+    o.argv = {std::string(PV_BINARY_DIR) + "/bin/pv",
+              "validate",
+              "--evidence-dir",
+              ev.string(),
+              "--bin-dir",
+              std::string(PV_BINARY_DIR) + "/bin",
+              "--seed",
+              "7"};
+    if (!shard.empty()) {
+      o.argv.push_back("--shard");
+      o.argv.push_back(shard);
+    }
+    o.argv.insert(o.argv.end(), contracts.begin(), contracts.end());
+    o.tail_bytes = 1 << 16;
+    o.env["PV_MACHINE_ID"] = "shardtest";
+    auto r = ph::run_process(o);
+    EXPECT_TRUE(r.started && !r.timed_out && r.term_signal == 0) << r.describe();
+    return ph::read_bundles(ev, src).size();
+  };
+  const size_t all = validate(work / "single", "");
+  ASSERT_EQ(all, 6u);
+  std::vector<fs::path> dirs;
+  size_t sum = 0;
+  for (int i = 1; i <= 3; ++i) {
+    dirs.push_back(work / ("shard-" + std::to_string(i)));
+    size_t n = validate(dirs.back(), std::to_string(i) + "/3");
+    EXPECT_EQ(n, 2u) << "shard " << i;
+    sum += n;
+  }
+  EXPECT_EQ(sum, all);
+  auto one = merge_dirs({work / "single"}, src);
+  auto merged = merge_dirs(dirs, src);
+  EXPECT_EQ(one.digest, merged.digest);
+  EXPECT_EQ(one.total, merged.total);
+  ASSERT_EQ(one.falsifiers.size(), merged.falsifiers.size());
+  for (size_t i = 0; i < one.falsifiers.size(); ++i) {
+    EXPECT_EQ(one.falsifiers[i].falsifier_id, merged.falsifiers[i].falsifier_id);
+    EXPECT_EQ(one.falsifiers[i].earned, merged.falsifiers[i].earned);
+  }
+  pv::testing::record_metric("shards", 3);
+  fs::remove_all(work);
+}
+
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "harness/spec_digest.h"
 #include "harness/spec_doc.h"
 
 namespace pv::harness {
@@ -57,6 +58,17 @@ std::string markdown_summary(const MergedIndex& index, const SpecState* spec) {
     out += "\n";
   }
   return out;
+}
+
+}  // namespace pv::harness
+
+namespace pv::harness {
+
+void write_markdown_summary(const std::string& evidence_dir, const std::string& source_root,
+                            const std::string& file) {
+  auto bundles = read_bundles(evidence_dir, source_root);
+  MergedIndex idx = merge_bundles(bundles, contract_staleness_check(source_root));
+  write_file_atomic(file, markdown_summary(idx, nullptr));
 }
 
 }  // namespace pv::harness

@@ -15,3 +15,12 @@ namespace pv::harness {
 std::string markdown_summary(const MergedIndex& index, const SpecState* spec);
 
 }  // namespace pv::harness
+
+namespace pv::harness {
+
+// Reads every bundle under `evidence_dir` (this run's and any committed ones, merged as in
+// `pv evidence merge`) and writes the summary to `file` atomically.
+void write_markdown_summary(const std::string& evidence_dir, const std::string& source_root,
+                            const std::string& file);
+
+}  // namespace pv::harness

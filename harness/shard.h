@@ -26,3 +26,14 @@ std::vector<std::string> shard_select(std::vector<std::string> ids, ShardSpec s)
 bool in_shard(const std::vector<std::string>& all_ids, std::string_view id, ShardSpec s);
 
 }  // namespace pv::harness
+
+#include <functional>
+
+namespace pv::harness {
+
+// The selection `pv validate --shard i/n` applies: falsifier ids of all the given contract
+// files (read leniently; the strict loader reports their problems) dealt round-robin.
+std::function<bool(const std::string&)> shard_filter(const std::vector<std::string>& contract_files,
+                                                     ShardSpec s);
+
+}  // namespace pv::harness

@@ -169,6 +169,7 @@ ValidateResult validate(const ValidateOptions& opts) {
   std::map<std::tuple<std::string, std::string, int>, size_t> job_of;
   for (const auto& c : res.contracts) {
     for (const auto& f : c.falsifiers) {
+      if (opts.select && !opts.select(f.id)) continue;
       for (const auto& lv : f.levels) {
         for (const auto& t : lv.tests) {
           for (int r = 0; r < lv.runs; ++r) {
@@ -195,6 +196,7 @@ ValidateResult validate(const ValidateOptions& opts) {
   for (const auto& c : res.contracts) {
     SourceTree& tree = trees.try_emplace(c.root, c.root).first->second;
     for (const auto& f : c.falsifiers) {
+      if (opts.select && !opts.select(f.id)) continue;
       FalsifierVerdict v;
       v.contract = &c;
       v.falsifier = &f;

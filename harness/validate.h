@@ -33,6 +33,8 @@ struct ValidateOptions {
   std::function<void(size_t, size_t, const RunJob&)> progress;
   ListingCache* listing = nullptr;  // shared cache (benchmarks); one per call otherwise
   std::string source_root;          // "" -> found from the contract files (.git above)
+  // Which falsifiers to run and grade (all when empty): `pv validate --shard i/n`.
+  std::function<bool(const std::string& falsifier_id)> select;
 };
 
 struct ValidateResult {

@@ -9,8 +9,10 @@
 #include <iostream>
 
 #include "harness/atomic_file.h"
+#include "harness/markdown_summary.h"
 #include "harness/process.h"
 #include "harness/report.h"
+#include "harness/shard.h"
 #include "harness/validate.h"
 #include "tools/command.h"
 
@@ -53,11 +55,14 @@ struct Args {
   double timeout_s = 600;
   int64_t seed = -1;
   bool no_evidence = false;
+  std::string shard;     // "i/n": run a deterministic slice (harness/shard.h)
+  std::string markdown;  // write a markdown summary (harness/markdown_summary.h)
 };
 
 int run_validate(const Args& a) {
   namespace ph = pv::harness;
   ph::ValidateOptions o;
+  if (!a.shard.empty()) o.select = ph::shard_filter(a.contracts, ph::parse_shard(a.shard));
   o.contracts = a.contracts;
   o.schema_only = a.schema_only;
   o.jobs = a.jobs;
@@ -95,6 +100,14 @@ int run_validate(const Args& a) {
       return ph::kExitUsage;
     }
   }
+  if (!a.markdown.empty() && !r.evidence_dir.empty() && r.ran && !a.no_evidence) {
+    try {
+      ph::write_markdown_summary(r.evidence_dir, r.contracts.front().root, a.markdown);
+    } catch (const std::exception& e) {
+      std::cerr << "pv validate: cannot write markdown summary: " << e.what() << "\n";
+      return ph::kExitUsage;
+    }
+  }
   return r.exit_code;
 }
 
@@ -120,6 +133,10 @@ PV_COMMAND("validate", "Run bound falsifiers, earn statuses, write evidence bund
                  ->check(CLI::NonNegativeNumber);
              sub.add_flag("--no-evidence", args->no_evidence,
                           "Grade without writing bundles or index.json");
+             sub.add_option("--shard", args->shard,
+                            "Run shard i of n (1-based): sorted falsifier ids dealt round-robin");
+             sub.add_option("--markdown", args->markdown,
+                            "Also write a markdown summary to FILE (CI step summary)");
              sub.footer(kFooter);
              return [args] { return run_validate(*args); };
            });
