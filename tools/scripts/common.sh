@@ -7,7 +7,8 @@ set -euo pipefail
 PV_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PV_BUILD="${PV_BUILD:-$PV_ROOT/build}"
 
-PV_PACKAGES=(cmake ninja-build g++ git pkg-config libyaml-cpp-dev libgtest-dev libgmock-dev
+# chromium: the report test renders pv report headless (skips as fixture-absent without it).
+PV_PACKAGES=(cmake ninja-build g++ git pkg-config chromium libyaml-cpp-dev libgtest-dev libgmock-dev
              librapidcheck-dev libfmt-dev libcli11-dev nlohmann-json3-dev libbenchmark-dev)
 
 pv_install_deps() {
