@@ -13,6 +13,7 @@
 #include "model/backends.h"
 #include "model/forward.h"
 #include "model/loader.h"
+#include "model/tokenizer.h"
 #include "model/trace_run.h"
 #include "tools/command.h"
 
@@ -67,13 +68,18 @@ std::string dominant_weight_type(const pv::model::ModelWeights& w) {
 }
 
 int run_trace_cmd(const TraceArgs& a) {
-  if (!a.prompt.empty()) {
-    throw std::invalid_argument(
-        "--prompt needs a tokenizer, which this pv build does not have yet; "
-        "give --tokens");
-  }
-  const std::vector<int32_t> tokens = parse_tokens(a.tokens);
   pv::model::LoadedModel lm = pv::model::load_model(a.model);
+  std::vector<int32_t> tokens;
+  if (a.prompt.empty()) {
+    tokens = parse_tokens(a.tokens);
+  } else if (lm.tokenizer.present) {
+    tokens = pv::model::Tokenizer(lm.tokenizer).encode(a.prompt);
+    if (tokens.empty()) throw std::invalid_argument("--prompt: the text encodes to no tokens");
+  } else {
+    throw std::invalid_argument(a.model +
+                                ": the model has no tokenizer, so --prompt cannot be encoded; "
+                                "give --tokens");
+  }
   const pv::model::StagePlan plan = pv::model::parse_plan(a.stages, a.layers, lm.config.n_layers);
   auto backend = pv::model::make_backend(a.backend, a.threads);
   pv::model::Forward forward(lm.config, lm.weights, *backend,
