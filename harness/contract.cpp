@@ -431,6 +431,14 @@ std::string find_source_root(const std::string& path) {
     if (fs::exists(d / ".git", ec)) return d.lexically_normal().string();
     if (d == d.root_path()) break;
   }
+  // A copy of the tree without .git (e.g. carried to a GPU machine): the project root
+  // is the nearest directory holding both CMakeLists.txt and contracts/.
+  for (fs::path d = dir; !d.empty(); d = d.parent_path()) {
+    if (fs::exists(d / "CMakeLists.txt", ec) && fs::is_directory(d / "contracts", ec)) {
+      return d.lexically_normal().string();
+    }
+    if (d == d.root_path()) break;
+  }
   return dir.lexically_normal().string();
 }
 

@@ -94,7 +94,8 @@ size_t edit_distance(std::string_view a, std::string_view b);
 // The candidate nearest to `word`, or "" when none is plausibly a typo of it.
 std::string nearest(std::string_view word, const std::vector<std::string>& candidates);
 
-// The directory holding `.git` above `path`, else the file's own directory.
+// The directory holding `.git` above `path`, else the nearest one holding CMakeLists.txt
+// and contracts/ (a tree copied without .git), else the file's own directory.
 std::string find_source_root(const std::string& path);
 
 }  // namespace pv::harness

@@ -52,6 +52,7 @@ struct Args {
   std::string junit;
   std::string evidence_dir;
   std::string bin_dir;
+  std::string source_root;
   double timeout_s = 600;
   int64_t seed = -1;
   bool no_evidence = false;
@@ -68,6 +69,7 @@ int run_validate(const Args& a) {
   o.jobs = a.jobs;
   o.bin_dir = a.bin_dir.empty() ? self_dir() : a.bin_dir;
   o.evidence_dir = a.evidence_dir;
+  o.source_root = a.source_root;
   o.timeout = std::chrono::milliseconds(static_cast<int64_t>(a.timeout_s * 1000));
   if (a.seed >= 0) o.seed = static_cast<uint64_t>(a.seed);
   o.write_evidence = !a.no_evidence;
@@ -127,6 +129,10 @@ PV_COMMAND("validate", "Run bound falsifiers, earn statuses, write evidence bund
                             "Evidence directory (default: <source root>/evidence)");
              sub.add_option("--bin-dir", args->bin_dir,
                             "Where test binaries live (default: the directory of pv)");
+             sub.add_option("--source-root", args->source_root,
+                            "Root that inputs globs are relative to (default: the directory "
+                            "holding .git above the contract, else CMakeLists.txt + contracts/)")
+                 ->check(CLI::ExistingDirectory);
              sub.add_option("--timeout", args->timeout_s, "Per-test timeout in seconds")
                  ->check(CLI::PositiveNumber);
              sub.add_option("--seed", args->seed, "Base seed (default: fresh, printed)")
