@@ -338,14 +338,24 @@ TEST(ShardEquivalence, ValidateShardsMergeToSingleRun) {
     EXPECT_TRUE(r.started && !r.timed_out && r.term_signal == 0) << r.describe();
     return ph::read_bundles(ev, src).size();
   };
+  // One bundle per falsifier of the three contracts (counted, not hard-coded, so the
+  // fixture contracts can grow); round-robin shards differ in size by at most one.
+  size_t declared = 0;
+  for (const auto& c : contracts) {
+    std::ifstream in(c);
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("  - id:", 0) == 0) ++declared;
+    }
+  }
   const size_t all = validate(work / "single", "");
-  ASSERT_EQ(all, 6u);
+  ASSERT_EQ(all, declared);
   std::vector<fs::path> dirs;
   size_t sum = 0;
   for (int i = 1; i <= 3; ++i) {
     dirs.push_back(work / ("shard-" + std::to_string(i)));
     size_t n = validate(dirs.back(), std::to_string(i) + "/3");
-    EXPECT_EQ(n, 2u) << "shard " << i;
+    EXPECT_GE(n, all / 3) << "shard " << i;
+    EXPECT_LE(n, (all + 2) / 3) << "shard " << i;
     sum += n;
   }
   EXPECT_EQ(sum, all);
