@@ -7,30 +7,10 @@
 #include <sstream>
 
 #include "harness/sha256.h"
+#include "harness/test_listing.h"
 
 namespace pv::harness {
 namespace {
-
-// Single-segment match: '*' any run, '?' one character.
-bool segment_match(std::string_view p, std::string_view s) {
-  size_t pi = 0, si = 0, star = std::string_view::npos, mark = 0;
-  while (si < s.size()) {
-    if (pi < p.size() && (p[pi] == '?' || p[pi] == s[si])) {
-      ++pi;
-      ++si;
-    } else if (pi < p.size() && p[pi] == '*') {
-      star = pi++;
-      mark = si;
-    } else if (star != std::string_view::npos) {
-      pi = star + 1;
-      si = ++mark;
-    } else {
-      return false;
-    }
-  }
-  while (pi < p.size() && p[pi] == '*') ++pi;
-  return pi == p.size();
-}
 
 std::vector<std::string_view> split(std::string_view s) {
   std::vector<std::string_view> out;
@@ -54,7 +34,8 @@ bool match_segments(const std::vector<std::string_view>& p, size_t pi,
     return false;
   }
   if (si == s.size()) return false;
-  return segment_match(p[pi], s[si]) && match_segments(p, pi + 1, s, si + 1);
+  // Within one segment the glob rules are gtest filter rules: '*' any run, '?' one char.
+  return gtest_pattern_match(p[pi], s[si]) && match_segments(p, pi + 1, s, si + 1);
 }
 
 }  // namespace
