@@ -415,6 +415,8 @@ TEST(PvHarness, ProcessTimeoutKillsGroup) {
   EXPECT_LT(r.duration_ms, 10000.0);
   po.argv = {bin_dir() + "/pv_harness_fixture_tests", "--gtest_filter=Fixture.Crashes"};
   po.timeout = std::chrono::seconds(60);
+  // Under -DPV_SANITIZE=ON, ASan's SEGV handler would turn the crash into exit code 1.
+  po.env["ASAN_OPTIONS"] = "handle_segv=0";
   const auto c = ph::run_process(po);
   EXPECT_EQ(c.term_signal, SIGSEGV) << c.describe();
   po.argv = {"/nonexistent/pv-no-such-binary"};
@@ -425,9 +427,10 @@ TEST(PvHarness, ProcessTimeoutKillsGroup) {
 
 TEST(PvHarness, CrashingBinaryContained) {
   TempDir ev;
+  // ASAN_OPTIONS: under -DPV_SANITIZE=ON the crash must stay a SIGSEGV, not ASan's exit 1.
   const auto r = run_pv({"validate", "--jobs", "2", "--timeout", "2", "--evidence-dir", ev.path,
                          testdata("crash.yaml")},
-                        {{"PV_MACHINE_ID", "m1"}});
+                        {{"PV_MACHINE_ID", "m1"}, {"ASAN_OPTIONS", "handle_segv=0"}});
   // pv itself exits normally (no signal) with "falsified".
   EXPECT_EQ(r.term_signal, 0);
   EXPECT_EQ(r.exit_code, 1) << r.describe() << r.stderr_text;
