@@ -21,7 +21,7 @@ namespace pv::cudatest {
 namespace {
 
 constexpr double kNmseAttention = 1e-9;  // attention kernel alone, same f32 inputs
-constexpr double kNmseChain = 1e-6;      // projection (Q4_K weights) + bias + RoPE + attention
+constexpr double kNmseChain = 1e-6;      // projection (Q4_K weights, int8 x) + bias + RoPE + attention
 constexpr double kCosineChainMin = 0.9999999;
 
 struct ChainResult {
@@ -105,12 +105,14 @@ std::vector<ChainResult> run_chain(kernels::Backend& be, HostBytes& keep, GgmlTy
     be.add_bias(vrow, *dbv, 1);
     be.attention(q, kc, vc, {H, Hkv, D}, 1, pos, out, nullptr, nullptr);
 
-    // Reference chain in double.
+    // Reference chain in double, over the activations as the backends round them for
+    // block weights (int8 per 256 values for Q4_K).
+    const auto xq = is_block_type(type) ? act_rounded(type, xin.data(), hidden) : xin;
     auto proj = [&](const std::vector<double>& W, const std::vector<float>& b, int rows) {
       std::vector<double> y(rows);
       for (int r = 0; r < rows; ++r) {
         double s = b[r];
-        for (int c = 0; c < hidden; ++c) s += W[static_cast<size_t>(r) * hidden + c] * xin[c];
+        for (int c = 0; c < hidden; ++c) s += W[static_cast<size_t>(r) * hidden + c] * xq[c];
         y[r] = s;
       }
       return y;

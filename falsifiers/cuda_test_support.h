@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -218,6 +219,32 @@ inline std::vector<double> dequant_row(GgmlType type, const uint8_t* row, int64_
       break;
   }
   return y;
+}
+
+// The activations a matmul over block weights actually multiplies: both backends round x
+// to int8 codes per activation block (32 values for Q8_0/Q4_0, 256 for Q4_K/Q6_K) against
+// d = amax/127, codes nearbyint(x * (127/amax)) in f32, a non-finite value making the
+// whole block NaN. Written here from that statement, not taken from either backend.
+// Float weights keep f32 x. n is a multiple of the block (rows of tokens back to back).
+inline std::vector<float> act_rounded(GgmlType type, const float* x, int64_t n) {
+  const int64_t block = (type == GgmlType::Q8_0 || type == GgmlType::Q4_0) ? 32 : 256;
+  std::vector<float> out(x, x + n);
+  for (int64_t b = 0; b < n; b += block) {
+    float amax = 0.f;
+    bool finite = true;
+    for (int64_t i = b; i < b + block; ++i) {
+      finite = finite && std::isfinite(x[i]);
+      amax = std::max(amax, std::fabs(x[i]));
+    }
+    const float d = amax / 127.f, id = amax > 0.f ? 127.f / amax : 0.f;
+    for (int64_t i = b; i < b + block; ++i)
+      out[i] = finite ? d * std::clamp(std::nearbyint(x[i] * id), -127.f, 127.f) : NAN;
+  }
+  return out;
+}
+
+inline bool is_block_type(GgmlType t) {
+  return t == GgmlType::Q8_0 || t == GgmlType::Q4_0 || t == GgmlType::Q4_K || t == GgmlType::Q6_K;
 }
 
 inline std::vector<float> random_floats(size_t n, std::mt19937_64& rng, float sd = 1.f) {

@@ -35,6 +35,7 @@ class CudaBackend final : public Backend {
     for (void* p : buffers_) cudaFree(p);
     cudaFree(tokens_);
     cudaFree(scratch_);
+    cudaFree(act_scratch_);
   }
 
   std::string_view name() const override { return "cuda"; }
@@ -123,7 +124,9 @@ class CudaBackend final : public Backend {
       PV_CUDA_CHECK(cudaMemcpy(scratch_, x, bytes, cudaMemcpyDeviceToDevice));
       x = static_cast<const float*>(scratch_);
     }
-    cuda::launch_matmul(dev(w), x, T, y);
+    const DeviceMatrix& m = dev(w);
+    ensure(&act_scratch_, &act_scratch_cap_, cuda::act_int8_scratch_bytes(m, T));
+    cuda::launch_matmul(m, x, T, act_scratch_, y);
   }
 
   void add_bias(float* y, const Weight& bias, int T) override {
@@ -182,6 +185,8 @@ class CudaBackend final : public Backend {
   size_t tokens_cap_ = 0;
   void* scratch_ = nullptr;
   size_t scratch_cap_ = 0;
+  void* act_scratch_ = nullptr;  // int8 activations of multi-token matmuls
+  size_t act_scratch_cap_ = 0;
 };
 
 }  // namespace

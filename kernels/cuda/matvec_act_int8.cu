@@ -1,0 +1,314 @@
+// Matvec / matmul over block-quantized weights (Q8_0, Q4_0, Q4_K, Q6_K) with activations
+// rounded to int8 per activation block, as the CPU backend does (act_quant.cuh), so the
+// two backends sum the same integers.
+//
+// Batch 1 (decode, the hot path), column-stationary: each thread owns K fixed (block, part) slots of a row, quantizes the
+// activations of those slots once into registers (int8, exactly as the CPU backend does:
+// act_quant.cuh), then the thread block walks its rows R at a time and each thread only
+// streams weight bytes. The previous kernel re-read fp32 x from L2 for every few rows,
+// 7x the Q4_K weight bytes per row: L2, not HBM, was its ceiling (1.2 TB/s on an H200).
+// The grid is sized to the resident-block count, so x is read once per thread block.
+//
+// Per group of R rows each warp reduces its R partial sums by shuffles, and the block
+// sums the warps' partials through shared memory in a fixed order (deterministic).
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <cstdlib>
+
+#include "kernels/cuda/act_quant.cuh"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/launch.h"
+
+namespace pv::kernels::cuda {
+namespace {
+
+// At most 512 threads x 4 slots per thread: 2048 slots, i.e. 16384 Q8_0 or 65536 Q4_K
+// values. Wider rows are cut into column chunks of whole blocks, one launch each, the
+// later ones adding to y (the activation blocks never straddle a chunk, so the numerics
+// do not change).
+constexpr int kMaxThreads = 512, kMaxK = 4;
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+template <class A, int K, int R>
+__device__ __forceinline__ void fetch_rows(const uint8_t* __restrict__ w, size_t rb, int row0, int rows,
+                                           const int (&blk)[K], int part,
+                                           typename A::Raw (&raw)[R][K]) {
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    // Rows past the end re-read the last row (never stored): no branch between the loads.
+    const uint8_t* wr = w + static_cast<size_t>(min(row0 + r, rows - 1)) * rb;
+#pragma unroll
+    for (int k = 0; k < K; ++k) raw[r][k] = A::fetch(wr + static_cast<size_t>(blk[k]) * A::kBytes, part);
+  }
+}
+
+// Thread block b handles the row groups (R rows each) g = b, b + grid, b + 2*grid, ...:
+// each warp writes its partial sum of every row it saw to shared memory, and the block
+// adds the warps' partials up once at the end, so no barrier stalls the row loop. While
+// a group is computed the next group's loads are already in flight.
+template <class A, int K, int R>
+__global__ void __launch_bounds__(kMaxThreads)
+    matvec_act_int8(const uint8_t* __restrict__ w, size_t rb, int rows, int nblocks,
+                    const float* __restrict__ x, bool accumulate, float* __restrict__ y) {
+  extern __shared__ float partial[];  // [group of this block][warp][R]
+  const int nthreads = static_cast<int>(blockDim.x), warps = nthreads >> 5;
+  const int tid = static_cast<int>(threadIdx.x), lane = tid & 31, warp = tid >> 5;
+  const int part = lane % A::kParts;  // blockDim is a multiple of 32: the same for every k
+  const int nslots = nblocks * A::kParts;
+  const int ngroups = (rows + R - 1) / R, stride = static_cast<int>(gridDim.x);
+  Act<A> act[K];
+  int blk[K];
+  bool valid[K];
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    const int s = tid + k * nthreads;
+    valid[k] = s < nslots;
+    blk[k] = valid[k] ? s / A::kParts : 0;  // idle slots load block 0 and discard it
+  }
+  typename A::Raw cur[R][K];
+  int g = static_cast<int>(blockIdx.x);
+  if (g < ngroups) fetch_rows<A, K, R>(w, rb, g * R, rows, blk, part, cur);  // before x
+#pragma unroll
+  for (int k = 0; k < K; ++k) quantize_slot<A>(x, blk[k], part, valid[k], act[k]);  // shuffles
+  int n = 0;  // groups done by this block
+  for (; g < ngroups; g += stride, ++n) {
+    typename A::Raw next[R][K];
+    if (g + stride < ngroups) fetch_rows<A, K, R>(w, rb, (g + stride) * R, rows, blk, part, next);
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      float acc = 0.f;
+#pragma unroll
+      for (int k = 0; k < K; ++k)
+        if (valid[k]) acc += A::dot(cur[r][k], act[k], part);
+      acc = warp_sum(acc);
+      if (lane == 0) partial[(n * warps + warp) * R + r] = acc;
+    }
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+      for (int k = 0; k < K; ++k) cur[r][k] = next[r][k];
+  }
+  __syncthreads();
+  for (int j = tid; j < n * R; j += nthreads) {
+    const int gi = j / R, r = j % R;
+    const int row = (static_cast<int>(blockIdx.x) + gi * stride) * R + r;
+    if (row >= rows) continue;
+    float s = 0.f;
+    for (int i = 0; i < warps; ++i) s += partial[(gi * warps + i) * R + r];  // fixed order
+    y[row] = accumulate ? y[row] + s : s;
+  }
+}
+
+// Several tokens: the activations are quantized once into scratch (codes + one scale per
+// activation block), then one warp per row walks the row's blocks, each lane unpacking
+// its share of a weight block once for up to kTokChunk tokens.
+constexpr int kTokChunk = 8, kRowWarps = 4;
+
+template <int G>  // lanes per activation block, 8 values each
+__global__ void quantize_rows(const float* __restrict__ x, int64_t n, int8_t* __restrict__ codes,
+                              float* __restrict__ scales) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const bool valid = 8 * i < n;  // n is a multiple of the block, so groups are whole
+  float v[8] = {};
+  if (valid) {
+    const float4 a = ld_f4(x + 8 * i), b = ld_f4(x + 8 * i + 4);
+    v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+  }
+  uint32_t q[2];
+  const float d = quantize_act<8, G>(v, q);  // every lane: it shuffles
+  if (valid) {
+    reinterpret_cast<uint2*>(codes)[i] = make_uint2(q[0], q[1]);
+    if (i % G == 0) scales[i / G] = d;
+  }
+}
+
+template <class A, int NT>
+__global__ void __launch_bounds__(kRowWarps * 32)
+    matmul_act_int8(const uint8_t* __restrict__ w, size_t rb, int rows, int nblocks,
+                    const int8_t* __restrict__ codes, const float* __restrict__ scales, int ntok,
+                    float* __restrict__ y) {
+  const int lane = threadIdx.x & 31;
+  const int row = blockIdx.x * kRowWarps + (threadIdx.x >> 5);
+  if (row >= rows) return;  // whole warp leaves together: no partial shuffles
+  const uint8_t* wr = w + static_cast<size_t>(row) * rb;
+  const size_t cols = static_cast<size_t>(nblocks) * A::kValues;
+  const int part = lane % A::kParts;
+  float acc[NT];
+#pragma unroll
+  for (int t = 0; t < NT; ++t) acc[t] = 0.f;
+  for (int blk = lane / A::kParts; blk < nblocks; blk += 32 / A::kParts) {
+    const auto wt = A::fetch(wr + static_cast<size_t>(blk) * A::kBytes, part);
+#pragma unroll
+    for (int t = 0; t < NT; ++t) {
+      if (t >= ntok) break;
+      Act<A> a;
+      load_slot<A>(codes + t * cols, scales + static_cast<size_t>(t) * nblocks, blk, part, a);
+      acc[t] += A::dot(wt, a, part);
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < NT; ++t) {
+    const float s = warp_sum(acc[t]);
+    if (lane == 0 && t < ntok) y[static_cast<size_t>(t) * rows + row] = s;
+  }
+}
+
+template <class A>
+void launch_multi(const DeviceMatrix& w, const float* x, int T, void* scratch, float* y) {
+  const int rows = static_cast<int>(w.rows), nblocks = static_cast<int>(w.cols / A::kValues);
+  const int64_t n = static_cast<int64_t>(T) * w.cols;
+  auto* codes = static_cast<int8_t*>(scratch);
+  auto* scales = reinterpret_cast<float*>(codes + (n + 15) / 16 * 16);
+  const int64_t threads = n / 8;
+  quantize_rows<A::kValues / 8>
+      <<<static_cast<unsigned>((threads + 255) / 256), 256>>>(x, n, codes, scales);
+  PV_CUDA_LAUNCH_CHECK("quantize_rows");
+  for (int t0 = 0; t0 < T; t0 += kTokChunk) {
+    const int nt = T - t0 < kTokChunk ? T - t0 : kTokChunk;
+    matmul_act_int8<A, kTokChunk><<<(rows + kRowWarps - 1) / kRowWarps, kRowWarps * 32>>>(
+        w.data, w.row_bytes, rows, nblocks, codes + static_cast<size_t>(t0) * w.cols,
+        scales + static_cast<size_t>(t0) * nblocks, nt, y + static_cast<size_t>(t0) * rows);
+    PV_CUDA_LAUNCH_CHECK("matmul_act_int8");
+  }
+}
+
+// Resident blocks per SM for one kernel instantiation and block size, asked once.
+template <class A, int K, int R>
+int resident_blocks(int threads, size_t smem) {
+  struct Entry {
+    int threads, blocks;
+  };
+  static thread_local Entry cache[8] = {};
+  static thread_local int used = 0;
+  for (int i = 0; i < used; ++i)
+    if (cache[i].threads == threads) return cache[i].blocks;
+  int blocks = 0;
+  PV_CUDA_CHECK(
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, matvec_act_int8<A, K, R>, threads, smem));
+  if (blocks < 1) blocks = 1;
+  if (used < 8) cache[used++] = {threads, blocks};
+  return blocks;
+}
+
+int sm_count() {
+  static thread_local int n = [] {
+    int dev = 0, v = 0;
+    PV_CUDA_CHECK(cudaGetDevice(&dev));
+    PV_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev));
+    return v;
+  }();
+  return n;
+}
+
+template <class A, int K, int R>
+void launch(const DeviceMatrix& w, int threads, const float* x, bool accumulate, float* y) {
+  const int rows = static_cast<int>(w.rows);
+  const int nblocks = static_cast<int>(w.cols / A::kValues);
+  const size_t per_group = sizeof(float) * (threads / 32) * R;  // shared bytes per row group
+  // As many blocks as fit at once, each taking an even share of the row groups, but no
+  // more groups per block than 48 KiB of partial sums hold (more blocks then).
+  const int groups = (rows + R - 1) / R;
+  const int waves_cap = static_cast<int>((48 << 10) / per_group);
+  const int most = sm_count() * resident_blocks<A, K, R>(threads, per_group * 8);
+  int waves = (groups + most - 1) / most;
+  if (waves > waves_cap) waves = waves_cap;
+  const int grid = (groups + waves - 1) / waves;
+  const int per_block = (groups + grid - 1) / grid;
+  matvec_act_int8<A, K, R><<<grid, threads, per_group * per_block>>>(w.data, w.row_bytes, rows,
+                                                                    nblocks, x, accumulate, y);
+  PV_CUDA_LAUNCH_CHECK("matvec_act_int8");
+}
+
+int env_choice(const char* name) {
+  const char* e = std::getenv(name);
+  return e != nullptr ? std::atoi(e) : 0;
+}
+
+template <class A, int K>
+void launch_k(const DeviceMatrix& w, int threads, int R, const float* x, bool acc, float* y) {
+  if (R == 1) return launch<A, K, 1>(w, threads, x, acc, y);
+  return launch<A, K, 2>(w, threads, x, acc, y);
+}
+
+// Slots per thread K: the fewest (1, 2, 4) that keep a row within 256 threads, so a
+// row's partial sums come from few warps; wider rows take up to 512 threads at K = 4.
+// Rows per group R = 2 unless the matrix has too few rows to fill the GPU that way.
+// PV_CUDA_MATVEC_K and PV_CUDA_MATVEC_ROWS override both (benchmark sweeps).
+template <class A>
+void launch_chunk(const DeviceMatrix& w, const float* x, bool accumulate, float* y) {
+  const int64_t slots = w.cols / A::kValues * A::kParts;
+  static const int forced_k = env_choice("PV_CUDA_MATVEC_K");
+  static const int forced_r = env_choice("PV_CUDA_MATVEC_ROWS");
+  int K = kMaxK;
+  for (int k : {4, 2, 1})
+    if ((slots + k - 1) / k <= 256) K = k;
+  if ((forced_k == 1 || forced_k == 2 || forced_k == 4) &&
+      (slots + forced_k - 1) / forced_k <= kMaxThreads)
+    K = forced_k;
+  const int threads = static_cast<int>(((slots + K - 1) / K + 31) / 32 * 32);
+  int R = w.rows >= 8 * sm_count() ? 2 : 1;
+  if (forced_r == 1 || forced_r == 2) R = forced_r;
+  switch (K) {
+    case 1:
+      return launch_k<A, 1>(w, threads, R, x, accumulate, y);
+    case 2:
+      return launch_k<A, 2>(w, threads, R, x, accumulate, y);
+    default:
+      return launch_k<A, 4>(w, threads, R, x, accumulate, y);
+  }
+}
+
+template <class A>
+void launch_type(const DeviceMatrix& w, const float* x, float* y) {
+  const int64_t nblocks = w.cols / A::kValues;
+  const int64_t max_blocks = int64_t{kMaxThreads} * kMaxK / A::kParts;
+  const int64_t chunks = (nblocks + max_blocks - 1) / max_blocks;
+  const int64_t per = (nblocks + chunks - 1) / chunks;
+  for (int64_t b0 = 0; b0 < nblocks; b0 += per) {
+    DeviceMatrix part = w;
+    part.data = w.data + b0 * A::kBytes;
+    part.cols = (nblocks - b0 < per ? nblocks - b0 : per) * A::kValues;
+    launch_chunk<A>(part, x + b0 * A::kValues, b0 > 0, y);
+  }
+}
+
+template <class A>
+void launch_any(const DeviceMatrix& w, const float* x, int T, void* scratch, float* y) {
+  if (T == 1) return launch_type<A>(w, x, y);
+  launch_multi<A>(w, x, T, scratch, y);
+}
+
+}  // namespace
+
+size_t act_int8_scratch_bytes(const DeviceMatrix& w, int T) {
+  if (traits(w.type).block_values == 1 || T <= 1) return 0;
+  const size_t n = static_cast<size_t>(T) * static_cast<size_t>(w.cols);
+  return (n + 15) / 16 * 16 + n / 32 * sizeof(float);  // codes, then scales (<= n/32)
+}
+
+bool launch_matmul_act_int8(const DeviceMatrix& w, const float* x, int T, void* scratch, float* y) {
+  switch (w.type) {
+    case GgmlType::Q8_0:
+      launch_any<ActQ8_0>(w, x, T, scratch, y);
+      return true;
+    case GgmlType::Q4_0:
+      launch_any<ActQ4_0>(w, x, T, scratch, y);
+      return true;
+    case GgmlType::Q4_K:
+      launch_any<ActQ4_K>(w, x, T, scratch, y);
+      return true;
+    case GgmlType::Q6_K:
+      launch_any<ActQ6_K>(w, x, T, scratch, y);
+      return true;
+    default:
+      return false;  // float weights: matvec.cu's fp32 kernels
+  }
+}
+
+}  // namespace pv::kernels::cuda
