@@ -99,14 +99,15 @@ __device__ __forceinline__ void load_slot(const int8_t* codes, const float* scal
   a.d = __ldg(scales + blk);
 }
 
-// Per type: fetch() issues the loads of the lane's share of a weight block and returns
+// Per type: kMaxK2 is the most slots per thread the batch-1 kernel takes two rows at a
+// time with (matvec_act_int8.cu); fetch() issues the loads of the lane's share of a weight block and returns
 // the raw words (so a kernel can have the next rows' fetches in flight while it works on
 // the current ones); dot() unpacks them and multiplies with one token's codes (`part` is
 // the lane's part of the block, 0..kParts-1).
 
 // Q8_0: 4 lanes per 34-byte block, 8 values each.
 struct ActQ8_0 {
-  static constexpr int kValues = 32, kBytes = 34, kParts = 4, kGroups = 2;
+  static constexpr int kValues = 32, kBytes = 34, kParts = 4, kGroups = 2, kMaxK2 = 4;
   __device__ static int group_pos(int part, int g) { return 8 * part + 4 * g; }
   struct Raw {
     uint32_t w0, w1, w2, sh;
@@ -131,7 +132,7 @@ struct ActQ8_0 {
 // Q4_0: 2 lanes per 18-byte block; lane p holds bytes 8p..8p+7: values 8p.. (low nibbles,
 // groups 0-1) and 16+8p.. (high nibbles, groups 2-3). Levels are nibble - 8.
 struct ActQ4_0 {
-  static constexpr int kValues = 32, kBytes = 18, kParts = 2, kGroups = 4;
+  static constexpr int kValues = 32, kBytes = 18, kParts = 2, kGroups = 4, kMaxK2 = 4;
   __device__ static int group_pos(int part, int g) { return 16 * (g >> 1) + 8 * part + 4 * (g & 1); }
   struct Raw {
     uint32_t q0, q1;
@@ -155,7 +156,7 @@ struct ActQ4_0 {
 // 64c + 16h + i of sub-block 2c (low nibbles, groups 0-3) and 64c + 32 + 16h + i of
 // sub-block 2c+1 (high nibbles, groups 4-7).
 struct ActQ4_K {
-  static constexpr int kValues = 256, kBytes = 144, kParts = 8, kGroups = 8;
+  static constexpr int kValues = 256, kBytes = 144, kParts = 8, kGroups = 8, kMaxK2 = 2;
   __device__ static int group_pos(int part, int g) {
     return 64 * (part >> 1) + 16 * (part & 1) + 32 * (g >> 2) + 4 * (g & 3);
   }
@@ -199,7 +200,7 @@ struct ActQ4_K {
 // h = p/8 and positions l0..l0+3 (l0 = 4(p%8)) of its four 32-value quarters (group =
 // quarter), which use scale 8h + l0/16 + 2*quarter. Levels are stored as q+32 in [0, 63].
 struct ActQ6_K {
-  static constexpr int kValues = 256, kBytes = 210, kParts = 16, kGroups = 4;
+  static constexpr int kValues = 256, kBytes = 210, kParts = 16, kGroups = 4, kMaxK2 = 1;
   __device__ static int group_pos(int part, int g) { return 128 * (part >> 3) + 4 * (part & 7) + 32 * g; }
   struct Raw {
     uint32_t qa, qb, qh;

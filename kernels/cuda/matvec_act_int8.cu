@@ -23,11 +23,14 @@
 namespace pv::kernels::cuda {
 namespace {
 
-// At most 512 threads x 4 slots per thread: 2048 slots, i.e. 16384 Q8_0 or 65536 Q4_K
-// values. Wider rows are cut into column chunks of whole blocks, one launch each, the
-// later ones adding to y (the activation blocks never straddle a chunk, so the numerics
-// do not change).
-constexpr int kMaxThreads = 512, kMaxK = 4;
+// Threads per block: at most 512, or 768 for the lightest form (K = 4 slots, R = 1 row per
+// group), whose registers still fit. So one launch covers 3072 slots (24576 Q8_0 values,
+// 98304 Q4_K values); wider rows are cut into column chunks of whole blocks, one launch
+// each, the later ones adding to y (activation blocks never straddle a chunk, so the
+// numerics do not change).
+constexpr int kMaxK = 4;
+constexpr int kPrefetchAhead = 2;  // row groups ahead that a block asks L2 for
+constexpr int max_threads(int K, int R) { return K == 4 && R == 1 ? 768 : 512; }
 
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
@@ -48,14 +51,30 @@ __device__ __forceinline__ void fetch_rows(const uint8_t* __restrict__ w, size_t
   }
 }
 
+// Asks L2 for the bytes of the R rows from row0 (span bytes each, from w's column chunk):
+// fire-and-forget, no registers held, so loads further ahead are in flight than the
+// register-resident fetches alone could keep.
+template <int R>
+__device__ __forceinline__ void prefetch_rows(const uint8_t* w, size_t rb, int row0, int rows,
+                                              int span) {
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    const uint8_t* wr = w + static_cast<size_t>(min(row0 + r, rows - 1)) * rb;
+    for (int off = static_cast<int>(threadIdx.x) * 128; off < span;
+         off += static_cast<int>(blockDim.x) * 128)
+      asm volatile("prefetch.global.L2 [%0];" ::"l"(wr + off));
+  }
+}
+
 // Thread block b handles the row groups (R rows each) g = b, b + grid, b + 2*grid, ...:
 // each warp writes its partial sum of every row it saw to shared memory, and the block
 // adds the warps' partials up once at the end, so no barrier stalls the row loop. While
 // a group is computed the next group's loads are already in flight.
 template <class A, int K, int R>
-__global__ void __launch_bounds__(kMaxThreads)
+__global__ void __launch_bounds__(max_threads(K, R))
     matvec_act_int8(const uint8_t* __restrict__ w, size_t rb, int rows, int nblocks,
-                    const float* __restrict__ x, bool accumulate, float* __restrict__ y) {
+                    const float* __restrict__ x, int ahead, bool accumulate,
+                    float* __restrict__ y) {
   extern __shared__ float partial[];  // [group of this block][warp][R]
   const int nthreads = static_cast<int>(blockDim.x), warps = nthreads >> 5;
   const int tid = static_cast<int>(threadIdx.x), lane = tid & 31, warp = tid >> 5;
@@ -80,6 +99,8 @@ __global__ void __launch_bounds__(kMaxThreads)
   for (; g < ngroups; g += stride, ++n) {
     typename A::Raw next[R][K];
     if (g + stride < ngroups) fetch_rows<A, K, R>(w, rb, (g + stride) * R, rows, blk, part, next);
+    if (ahead > 1 && g + ahead * stride < ngroups)
+      prefetch_rows<R>(w, rb, (g + ahead * stride) * R, rows, nblocks * A::kBytes);
 #pragma unroll
     for (int r = 0; r < R; ++r) {
       float acc = 0.f;
@@ -220,8 +241,12 @@ void launch(const DeviceMatrix& w, int threads, const float* x, bool accumulate,
   if (waves > waves_cap) waves = waves_cap;
   const int grid = (groups + waves - 1) / waves;
   const int per_block = (groups + grid - 1) / grid;
-  matvec_act_int8<A, K, R><<<grid, threads, per_group * per_block>>>(w.data, w.row_bytes, rows,
-                                                                    nblocks, x, accumulate, y);
+  static const int ahead = [] {  // groups ahead to prefetch into L2 (0: none)
+    const char* e = std::getenv("PV_CUDA_MATVEC_PREFETCH");
+    return e != nullptr ? std::atoi(e) : kPrefetchAhead;
+  }();
+  matvec_act_int8<A, K, R><<<grid, threads, per_group * per_block>>>(
+      w.data, w.row_bytes, rows, nblocks, x, ahead, accumulate, y);
   PV_CUDA_LAUNCH_CHECK("matvec_act_int8");
 }
 
@@ -230,30 +255,39 @@ int env_choice(const char* name) {
   return e != nullptr ? std::atoi(e) : 0;
 }
 
+// The (K, R) forms: R = 2 rows per group when there are rows enough (2 groups' fetches in
+// flight per thread), K the fewest slots per thread (1, 2, 4) that fit a row into one
+// block. Both multiply the registers a thread holds, so R = 2 is only built up to a
+// per-type K (A::kMaxK2, where ptxas still keeps everything in registers: heavier forms
+// spilled and ran 2-7x slower on the H100); past it the row runs at R = 1.
+// PV_CUDA_MATVEC_K and PV_CUDA_MATVEC_ROWS force a form where it exists (benchmark sweeps).
 template <class A, int K>
 void launch_k(const DeviceMatrix& w, int threads, int R, const float* x, bool acc, float* y) {
-  if (R == 1) return launch<A, K, 1>(w, threads, x, acc, y);
-  return launch<A, K, 2>(w, threads, x, acc, y);
+  if constexpr (K <= A::kMaxK2) {
+    if (R == 2) return launch<A, K, 2>(w, threads, x, acc, y);
+  }
+  launch<A, K, 1>(w, threads, x, acc, y);
 }
 
-// Slots per thread K: the fewest (1, 2, 4) that keep a row within 256 threads, so a
-// row's partial sums come from few warps; wider rows take up to 512 threads at K = 4.
-// Rows per group R = 2 unless the matrix has too few rows to fill the GPU that way.
-// PV_CUDA_MATVEC_K and PV_CUDA_MATVEC_ROWS override both (benchmark sweeps).
 template <class A>
 void launch_chunk(const DeviceMatrix& w, const float* x, bool accumulate, float* y) {
   const int64_t slots = w.cols / A::kValues * A::kParts;
   static const int forced_k = env_choice("PV_CUDA_MATVEC_K");
   static const int forced_r = env_choice("PV_CUDA_MATVEC_ROWS");
-  int K = kMaxK;
-  for (int k : {4, 2, 1})
-    if ((slots + k - 1) / k <= 256) K = k;
-  if ((forced_k == 1 || forced_k == 2 || forced_k == 4) &&
-      (slots + forced_k - 1) / forced_k <= kMaxThreads)
-    K = forced_k;
-  const int threads = static_cast<int>(((slots + K - 1) / K + 31) / 32 * 32);
+  auto fits = [&](int k, int r) {
+    return (slots + k - 1) / k <= max_threads(k, r) && (r == 1 || k <= A::kMaxK2);
+  };
   int R = w.rows >= 8 * sm_count() ? 2 : 1;
   if (forced_r == 1 || forced_r == 2) R = forced_r;
+  int K = 0;
+  for (int k : {1, 2, 4})
+    if (K == 0 && fits(k, R)) K = k;
+  if (K == 0) {  // too wide for R = 2 at any allowed K
+    R = 1;
+    K = fits(1, 1) ? 1 : fits(2, 1) ? 2 : 4;
+  }
+  if ((forced_k == 1 || forced_k == 2 || forced_k == 4) && fits(forced_k, R)) K = forced_k;
+  const int threads = static_cast<int>(((slots + K - 1) / K + 31) / 32 * 32);
   switch (K) {
     case 1:
       return launch_k<A, 1>(w, threads, R, x, accumulate, y);
@@ -267,7 +301,7 @@ void launch_chunk(const DeviceMatrix& w, const float* x, bool accumulate, float*
 template <class A>
 void launch_type(const DeviceMatrix& w, const float* x, float* y) {
   const int64_t nblocks = w.cols / A::kValues;
-  const int64_t max_blocks = int64_t{kMaxThreads} * kMaxK / A::kParts;
+  const int64_t max_blocks = int64_t{max_threads(kMaxK, 1)} * kMaxK / A::kParts;
   const int64_t chunks = (nblocks + max_blocks - 1) / max_blocks;
   const int64_t per = (nblocks + chunks - 1) / chunks;
   for (int64_t b0 = 0; b0 < nblocks; b0 += per) {
