@@ -21,7 +21,7 @@ namespace pv::cudatest {
 namespace {
 
 constexpr double kNmseAttention = 1e-9;  // attention kernel alone, same f32 inputs
-constexpr double kNmseChain = 1e-6;      // projection (Q4_K weights, int8 x) + bias + RoPE + attention
+constexpr double kNmseChain = 1e-6;  // projection (Q4_K weights, int8 x) + bias + RoPE + attention
 constexpr double kCosineChainMin = 0.9999999;
 
 struct ChainResult {

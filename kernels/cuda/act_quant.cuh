@@ -100,10 +100,10 @@ __device__ __forceinline__ void load_slot(const int8_t* codes, const float* scal
 }
 
 // Per type: kMaxK2 is the most slots per thread the batch-1 kernel takes two rows at a
-// time with (matvec_act_int8.cu); fetch() issues the loads of the lane's share of a weight block and returns
-// the raw words (so a kernel can have the next rows' fetches in flight while it works on
-// the current ones); dot() unpacks them and multiplies with one token's codes (`part` is
-// the lane's part of the block, 0..kParts-1).
+// time with (matvec_act_int8.cu); fetch() issues the loads of the lane's share of a weight block
+// and returns the raw words (so a kernel can have the next rows' fetches in flight while it works
+// on the current ones); dot() unpacks them and multiplies with one token's codes (`part` is the
+// lane's part of the block, 0..kParts-1).
 
 // Q8_0: 4 lanes per 34-byte block, 8 values each.
 struct ActQ8_0 {
@@ -120,8 +120,8 @@ struct ActQ8_0 {
     const uint8_t* qp = b + 2 + 8 * part;
     const unsigned sh = static_cast<unsigned>(reinterpret_cast<uintptr_t>(qp) & 3u) * 8u;
     const uint32_t* aw = reinterpret_cast<const uint32_t*>(qp - (sh >> 3));
-    return {__ldg(aw), __ldg(aw + 1), sh != 0 ? ld_u16(reinterpret_cast<const uint8_t*>(aw + 2)) : 0u,
-            sh, ld_u16(b)};
+    return {__ldg(aw), __ldg(aw + 1),
+            sh != 0 ? ld_u16(reinterpret_cast<const uint8_t*>(aw + 2)) : 0u, sh, ld_u16(b)};
   }
   __device__ static float dot(const Raw& w, const Act<ActQ8_0>& a, int /*part*/) {
     const uint32_t q0 = __funnelshift_r(w.w0, w.w1, w.sh), q1 = __funnelshift_r(w.w1, w.w2, w.sh);
@@ -133,7 +133,9 @@ struct ActQ8_0 {
 // groups 0-1) and 16+8p.. (high nibbles, groups 2-3). Levels are nibble - 8.
 struct ActQ4_0 {
   static constexpr int kValues = 32, kBytes = 18, kParts = 2, kGroups = 4, kMaxK2 = 4;
-  __device__ static int group_pos(int part, int g) { return 16 * (g >> 1) + 8 * part + 4 * (g & 1); }
+  __device__ static int group_pos(int part, int g) {
+    return 16 * (g >> 1) + 8 * part + 4 * (g & 1);
+  }
   struct Raw {
     uint32_t q0, q1;
     uint16_t d;
@@ -183,7 +185,8 @@ struct ActQ4_K {
 #pragma unroll
     for (int t = 0; t < 2; ++t) {
       const int sh = 8 * ((2 * c + t) & 3);
-      const uint32_t s = (w.hd.y >> sh) & 0xff, n = (w.hd.z >> sh) & 0xff, e = (w.hd.w >> sh) & 0xff;
+      const uint32_t s = (w.hd.y >> sh) & 0xff, n = (w.hd.z >> sh) & 0xff,
+                     e = (w.hd.w >> sh) & 0xff;
       sc[t] = static_cast<int>(c < 2 ? (s & 63) : ((e & 15) | ((s >> 6) << 4)));
       m[t] = static_cast<int>(c < 2 ? (n & 63) : ((e >> 4) | ((n >> 6) << 4)));
     }
@@ -201,7 +204,9 @@ struct ActQ4_K {
 // quarter), which use scale 8h + l0/16 + 2*quarter. Levels are stored as q+32 in [0, 63].
 struct ActQ6_K {
   static constexpr int kValues = 256, kBytes = 210, kParts = 16, kGroups = 4, kMaxK2 = 1;
-  __device__ static int group_pos(int part, int g) { return 128 * (part >> 3) + 4 * (part & 7) + 32 * g; }
+  __device__ static int group_pos(int part, int g) {
+    return 128 * (part >> 3) + 4 * (part & 7) + 32 * g;
+  }
   struct Raw {
     uint32_t qa, qb, qh;
     uint16_t sc[4];  // the 2-byte pairs at 192 + 8h + 2q holding scale 2q + is in byte is
@@ -210,8 +215,11 @@ struct ActQ6_K {
   __device__ static Raw fetch(const uint8_t* b, int part) {
     const int h = part >> 3, l0 = 4 * (part & 7);
     const uint8_t* s = b + 192 + 8 * h;
-    return {ld_u32_a2(b + 64 * h + l0), ld_u32_a2(b + 64 * h + 32 + l0), ld_u32_a2(b + 128 + 32 * h + l0),
-            {ld_u16(s), ld_u16(s + 2), ld_u16(s + 4), ld_u16(s + 6)}, ld_u16(b + 208)};
+    return {ld_u32_a2(b + 64 * h + l0),
+            ld_u32_a2(b + 64 * h + 32 + l0),
+            ld_u32_a2(b + 128 + 32 * h + l0),
+            {ld_u16(s), ld_u16(s + 2), ld_u16(s + 4), ld_u16(s + 6)},
+            ld_u16(b + 208)};
   }
   __device__ static float dot(const Raw& w, const Act<ActQ6_K>& a, int part) {
     const int is = (part & 7) >> 2;

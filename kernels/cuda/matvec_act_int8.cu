@@ -2,12 +2,12 @@
 // rounded to int8 per activation block, as the CPU backend does (act_quant.cuh), so the
 // two backends sum the same integers.
 //
-// Batch 1 (decode, the hot path), column-stationary: each thread owns K fixed (block, part) slots of a row, quantizes the
-// activations of those slots once into registers (int8, exactly as the CPU backend does:
-// act_quant.cuh), then the thread block walks its rows R at a time and each thread only
-// streams weight bytes. The previous kernel re-read fp32 x from L2 for every few rows,
-// 7x the Q4_K weight bytes per row: L2, not HBM, was its ceiling (1.2 TB/s on an H200).
-// The grid is sized to the resident-block count, so x is read once per thread block.
+// Batch 1 (decode, the hot path), column-stationary: each thread owns K fixed (block, part) slots
+// of a row, quantizes the activations of those slots once into registers (int8, exactly as the CPU
+// backend does: act_quant.cuh), then the thread block walks its rows R at a time and each thread
+// only streams weight bytes. The previous kernel re-read fp32 x from L2 for every few rows, 7x the
+// Q4_K weight bytes per row: L2, not HBM, was its ceiling (1.2 TB/s on an H200). The grid is sized
+// to the resident-block count, so x is read once per thread block.
 //
 // Per group of R rows each warp reduces its R partial sums by shuffles, and the block
 // sums the warps' partials through shared memory in a fixed order (deterministic).
@@ -39,15 +39,16 @@ __device__ __forceinline__ float warp_sum(float v) {
 }
 
 template <class A, int K, int R>
-__device__ __forceinline__ void fetch_rows(const uint8_t* __restrict__ w, size_t rb, int row0, int rows,
-                                           const int (&blk)[K], int part,
+__device__ __forceinline__ void fetch_rows(const uint8_t* __restrict__ w, size_t rb, int row0,
+                                           int rows, const int (&blk)[K], int part,
                                            typename A::Raw (&raw)[R][K]) {
 #pragma unroll
   for (int r = 0; r < R; ++r) {
     // Rows past the end re-read the last row (never stored): no branch between the loads.
     const uint8_t* wr = w + static_cast<size_t>(min(row0 + r, rows - 1)) * rb;
 #pragma unroll
-    for (int k = 0; k < K; ++k) raw[r][k] = A::fetch(wr + static_cast<size_t>(blk[k]) * A::kBytes, part);
+    for (int k = 0; k < K; ++k)
+      raw[r][k] = A::fetch(wr + static_cast<size_t>(blk[k]) * A::kBytes, part);
   }
 }
 
@@ -210,8 +211,8 @@ int resident_blocks(int threads, size_t smem) {
   for (int i = 0; i < used; ++i)
     if (cache[i].threads == threads) return cache[i].blocks;
   int blocks = 0;
-  PV_CUDA_CHECK(
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, matvec_act_int8<A, K, R>, threads, smem));
+  PV_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, matvec_act_int8<A, K, R>,
+                                                              threads, smem));
   if (blocks < 1) blocks = 1;
   if (used < 8) cache[used++] = {threads, blocks};
   return blocks;
