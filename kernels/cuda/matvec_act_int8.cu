@@ -256,9 +256,9 @@ int env_choice(const char* name) {
   return e != nullptr ? std::atoi(e) : 0;
 }
 
-// The (K, R) forms: R = 2 rows per group when there are rows enough (2 groups' fetches in
-// flight per thread), K the fewest slots per thread (1, 2, 4) that fit a row into one
-// block. Both multiply the registers a thread holds, so R = 2 is only built up to a
+// The (K, R) forms: R = 2 rows per group when there are rows enough and they are short
+// (2 groups' fetches in flight per thread), K the fewest slots per thread (1, 2, 4) that fit a row
+// into one block. Both multiply the registers a thread holds, so R = 2 is only built up to a
 // per-type K (A::kMaxK2, where ptxas still keeps everything in registers: heavier forms
 // spilled and ran 2-7x slower on the H100); past it the row runs at R = 1.
 // PV_CUDA_MATVEC_K and PV_CUDA_MATVEC_ROWS force a form where it exists (benchmark sweeps).
@@ -278,7 +278,10 @@ void launch_chunk(const DeviceMatrix& w, const float* x, bool accumulate, float*
   auto fits = [&](int k, int r) {
     return (slots + k - 1) / k <= max_threads(k, r) && (r == 1 || k <= A::kMaxK2);
   };
-  int R = w.rows >= 8 * sm_count() ? 2 : 1;
+  // Two rows per group pay off for short rows; K-quant rows past 4 KiB ran faster one at
+  // a time (H100 and H200 sweeps, kernels/cuda/bench/device_sweep*.sh).
+  const bool long_kquant_row = A::kValues == 256 && w.cols / A::kValues * A::kBytes > 4096;
+  int R = w.rows >= 8 * sm_count() && !long_kquant_row ? 2 : 1;
   if (forced_r == 1 || forced_r == 2) R = forced_r;
   int K = 0;
   for (int k : {1, 2, 4})
