@@ -34,3 +34,5 @@ for b in pv_cuda_bench pv_cuda_bench_old; do
   "$D/bin/$b" --benchmark_out="$OUT/$b.json" --benchmark_out_format=json >"$OUT/$b.log" 2>&1
   echo "$b rc=$?"; row <"$OUT/$b.log"
 done
+# One archive back (the device returns a limited number of files).
+tar -C "$OUT" -czf /tmp/device-final.tgz . && rm -rf "${OUT:?}"/* && mv /tmp/device-final.tgz "$OUT/"
