@@ -85,18 +85,18 @@ __device__ __forceinline__ void quantize_slot(const float* x, int blk, int part,
   for (int g = 0; g < Q::kGroups; ++g) a.gsum[g] = byte_sum(a.q[g]);
 }
 
-// From codes already quantized (quantize_rows: int8 codes of the row, one f32 scale per
-// activation block).
+// From codes already quantized (int8 codes of the row, one f32 scale per activation
+// block), in global or shared memory (plain loads: the pointers say which).
 template <class Q>
 __device__ __forceinline__ void load_slot(const int8_t* codes, const float* scales, int blk,
                                           int part, Act<Q>& a) {
 #pragma unroll
   for (int g = 0; g < Q::kGroups; ++g) {
-    a.q[g] = __ldg(reinterpret_cast<const uint32_t*>(codes + static_cast<size_t>(blk) * Q::kValues +
-                                                     Q::group_pos(part, g)));
+    a.q[g] = *reinterpret_cast<const uint32_t*>(codes + static_cast<size_t>(blk) * Q::kValues +
+                                                Q::group_pos(part, g));
     a.gsum[g] = byte_sum(a.q[g]);
   }
-  a.d = __ldg(scales + blk);
+  a.d = scales[blk];
 }
 
 // Per type: kMaxK2 is the most slots per thread the batch-1 kernel takes two rows at a

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 
 #include "kernels/cuda/act_quant.cuh"
 #include "kernels/cuda/cuda_check.h"
@@ -125,6 +126,93 @@ __global__ void __launch_bounds__(max_threads(K, R))
     for (int i = 0; i < warps; ++i) s += partial[(gi * warps + i) * R + r];  // fixed order
     y[row] = accumulate ? y[row] + s : s;
   }
+}
+
+// Batch 1, row-streaming form: the block first rounds all of x into shared memory (int8
+// codes + one scale per activation block), then every warp streams whole rows, its lanes
+// walking the row's (block, part) slots U at a time with all U fetches in flight. No
+// activation is held in registers, so the SM runs at full occupancy (32 warps) the way
+// the F16 kernel does; the price is x read once per block (one block per SM).
+constexpr int kRowThreads = 1024;
+
+template <class A, int U>
+__global__ void __launch_bounds__(kRowThreads, 1)
+    matvec_act_int8_rows(const uint8_t* __restrict__ w, size_t rb, int rows, int nblocks,
+                         const float* __restrict__ x, bool accumulate, float* __restrict__ y) {
+  extern __shared__ __align__(16) uint8_t shared[];
+  int8_t* codes = reinterpret_cast<int8_t*>(shared);
+  const int ncodes = nblocks * A::kValues;
+  float* scales = reinterpret_cast<float*>(shared + (ncodes + 15) / 16 * 16);
+  const int tid = static_cast<int>(threadIdx.x), lane = tid & 31;
+  const int warps = static_cast<int>(blockDim.x) >> 5;
+  const int first_row = static_cast<int>(blockIdx.x) * warps + (tid >> 5);
+  const int row_stride = static_cast<int>(gridDim.x) * warps;
+  const int part = lane % A::kParts;
+  const int nslots = nblocks * A::kParts;
+  // This warp's first row is requested from L2 before x is read.
+  if (first_row < rows)
+    for (int off = lane * 128; off < nblocks * A::kBytes; off += 32 * 128)
+      asm volatile("prefetch.global.L2 [%0];" ::"l"(w + static_cast<size_t>(first_row) * rb + off));
+  constexpr int G = A::kValues / 8;  // threads per activation block, 8 values each
+  for (int i0 = 0; i0 < ncodes / 8; i0 += static_cast<int>(blockDim.x)) {  // same trips for all
+    const int i = i0 + tid;
+    const bool valid = i < ncodes / 8;
+    float v[8] = {};
+    if (valid) {
+      const float4 a = ld_f4(x + 8 * i), b = ld_f4(x + 8 * i + 4);
+      v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+    }
+    uint32_t q[2];
+    const float d = quantize_act<8, G>(v, q);  // every lane: it shuffles
+    if (valid) {
+      reinterpret_cast<uint2*>(codes)[i] = make_uint2(q[0], q[1]);
+      if (i % G == 0) scales[i / G] = d;
+    }
+  }
+  __syncthreads();
+  for (int row = first_row; row < rows; row += row_stride) {
+    const uint8_t* wr = w + static_cast<size_t>(row) * rb;
+    float acc = 0.f;
+    for (int s0 = lane; s0 < nslots; s0 += 32 * U) {
+      typename A::Raw raw[U];
+#pragma unroll
+      for (int u = 0; u < U; ++u) {  // slots past the end re-read the last one, unused
+        const int s = min(s0 + 32 * u, nslots - 1);
+        raw[u] = A::fetch(wr + static_cast<size_t>(s / A::kParts) * A::kBytes, part);
+      }
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int s = s0 + 32 * u;
+        if (s < nslots) {
+          Act<A> a;
+          load_slot<A>(codes, scales, s / A::kParts, part, a);
+          acc += A::dot(raw[u], a, part);
+        }
+      }
+    }
+    acc = warp_sum(acc);
+    if (lane == 0) y[row] = accumulate ? y[row] + acc : acc;
+  }
+}
+
+int sm_count();
+
+template <class A>
+void launch_rows_form(const DeviceMatrix& w, const float* x, bool accumulate, float* y) {
+  constexpr int U = A::kBytes >= 144 ? 4 : 8;  // fetches in flight per lane
+  const int rows = static_cast<int>(w.rows), nblocks = static_cast<int>(w.cols / A::kValues);
+  const size_t smem = (static_cast<size_t>(w.cols) + 15) / 16 * 16 + sizeof(float) * nblocks;
+  if (smem > (48u << 10)) {
+    PV_CUDA_CHECK(cudaFuncSetAttribute(matvec_act_int8_rows<A, U>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       static_cast<int>(smem)));
+  }
+  const int warps = kRowThreads / 32;
+  const int need = (rows + warps - 1) / warps;
+  const int grid = need < sm_count() ? need : sm_count();
+  matvec_act_int8_rows<A, U>
+      <<<grid, kRowThreads, smem>>>(w.data, w.row_bytes, rows, nblocks, x, accumulate, y);
+  PV_CUDA_LAUNCH_CHECK("matvec_act_int8_rows");
 }
 
 // Several tokens: the activations are quantized once into scratch (codes + one scale per
@@ -304,6 +392,11 @@ void launch_chunk(const DeviceMatrix& w, const float* x, bool accumulate, float*
 
 template <class A>
 void launch_type(const DeviceMatrix& w, const float* x, float* y) {
+  static const bool rows_form = [] {
+    const char* e = std::getenv("PV_CUDA_MATVEC_FORM");
+    return e != nullptr && std::string(e) == "rows";
+  }();
+  if (rows_form && w.cols <= 196608) return launch_rows_form<A>(w, x, false, y);
   const int64_t nblocks = w.cols / A::kValues;
   const int64_t max_blocks = int64_t{max_threads(kMaxK, 1)} * kMaxK / A::kParts;
   const int64_t chunks = (nblocks + max_blocks - 1) / max_blocks;
