@@ -9,6 +9,7 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/launch.h"
+#include "kernels/cuda/pdl.cuh"
 
 namespace pv::kernels::cuda {
 namespace {
@@ -20,6 +21,7 @@ __global__ void __launch_bounds__(kThreads)
                      const float* __restrict__ vc, int H, int Hkv, int D, int T, int pos0,
                      float scale, float* __restrict__ out, float* __restrict__ scores,
                      float* __restrict__ probs) {
+  pdl_allow_next();  // a matvec after this one may begin its weight loads (pdl.cuh)
   extern __shared__ float sm[];
   __shared__ float red[kThreads / 32];
   float* qs = sm;

@@ -7,6 +7,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/decode.cuh"
 #include "kernels/cuda/launch.h"
+#include "kernels/cuda/pdl.cuh"
 
 namespace pv::kernels::cuda {
 namespace {
@@ -20,6 +21,7 @@ unsigned grid_for(size_t n) {
 
 __global__ void embed_kernel(GgmlType type, const uint8_t* w, size_t rb, int64_t rows, int cols,
                              const int32_t* tokens, int T, float* out) {
+  pdl_allow_next();  // a matvec after this one may begin its weight loads (pdl.cuh)
   const size_t n = static_cast<size_t>(T) * cols;
   for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n;
        i += size_t{gridDim.x} * blockDim.x) {
@@ -32,6 +34,7 @@ __global__ void embed_kernel(GgmlType type, const uint8_t* w, size_t rb, int64_t
 }
 
 __global__ void add_bias_kernel(float* y, GgmlType type, const uint8_t* b, int n, int T) {
+  pdl_allow_next();  // a matvec after this one may begin its weight loads (pdl.cuh)
   const size_t total = static_cast<size_t>(T) * n;
   for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < total;
        i += size_t{gridDim.x} * blockDim.x)
@@ -62,6 +65,7 @@ __device__ float block_max(float v, float* red) {
 
 __global__ void rmsnorm_kernel(const float* x, GgmlType wtype, const uint8_t* w, int n, float eps,
                                float* y) {
+  pdl_allow_next();  // a matvec after this one may begin its weight loads (pdl.cuh)
   __shared__ float red[32];
   const float* xr = x + static_cast<size_t>(blockIdx.x) * n;
   float* yr = y + static_cast<size_t>(blockIdx.x) * n;
@@ -76,6 +80,7 @@ __global__ void rmsnorm_kernel(const float* x, GgmlType wtype, const uint8_t* w,
 // their precision (pos * inv_freq grows large; float sin/cos of it would drift).
 __global__ void rope_kernel(float* x, int T, int n_heads, int head_dim, int pos0, double log_theta,
                             bool interleaved) {
+  pdl_allow_next();  // a matvec after this one may begin its weight loads (pdl.cuh)
   const int half = head_dim / 2;
   const size_t n = static_cast<size_t>(T) * n_heads * half;
   for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n;
@@ -95,12 +100,14 @@ __global__ void rope_kernel(float* x, int T, int n_heads, int head_dim, int pos0
 }
 
 __global__ void add_kernel(float* x, const float* y, size_t n) {
+  pdl_allow_next();  // a matvec after this one may begin its weight loads (pdl.cuh)
   for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n;
        i += size_t{gridDim.x} * blockDim.x)
     x[i] += y[i];
 }
 
 __global__ void silu_kernel(const float* x, size_t n, float* y) {
+  pdl_allow_next();  // a matvec after this one may begin its weight loads (pdl.cuh)
   for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n;
        i += size_t{gridDim.x} * blockDim.x) {
     const float v = x[i];
@@ -109,12 +116,14 @@ __global__ void silu_kernel(const float* x, size_t n, float* y) {
 }
 
 __global__ void mul_kernel(const float* a, const float* b, size_t n, float* y) {
+  pdl_allow_next();  // a matvec after this one may begin its weight loads (pdl.cuh)
   for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n;
        i += size_t{gridDim.x} * blockDim.x)
     y[i] = a[i] * b[i];
 }
 
 __global__ void softmax_kernel(float* x, int n) {
+  pdl_allow_next();  // a matvec after this one may begin its weight loads (pdl.cuh)
   __shared__ float red[32];
   float* r = x + static_cast<size_t>(blockIdx.x) * n;
   float m = -INFINITY;
