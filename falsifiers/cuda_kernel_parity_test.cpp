@@ -112,6 +112,8 @@ TEST(CudaKernelParity, MatmulAllTypesSweep) {
     shapes.emplace_back(1003, sweep_cols(type).back(), 1);  // many blocks of rows, odd count
     // Rows wider than one batch-1 launch covers (4096 lane slots): cut into column chunks.
     if (is_block_type(type)) shapes.emplace_back(3, 133120, 1);
+    // Enough rows (>= 2 per warp of the whole GPU) for the row-streaming batch-1 form.
+    if (is_block_type(type)) shapes.emplace_back(20011, sweep_cols(type)[1], 1);
     for (auto [rows, cols, T] : shapes) {
       const auto& bytes = keep.emplace_back(random_weight(type, rows, cols, rng));
       const auto& w = be->prepare_weight(make_view("w", type, rows, cols, bytes));

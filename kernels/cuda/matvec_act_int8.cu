@@ -2,15 +2,17 @@
 // rounded to int8 per activation block, as the CPU backend does (act_quant.cuh), so the
 // two backends sum the same integers.
 //
-// Batch 1 (decode, the hot path), column-stationary: each thread owns K fixed (block, part) slots
-// of a row, quantizes the activations of those slots once into registers (int8, exactly as the CPU
-// backend does: act_quant.cuh), then the thread block walks its rows R at a time and each thread
-// only streams weight bytes. The previous kernel re-read fp32 x from L2 for every few rows, 7x the
-// Q4_K weight bytes per row: L2, not HBM, was its ceiling (1.2 TB/s on an H200). The grid is sized
-// to the resident-block count, so x is read once per thread block.
-//
-// Per group of R rows each warp reduces its R partial sums by shuffles, and the block
-// sums the warps' partials through shared memory in a fixed order (deterministic).
+// Batch 1 (decode, the hot path) has two forms, chosen by shape (launch_type):
+//  * column-stationary (fewer, longer rows): each thread owns K fixed (block, part) slots
+//    of a row and rounds the activations of those slots once into registers; the thread
+//    block walks its rows R at a time, each thread streaming only weight bytes. The
+//    session-1 kernel re-read f32 x from L2 for every few rows, 7x the Q4_K weight bytes
+//    per row: L2, not HBM, was its ceiling (29% of the copy rate on an H200).
+//  * row-streaming (many rows): the block rounds all of x into shared memory, then every
+//    warp streams whole rows at full occupancy.
+// Both are launched as programmatic dependents (pdl.cuh): weight loads start before the
+// kernel in front has finished; activations are read after it has.
+// Per-row sums are reduced in a fixed order (deterministic).
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -400,16 +402,17 @@ void launch_chunk(const DeviceMatrix& w, const float* x, bool accumulate, float*
 
 template <class A>
 void launch_type(const DeviceMatrix& w, const float* x, float* y) {
-  // Many rows per warp (lm_head-sized matrices): the row-streaming form, whose full
-  // occupancy reaches 77-87% of the copy rate there (H200) against 63% for the
-  // column-stationary form; otherwise the latter, whose fixed cost per launch is lower.
-  // PV_CUDA_MATVEC_FORM=rows|columns forces one (A/B runs).
+  // Two or more rows per warp of the whole GPU (FFN up/gate, lm_head): the row-streaming
+  // form, whose full occupancy streams faster (H200: Q4_K lm_head 77% of the copy rate
+  // against 63%); fewer, longer rows: the column-stationary form, whose fixed cost per
+  // launch is lower (kernels/cuda/bench/device_pdl.sh). PV_CUDA_MATVEC_FORM=rows|columns
+  // forces one (A/B runs).
   static const int forced = [] {
     const char* e = std::getenv("PV_CUDA_MATVEC_FORM");
     if (e == nullptr) return 0;
     return std::string(e) == "rows" ? 1 : std::string(e) == "columns" ? 2 : 0;
   }();
-  const bool many_rows = w.rows >= int64_t{8} * (kRowThreads / 32) * sm_count();
+  const bool many_rows = w.rows >= int64_t{2} * (kRowThreads / 32) * sm_count();
   const bool rows_form = forced == 1 || (forced == 0 && many_rows);
   if (rows_form && w.cols <= 196608) return launch_rows_form<A>(w, x, false, y);
   const int64_t nblocks = w.cols / A::kValues;
