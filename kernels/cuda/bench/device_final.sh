@@ -4,6 +4,7 @@
 # compute-sanitizer memcheck, and the benchmarks of this build beside the previous
 # kernels' (pv_cuda_bench_old, built from 7b7782e) on the same GPU.
 # $1 = carried folder: bin/ (pv, pv_falsifiers, pv_cuda_bench[, pv_cuda_bench_old]), lib/.
+# PV_DEVICE_VALIDATE_ONLY=1 stops after the evidence bundles.
 set -u
 D=$(cd "${1:-.devcarry/lead}" && pwd)
 export LD_LIBRARY_PATH=$D/lib PV_SOURCE_DIR=$PWD
@@ -12,6 +13,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | 
   contracts/kernel-parity-v1.yaml contracts/cpu-vs-gpu-output-parity-v1.yaml >"$OUT/validate.log" 2>&1
 echo "validate rc=$?"; tail -30 "$OUT/validate.log"
 tar -C /tmp -czf "$OUT/evidence.tar.gz" ev
+[ "${PV_DEVICE_VALIDATE_ONLY:-0}" = 1 ] && exit 0  # evidence refresh only
 "$D/bin/pv_falsifiers" --gtest_filter='CudaOutputParity.*:CudaGqa*' >"$OUT/output_parity.log" 2>&1
 echo "output parity rc=$?"; grep -E 'greedy 32|chain nmse|PASSED|FAILED' "$OUT/output_parity.log"
 F=model/fixtures/qwen2-gqa4/qwen2-gqa4-q4_k.gguf
