@@ -13,6 +13,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "falsifiers/cuda_test_support.h"
@@ -138,6 +139,32 @@ TEST(CudaKernelParity, MatmulAllTypesSweep) {
                   compare(ref.data(), y.data(), y.size()), guard, unwritten);
     }
   }
+  // A non-finite activation must poison, not vanish: rounding it to int8 would otherwise
+  // hide an inf in x. Every row reads activation block 0, so with x[5] = inf every output
+  // of a block-weight matvec (both batch-1 forms, and T > 1) is NaN, as on the CPU.
+  size_t finite_outputs = 0;
+  for (GgmlType type : all_weight_types()) {
+    if (!is_block_type(type)) continue;
+    for (auto [rows, T] : {std::pair<int64_t, int>{67, 1}, {20011, 1}, {5, 3}}) {
+      const int64_t cols = sweep_cols(type)[1];
+      const auto& bytes = keep.emplace_back(random_weight(type, rows, cols, rng));
+      const auto& w = be->prepare_weight(make_view("w", type, rows, cols, bytes));
+      auto x = random_floats(static_cast<size_t>(T) * cols, rng);
+      for (int t = 0; t < T; ++t) x[static_cast<size_t>(t) * cols + 5] = INFINITY;
+      Guarded dx(*be, x.size(), x.data());
+      Guarded dy(*be, static_cast<size_t>(T) * rows);
+      be->matmul(w, dx.get(), T, dy.get());
+      size_t guard = 0, unwritten = 0;
+      const auto y = dy.fetch(&guard, &unwritten);
+      size_t finite = 0;
+      for (float v : y) finite += std::isfinite(v) ? 1 : 0;
+      finite_outputs += finite;
+      EXPECT_EQ(finite, 0u) << "matmul " << case_name(type, rows, cols, T)
+                            << " with an inf activation: finite outputs";
+      EXPECT_EQ(guard + unwritten, 0u) << case_name(type, rows, cols, T);
+    }
+  }
+  testing::record_metric("finite_outputs_from_inf_activation", static_cast<double>(finite_outputs));
   tally.record();
 }
 
