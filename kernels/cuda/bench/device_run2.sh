@@ -1,4 +1,6 @@
 #!/bin/bash
+# Session 1 (split-K kernel, removed in session 2): PV_CUDA_MATVEC_ROWS then meant rows per
+# thread block (1, 2, 4); it now means rows per group of the column-stationary form (1, 2).
 # Second device call: the multi-row batch-1 matvec. Correctness with 1, 2 and 4 rows per
 # warp (the sweep covers partial row groups), memcheck, then the benchmarks for each.
 set -u
