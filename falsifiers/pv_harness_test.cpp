@@ -296,7 +296,7 @@ RC_GTEST_PROP(PvHarness, GraderMatchesLadderModel, ()) {
 TEST(PvHarness, OverclaimFailsValidation) {
   TempDir ev;
   const auto over = run_pv({"validate", "--evidence-dir", ev.path, testdata("overclaim.yaml")},
-                           {{"PV_MACHINE_ID", "m1"}});
+                           {{"PV_MACHINE_ID", "m1"}, {"PV_GIT_COMMIT", "0123abcd"}});
   EXPECT_EQ(over.exit_code, 1) << over.describe() << over.stdout_text;
   EXPECT_NE(over.stdout_text.find("PVT-OVER-001 OVERCLAIM: status says FUNCTIONAL but only "
                                   "PARTIAL_ALGORITHM_LEVEL was earned"),
@@ -305,6 +305,9 @@ TEST(PvHarness, OverclaimFailsValidation) {
   const json b = bundle(ev.path, "m1", "PVT-OVERCLAIM", "PVT-OVER-001");
   EXPECT_EQ(b["falsifier"]["claimed"], "FUNCTIONAL");
   EXPECT_EQ(b["falsifier"]["earned"], "PARTIAL_ALGORITHM_LEVEL");
+  // The commit a tree without its .git was built from is the one PV_GIT_COMMIT names.
+  EXPECT_EQ(b["environment"]["git_commit"], "0123abcd");
+  EXPECT_EQ(b["environment"]["git_dirty"], false);
   // The same tests claimed honestly pass validation: the exit code is about the claim.
   const auto honest = run_pv({"validate", "--evidence-dir", ev.path, testdata("skip-caps.yaml")},
                              {{"PV_MACHINE_ID", "m1"}});

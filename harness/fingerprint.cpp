@@ -49,15 +49,22 @@ std::string machine_id_of(const Environment& env) {
 
 Environment collect_environment(const std::string& source_root) {
   Environment e;
-  if (auto r = run_tool({"git", "-C", source_root, "rev-parse", "HEAD"}); r.ok()) {
-    e.git_commit = trim(r.stdout_text);
+  // PV_GIT_COMMIT names the commit of a source tree that travelled without its .git (or
+  // with a stale one, as on a lent GPU machine): the caller vouches the tree is that commit.
+  if (const char* c = std::getenv("PV_GIT_COMMIT"); c != nullptr && *c != '\0') {
+    e.git_commit = c;
+    e.git_dirty = false;
   } else {
-    e.git_commit = "unknown";
-  }
-  if (auto r =
-          run_tool({"git", "-C", source_root, "status", "--porcelain", "--untracked-files=no"});
-      r.ok()) {
-    e.git_dirty = !trim(r.stdout_text).empty();
+    if (auto r = run_tool({"git", "-C", source_root, "rev-parse", "HEAD"}); r.ok()) {
+      e.git_commit = trim(r.stdout_text);
+    } else {
+      e.git_commit = "unknown";
+    }
+    if (auto r =
+            run_tool({"git", "-C", source_root, "status", "--porcelain", "--untracked-files=no"});
+        r.ok()) {
+      e.git_dirty = !trim(r.stdout_text).empty();
+    }
   }
 #if defined(__clang__)
   e.compiler = "clang " __clang_version__;

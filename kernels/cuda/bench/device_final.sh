@@ -8,6 +8,8 @@
 set -u
 D=$(cd "${1:-.devcarry/lead}" && pwd)
 export LD_LIBRARY_PATH=$D/lib PV_SOURCE_DIR=$PWD
+# The device copy's .git is stale: the commit staged beside the binaries names the sources.
+[ -f "$D/commit" ] && export PV_GIT_COMMIT="$(cat "$D/commit")"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 "$D/bin/pv" validate --bin-dir "$D/bin" --source-root . --evidence-dir /tmp/ev --timeout 600 \
   contracts/kernel-parity-v1.yaml contracts/cpu-vs-gpu-output-parity-v1.yaml >"$OUT/validate.log" 2>&1
