@@ -4,6 +4,8 @@
 
 #include <map>
 
+#include "harness/markup_escape.h"
+
 namespace pv::harness {
 namespace {
 
@@ -37,37 +39,6 @@ std::string indent(const std::string& s, const std::string& pad) {
   for (char ch : s) {
     out.push_back(ch);
     if (ch == '\n') out += pad;
-  }
-  return out;
-}
-
-std::string xml_escape(std::string_view s) {
-  std::string out;
-  for (char ch : s) {
-    switch (ch) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        // XML 1.0 forbids most control characters even escaped.
-        if (static_cast<unsigned char>(ch) < 0x20 && ch != '\n' && ch != '\t' && ch != '\r') {
-          out += '?';
-        } else {
-          out.push_back(ch);
-        }
-    }
   }
   return out;
 }
@@ -253,9 +224,9 @@ std::string to_junit(const ValidateResult& r) {
       body += fmt::format(
           "    <testcase classname=\"pv-schema\" name=\"{}\"><failure "
           "message=\"{}\"/></testcase>\n",
-          xml_escape(d.pos.file + ":" + std::to_string(d.pos.line) + ":" +
-                     std::to_string(d.pos.col)),
-          xml_escape(d.message));
+          markup_escape(d.pos.file + ":" + std::to_string(d.pos.line) + ":" +
+                        std::to_string(d.pos.col)),
+          markup_escape(d.message));
     }
     body += "  </testsuite>\n";
     total += static_cast<int>(r.diags.size());
@@ -274,31 +245,31 @@ std::string to_junit(const ValidateResult& r) {
       }
       secs += t;
       cases += fmt::format("    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3f}\">\n",
-                           xml_escape(c.id), xml_escape(v.falsifier->id), t);
+                           markup_escape(c.id), markup_escape(v.falsifier->id), t);
       if (v.grade.earned == Status::FALSIFIED) {
         ++nf;
         cases += fmt::format("      <failure message=\"FALSIFIED: {}\">{}</failure>\n",
-                             xml_escape(one_line(v.grade.failure, 300)),
-                             xml_escape(v.grade.counterexample));
+                             markup_escape(one_line(v.grade.failure, 300)),
+                             markup_escape(v.grade.counterexample));
       } else if (v.overclaim()) {
         ++nf;
         cases += fmt::format(
             "      <failure message=\"overclaim: status {} but earned {}{}\"/>\n",
             status_name(v.falsifier->claimed), status_name(v.grade.earned),
-            xml_escape(v.grade.capped_by.empty() ? "" : " (" + v.grade.capped_by + ")"));
+            markup_escape(v.grade.capped_by.empty() ? "" : " (" + v.grade.capped_by + ")"));
       } else if (v.grade.earned == Status::BLOCKER_FIXTURE_ABSENT) {
         ++ns;
-        cases += fmt::format("      <skipped message=\"{}\"/>\n", xml_escape(v.grade.capped_by));
+        cases += fmt::format("      <skipped message=\"{}\"/>\n", markup_escape(v.grade.capped_by));
       }
       cases += fmt::format(
           "      <system-out>claimed {} earned {}{}</system-out>\n",
           status_name(v.falsifier->claimed), status_name(v.grade.earned),
-          xml_escape(v.grade.capped_by.empty() ? "" : "; capped by " + v.grade.capped_by));
+          markup_escape(v.grade.capped_by.empty() ? "" : "; capped by " + v.grade.capped_by));
       cases += "    </testcase>\n";
     }
     body += fmt::format(
         "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{:.3f}\">\n",
-        xml_escape(c.id), n, nf, ns, secs);
+        markup_escape(c.id), n, nf, ns, secs);
     body += cases + "  </testsuite>\n";
     total += n;
     failures += nf;

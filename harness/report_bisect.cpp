@@ -34,13 +34,13 @@ std::string fmt_num(const json& j, const char* key) {
 std::string render_bisect_section(const std::string& name, const json& b) {
   std::string sid = "bisect-" + std::to_string(std::hash<std::string>{}(name) % 100000);
   std::string out = fmt::format("<section class=\"bisect\" id=\"{}\"><h2>Bisect: {}</h2>\n", sid,
-                                html_escape(name));
+                                markup_escape(name));
   if (!b.is_object() || !b.contains("stages") || !b["stages"].is_array()) {
     return out + "<p class=\"flag\">not a pv-bisect-v1 document (no stages array)</p></section>\n";
   }
   if (b.contains("ref") || b.contains("cand")) {
     out += fmt::format("<p class=\"muted\">reference {} vs candidate {}</p>\n",
-                       html_escape(b.value("ref", "?")), html_escape(b.value("cand", "?")));
+                       markup_escape(b.value("ref", "?")), markup_escape(b.value("cand", "?")));
   }
   // Per-layer stages become series over layers, in the order they first appear (the
   // computation order bisect walks).
@@ -86,7 +86,7 @@ std::string render_bisect_section(const std::string& name, const json& b) {
   }
   out += fmt::format("<p class=\"first-divergence-text{}\" data-first-divergence=\"{}\">{}</p>\n",
                      fd.is_object() ? " flag" : "", fd.is_object() ? "yes" : "no",
-                     html_escape(fd_text));
+                     markup_escape(fd_text));
   if (!cs.empty()) {
     out += svg_log_line_chart(sid + "-cos", "1 - cosine per stage across layers (log scale)",
                               "layer", "1 - cosine", cs, cmark, 1e-12);
@@ -100,18 +100,18 @@ std::string render_bisect_section(const std::string& name, const json& b) {
     out += fmt::format(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></"
         "table>\n",
-        html_escape(fd.value("stage", "?")),
+        markup_escape(fd.value("stage", "?")),
         fd.contains("layer") && fd["layer"].is_number_integer()
             ? std::to_string(fd["layer"].get<int>())
             : "-",
         fmt_num(fd, "cosine"), fmt_num(fd, "nmse"), fmt_num(fd, "floor_nmse"), fmt_num(fd, "jump"),
-        html_escape(fd.value("reason", "")));
+        markup_escape(fd.value("reason", "")));
   }
   if (!whole_model.empty()) {
     out += "<table><tr><th>Whole-model stage</th><th>cosine</th><th>NMSE</th></tr>\n";
     for (const json* r : whole_model) {
       out += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                         html_escape(r->value("stage", "?")), fmt_num(*r, "cosine"),
+                         markup_escape(r->value("stage", "?")), fmt_num(*r, "cosine"),
                          fmt_num(*r, "nmse"));
     }
     out += "</table>\n";

@@ -81,11 +81,11 @@ std::string contracts_section(const ReportInputs& in) {
     auto tally_it = in.index->per_contract.find(cid);
     Tally t = tally_it == in.index->per_contract.end() ? Tally{} : tally_it->second;
     out += fmt::format("<div class=\"contract\" data-contract=\"{}\"><h3>{}</h3>\n",
-                       html_escape(cid), html_escape(cid));
+                       markup_escape(cid), markup_escape(cid));
     if (info != nullptr && !info->description.empty()) {
-      out += "<p>" + html_escape(info->description) + "</p>\n";
+      out += "<p>" + markup_escape(info->description) + "</p>\n";
     }
-    out += fmt::format("<p class=\"muted\">{}</p>\n", html_escape(tally_line(t)));
+    out += fmt::format("<p class=\"muted\">{}</p>\n", markup_escape(tally_line(t)));
     out +=
         "<table><tr><th>Falsifier</th><th>Ladder</th><th>Earned</th><th>Claimed</th>"
         "<th>Capped by</th><th>Runs / machines</th></tr>\n";
@@ -105,10 +105,10 @@ std::string contracts_section(const ReportInputs& in) {
       out += fmt::format(
           "<tr data-falsifier=\"{}\" data-earned=\"{}\" data-claimed=\"{}\"><td>{}{}</td>"
           "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} / {}</td></tr>\n",
-          html_escape(m.falsifier_id), status_name(m.earned), status_name(m.claimed),
-          html_escape(m.falsifier_id), flags, ladder_svg(m, declared), status_badge(m.earned),
-          status_name(m.claimed), cap.empty() ? "<span class=\"muted\">-</span>" : html_escape(cap),
-          m.runs, m.machines);
+          markup_escape(m.falsifier_id), status_name(m.earned), status_name(m.claimed),
+          markup_escape(m.falsifier_id), flags, ladder_svg(m, declared), status_badge(m.earned),
+          status_name(m.claimed),
+          cap.empty() ? "<span class=\"muted\">-</span>" : markup_escape(cap), m.runs, m.machines);
     }
     out += "</table></div>\n";
   }
@@ -134,7 +134,7 @@ std::string history_section(const SpecState& s, const std::string& spec_name) {
     bars.push_back(std::move(b));
   }
   out += fmt::format("<p class=\"muted\">From the amendment log of {} (now {}).</p>\n",
-                     html_escape(spec_name), s.version.str());
+                     markup_escape(spec_name), s.version.str());
   out += svg_stacked_bars("tally-history", "Falsifiers per earned level, by spec version", bars);
   out += "<p>";
   for (int i = 4; i >= 0; --i) out += status_badge(static_cast<Status>(i)) + " ";
@@ -144,8 +144,8 @@ std::string history_section(const SpecState& s, const std::string& spec_name) {
   out += "</tr>\n";
   for (const auto& e : s.history) {
     out += fmt::format("<tr data-version=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
-                       html_escape(e.version), e.amendment, html_escape(e.version),
-                       html_escape(e.bump), html_escape(e.date));
+                       markup_escape(e.version), e.amendment, markup_escape(e.version),
+                       markup_escape(e.bump), markup_escape(e.date));
     for (int i = 4; i >= 0; --i) out += fmt::format("<td>{}</td>", e.tally.count[i]);
     out += "</tr>\n";
   }
@@ -176,15 +176,16 @@ std::string render_report_html(const ReportInputs& in) {
         "<p id=\"spec-version\">Spec {} {} (amendment {}, amended from evidence index "
         "<code>{}</code> "
         "of {}).</p>\n",
-        html_escape(in.spec_name), in.spec->version.str(), in.spec->amendment,
-        html_escape(in.spec->evidence_digest.substr(0, 12)), html_escape(in.spec->evidence_date));
+        markup_escape(in.spec_name), in.spec->version.str(), in.spec->amendment,
+        markup_escape(in.spec->evidence_digest.substr(0, 12)),
+        markup_escape(in.spec->evidence_date));
   }
   if (in.index != nullptr) {
     out += fmt::format(
         "<p id=\"evidence\">Evidence index <code>{}</code>: {} bundles, latest {}. Tally: "
         "{}.{}</p>\n",
-        html_escape(in.index->digest.substr(0, 12)), in.index->bundles_read,
-        html_escape(in.index->latest_generated_at), html_escape(tally_line(in.index->total)),
+        markup_escape(in.index->digest.substr(0, 12)), in.index->bundles_read,
+        markup_escape(in.index->latest_generated_at), markup_escape(tally_line(in.index->total)),
         in.index->stale_bundles.empty()
             ? ""
             : fmt::format(" {} stale bundles ignored.", in.index->stale_bundles.size()));

@@ -7,33 +7,6 @@
 
 namespace pv::harness {
 
-std::string html_escape(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 std::string series_color(size_t i, size_t n) {
   int hue = n == 0 ? 0 : static_cast<int>((360 * i) / n);
   return fmt::format("hsl({},70%,42%)", hue);
@@ -72,8 +45,9 @@ std::string svg_log_line_chart(const std::string& id, const std::string& title,
   std::string out = fmt::format(
       "<svg id=\"{}\" class=\"chart\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\" "
       "role=\"img\" aria-label=\"{}\">\n<title>{}</title>\n",
-      id, W, H, W, H, html_escape(title), html_escape(title));
-  out += fmt::format("<text x=\"{}\" y=\"18\" class=\"ctitle\">{}</text>\n", L, html_escape(title));
+      id, W, H, W, H, markup_escape(title), markup_escape(title));
+  out +=
+      fmt::format("<text x=\"{}\" y=\"18\" class=\"ctitle\">{}</text>\n", L, markup_escape(title));
   // Axes and decade grid lines.
   int step = std::max(1, static_cast<int>((ymax - ymin) / 8));
   for (int d = static_cast<int>(ymin); d <= static_cast<int>(ymax); d += step) {
@@ -95,11 +69,11 @@ std::string svg_log_line_chart(const std::string& id, const std::string& title,
       L, H - B, W - R, H - B, L, T, L, H - B);
   out +=
       fmt::format("<text x=\"{:.1f}\" y=\"{}\" class=\"tick\" text-anchor=\"middle\">{}</text>\n",
-                  (L + W - R) / 2, H - 8, html_escape(x_label));
+                  (L + W - R) / 2, H - 8, markup_escape(x_label));
   out += fmt::format(
       "<text x=\"14\" y=\"{:.1f}\" class=\"tick\" text-anchor=\"middle\" transform=\"rotate(-90 14 "
       "{:.1f})\">{}</text>\n",
-      (T + H - B) / 2, (T + H - B) / 2, html_escape(y_label));
+      (T + H - B) / 2, (T + H - B) / 2, markup_escape(y_label));
   for (size_t i = 0; i < series.size(); ++i) {
     const auto& s = series[i];
     std::string pts;
@@ -107,12 +81,12 @@ std::string svg_log_line_chart(const std::string& id, const std::string& title,
     out += fmt::format(
         "<polyline class=\"series\" data-stage=\"{}\" points=\"{}\" fill=\"none\" stroke=\"{}\" "
         "stroke-width=\"1.6\"><title>{}</title></polyline>\n",
-        html_escape(s.name), pts, s.color, html_escape(s.name));
+        markup_escape(s.name), pts, s.color, markup_escape(s.name));
     double ly = T + 4 + 13.0 * static_cast<double>(i);
     out += fmt::format(
         "<rect x=\"{}\" y=\"{:.1f}\" width=\"10\" height=\"3\" fill=\"{}\"/>"
         "<text x=\"{}\" y=\"{:.1f}\" class=\"legend\">{}</text>\n",
-        W - R + 10, ly, s.color, W - R + 24, ly + 4, html_escape(s.name));
+        W - R + 10, ly, s.color, W - R + 24, ly + 4, markup_escape(s.name));
   }
   if (mark) {
     double x = px(mark->x), y = py(mark->y);
@@ -125,7 +99,7 @@ std::string svg_log_line_chart(const std::string& id, const std::string& title,
         "stroke-width=\"2.5\"/><text x=\"{:.1f}\" y=\"{}\" class=\"mark\" "
         "text-anchor=\"{}\">{}</text></g>\n",
         x, T, x, H - B, x, y, right_half ? x - 6 : x + 6, T + 10, right_half ? "end" : "start",
-        html_escape(mark->label));
+        markup_escape(mark->label));
   }
   out += "</svg>\n";
   return out;
@@ -145,7 +119,7 @@ std::string svg_stacked_bars(const std::string& id, const std::string& title,
       "<svg id=\"{}\" class=\"chart\" width=\"{:.0f}\" height=\"{}\" viewBox=\"0 0 {:.0f} {}\" "
       "role=\"img\" aria-label=\"{}\">\n<title>{}</title>\n"
       "<text x=\"{}\" y=\"18\" class=\"ctitle\">{}</text>\n",
-      id, W, H, W, H, html_escape(title), html_escape(title), L, html_escape(title));
+      id, W, H, W, H, markup_escape(title), markup_escape(title), L, markup_escape(title));
   out += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{:.0f}\" y2=\"{}\" class=\"axis\"/>\n", L,
                      H - B, W - 10, H - B);
   out += fmt::format("<text x=\"{}\" y=\"{}\" class=\"tick\" text-anchor=\"end\">{}</text>\n",
@@ -155,7 +129,7 @@ std::string svg_stacked_bars(const std::string& id, const std::string& title,
     double x = L + 10 + (bw + gap) * static_cast<double>(i);
     double y = H - B;
     out += fmt::format("<g class=\"bar\" data-label=\"{}\"><title>{}</title>\n",
-                       html_escape(b.label), html_escape(b.title));
+                       markup_escape(b.label), markup_escape(b.title));
     for (const auto& [color, n] : b.parts) {
       if (n == 0) continue;
       double h = (H - B - T) * n / maxv;
@@ -166,7 +140,7 @@ std::string svg_stacked_bars(const std::string& id, const std::string& title,
     }
     out += fmt::format(
         "<text x=\"{:.1f}\" y=\"{}\" class=\"tick\" text-anchor=\"middle\">{}</text></g>\n",
-        x + bw / 2, H - B + 16, html_escape(b.label));
+        x + bw / 2, H - B + 16, markup_escape(b.label));
   }
   out += "</svg>\n";
   return out;

@@ -7,9 +7,9 @@
 #include <utility>
 #include <vector>
 
-namespace pv::harness {
+#include "harness/markup_escape.h"
 
-std::string html_escape(const std::string& text);
+namespace pv::harness {
 
 struct ChartSeries {
   std::string name;
