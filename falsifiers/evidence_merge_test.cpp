@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "falsifiers/support/pv_test.h"
+#include "falsifiers/support/scratch_files.h"
 #include "harness/evidence_gc.h"
 #include "harness/process.h"
 #include "harness/sha256.h"
@@ -23,17 +24,8 @@ namespace fs = std::filesystem;
 namespace ph = pv::harness;
 using nlohmann::json;
 
-fs::path make_temp_dir(const std::string& tag) {
-  std::string tmpl = (fs::temp_directory_path() / ("pv-" + tag + "-XXXXXX")).string();
-  char* d = mkdtemp(tmpl.data());
-  if (d == nullptr) throw std::runtime_error("mkdtemp failed");
-  return d;
-}
-
-void write_text(const fs::path& p, const std::string& text) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << text;
-}
+using pv::testing::make_temp_dir;
+using pv::testing::write_text;
 
 const char* kContract = R"(metadata:
   id: C-MERGE

@@ -64,6 +64,26 @@ void patch(std::vector<uint8_t>& b, uint64_t at, T v) {
   std::memcpy(b.data() + at, &v, sizeof(T));
 }
 
+// One mutated file through `parse`: counted as accepted, or as rejected when it throws a
+// FormatError naming `name`. Any other outcome fails the test with the mutation `what` as
+// the counterexample (the fuzz tests' shared step, for GGUF and safetensors alike).
+inline void parse_mutant(const std::string& name, const std::function<void()>& parse,
+                         const std::string& what, int* accepted, int* rejected) {
+  try {
+    parse();
+    ++*accepted;
+  } catch (const FormatError& e) {
+    ++*rejected;
+    if (e.path() != name) {
+      pv::testing::record_counterexample(what);
+      ADD_FAILURE() << "error does not name the file: " << e.what();
+    }
+  } catch (const std::exception& e) {
+    pv::testing::record_counterexample(what);
+    ADD_FAILURE() << "mutation {" << what << "} threw a non-FormatError: " << e.what();
+  }
+}
+
 // Runs f, which must throw FormatError; returns it (or fails the test).
 inline FormatError expect_format_error(const std::function<void()>& f) {
   try {

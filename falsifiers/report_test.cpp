@@ -11,6 +11,7 @@
 #include <regex>
 
 #include "falsifiers/support/pv_test.h"
+#include "falsifiers/support/scratch_files.h"
 #include "harness/markdown_summary.h"
 #include "harness/process.h"
 #include "harness/report_html.h"
@@ -22,20 +23,12 @@ namespace fs = std::filesystem;
 namespace ph = pv::harness;
 using nlohmann::json;
 
-fs::path temp_dir(const std::string& tag) {
-  std::string tmpl = (fs::temp_directory_path() / ("pv-" + tag + "-XXXXXX")).string();
-  if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  return tmpl;
-}
-
-void write_text(const fs::path& p, const std::string& text) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << text;
-}
+using pv::testing::make_temp_dir;
+using pv::testing::write_text;
 
 // Two contracts, five falsifiers, every ladder level once; the statuses the page must show.
 struct Fixture {
-  fs::path root = temp_dir("report");
+  fs::path root = make_temp_dir("report");
   std::map<std::string, std::pair<std::string, ph::Status>> expected;  // id -> (contract, earned)
   Fixture() {
     const std::vector<std::tuple<std::string, std::string, ph::Status>> rows = {
@@ -172,7 +165,7 @@ TEST(Report, ChromiumRendersContractsAndStatuses) {
   Fixture fx;
   fs::path out = fx.root / "out";
   ASSERT_EQ(fx.pv_report(out).exit_code, 0);
-  fs::path profile = temp_dir("chromium-profile");
+  fs::path profile = make_temp_dir("chromium-profile");
   auto chromium = [&](std::vector<std::string> extra) {
     ph::ProcessOptions o;
     o.argv = {"/usr/bin/chromium",

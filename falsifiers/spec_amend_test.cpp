@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "falsifiers/support/pv_test.h"
+#include "falsifiers/support/scratch_files.h"
 #include "harness/amend.h"
 #include "harness/process.h"
 #include "harness/sha256.h"
@@ -22,16 +23,8 @@ namespace fs = std::filesystem;
 namespace ph = pv::harness;
 using nlohmann::json;
 
-fs::path temp_dir(const std::string& tag) {
-  std::string tmpl = (fs::temp_directory_path() / ("pv-" + tag + "-XXXXXX")).string();
-  if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  return tmpl;
-}
-
-void write_text(const fs::path& p, const std::string& text) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << text;
-}
+using pv::testing::make_temp_dir;
+using pv::testing::write_text;
 
 const char* kContract = R"(metadata:
   id: C-AMEND
@@ -57,7 +50,7 @@ falsifiers:
 
 // A source root with the contract and an evidence directory.
 struct Tree {
-  fs::path root = temp_dir("amend");
+  fs::path root = make_temp_dir("amend");
   fs::path evidence() const { return root / "evidence"; }
   fs::path spec() const { return root / "spec/pv-spec.md"; }
   Tree() {
