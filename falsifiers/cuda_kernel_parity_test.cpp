@@ -100,6 +100,25 @@ std::string case_name(GgmlType t, int64_t rows, int64_t cols, int T) {
          std::to_string(cols) + " T=" + std::to_string(T);
 }
 
+// y[t, r] in double over the dequantized bytes and x as the backend sees it (int8-rounded
+// per activation block for block weights: equation matvec of the contract).
+std::vector<double> reference_matmul(GgmlType type, const std::vector<uint8_t>& bytes, int64_t rows,
+                                     int64_t cols, const float* x, int T) {
+  std::vector<double> ref(static_cast<size_t>(T) * rows);
+  const size_t rb = kernels::row_bytes(type, cols);
+  const auto xr = is_block_type(type) ? act_rounded(type, x, T * cols)
+                                      : std::vector<float>(x, x + static_cast<size_t>(T) * cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    const auto wr = dequant_row(type, bytes.data() + r * rb, cols);
+    for (int t = 0; t < T; ++t) {
+      double s = 0;
+      for (int64_t c = 0; c < cols; ++c) s += wr[c] * xr[static_cast<size_t>(t) * cols + c];
+      ref[static_cast<size_t>(t) * rows + r] = s;
+    }
+  }
+  return ref;
+}
+
 TEST(CudaKernelParity, MatmulAllTypesSweep) {
   PV_REQUIRE_CUDA_BACKEND(be);
   HostBytes keep;  // weights' host bytes outlive the backend (Backend contract)
@@ -113,8 +132,10 @@ TEST(CudaKernelParity, MatmulAllTypesSweep) {
     shapes.emplace_back(1003, sweep_cols(type).back(), 1);  // many blocks of rows, odd count
     // Rows wider than one batch-1 launch covers (4096 lane slots): cut into column chunks.
     if (is_block_type(type)) shapes.emplace_back(3, 133120, 1);
-    // Enough rows (>= 2 per warp of the whole GPU) for the row-streaming batch-1 form.
-    if (is_block_type(type)) shapes.emplace_back(20011, sweep_cols(type)[1], 1);
+    // Two rows per group (>= 8 rows per SM), an odd row count: the last group is half.
+    if (is_block_type(type)) shapes.emplace_back(4099, sweep_cols(type).back(), 1);
+    // Enough rows (>= 8 per warp of a 132-SM GPU) for the row-streaming batch-1 form.
+    if (is_block_type(type)) shapes.emplace_back(40009, sweep_cols(type)[1], 1);
     for (auto [rows, cols, T] : shapes) {
       const auto& bytes = keep.emplace_back(random_weight(type, rows, cols, rng));
       const auto& w = be->prepare_weight(make_view("w", type, rows, cols, bytes));
@@ -124,17 +145,7 @@ TEST(CudaKernelParity, MatmulAllTypesSweep) {
       be->matmul(w, dx.get(), T, dy.get());
       size_t guard = 0, unwritten = 0;
       const auto y = dy.fetch(&guard, &unwritten);
-      std::vector<double> ref(static_cast<size_t>(T) * rows);
-      const size_t rb = kernels::row_bytes(type, cols);
-      const auto xr = is_block_type(type) ? act_rounded(type, x.data(), T * cols) : x;
-      for (int64_t r = 0; r < rows; ++r) {
-        const auto wr = dequant_row(type, bytes.data() + r * rb, cols);
-        for (int t = 0; t < T; ++t) {
-          double s = 0;
-          for (int64_t c = 0; c < cols; ++c) s += wr[c] * xr[static_cast<size_t>(t) * cols + c];
-          ref[static_cast<size_t>(t) * rows + r] = s;
-        }
-      }
+      const auto ref = reference_matmul(type, bytes, rows, cols, x.data(), T);
       tally.check("matmul " + case_name(type, rows, cols, T),
                   compare(ref.data(), y.data(), y.size()), guard, unwritten);
     }
@@ -145,7 +156,7 @@ TEST(CudaKernelParity, MatmulAllTypesSweep) {
   size_t finite_outputs = 0;
   for (GgmlType type : all_weight_types()) {
     if (!is_block_type(type)) continue;
-    for (auto [rows, T] : {std::pair<int64_t, int>{67, 1}, {20011, 1}, {5, 3}}) {
+    for (auto [rows, T] : {std::pair<int64_t, int>{67, 1}, {40009, 1}, {5, 3}}) {
       const int64_t cols = sweep_cols(type)[1];
       const auto& bytes = keep.emplace_back(random_weight(type, rows, cols, rng));
       const auto& w = be->prepare_weight(make_view("w", type, rows, cols, bytes));
@@ -165,6 +176,80 @@ TEST(CudaKernelParity, MatmulAllTypesSweep) {
     }
   }
   testing::record_metric("finite_outputs_from_inf_activation", static_cast<double>(finite_outputs));
+  tally.record();
+}
+
+// The backend rounds x to int8 codes once and reuses them while the next block-weight
+// matmuls read the same x unchanged (Q/K/V, gate/up). Every way x can change between two
+// matmuls must make it round x again: another weight type (activation block 32 vs 256),
+// another T, an op writing x (add, copy, upload, silu, matmul output), a write next to x
+// that does not touch it (must not matter either way), a misaligned (staged) x. Each step
+// is checked against the reference computed from x as downloaded from the device.
+TEST(CudaKernelParity, MatmulActivationCodesReusedOnlyWhileValid) {
+  PV_REQUIRE_CUDA_BACKEND(be);
+  HostBytes keep;
+  std::mt19937_64 rng(testing::seed());
+  Tally tally(kNmseMatmul);
+  constexpr int64_t kCols = 3584;  // 14 super-blocks, 112 Q8_0 blocks
+  struct W {
+    GgmlType type;
+    int64_t rows;
+    const kernels::Weight* w;
+    const std::vector<uint8_t>* bytes;
+  };
+  auto make = [&](GgmlType type, int64_t rows) {
+    const auto& bytes = keep.emplace_back(random_weight(type, rows, kCols, rng));
+    return W{type, rows, &be->prepare_weight(make_view("w", type, rows, kCols, bytes)), &bytes};
+  };
+  // Both batch-1 forms (67 rows: column-stationary, one row per group; 4099: two rows per
+  // group; 40009: row-streaming), both activation block sizes.
+  const W a = make(GgmlType::Q4_K, 67), b = make(GgmlType::Q4_K, 40009),
+          e = make(GgmlType::Q4_K, 4099), c = make(GgmlType::Q8_0, 67), d = make(GgmlType::Q6_K, 5),
+          f = make(GgmlType::F32, 67);
+  const auto x0 = random_floats(3 * kCols + 8, rng);
+  Guarded dx(*be, x0.size(), x0.data());
+  Guarded other(*be, x0.size(), random_floats(x0.size(), rng).data());
+  Guarded dy(*be, 40009 * 3);
+  int step = 0;
+  // matmul of w over T rows of x at float offset `at`, checked against the reference.
+  auto check = [&](const W& w, int T, size_t at, const std::string& after) {
+    be->matmul(*w.w, dx.get() + at, T, dy.get());
+    size_t guard = 0, unwritten = 0;
+    const auto x = dx.fetch(&guard, &unwritten);
+    auto y = dy.fetch(&guard, &unwritten);
+    y.resize(static_cast<size_t>(T) * w.rows);
+    const auto ref = reference_matmul(w.type, *w.bytes, w.rows, kCols, x.data() + at, T);
+    tally.check("step " + std::to_string(++step) + " " + case_name(w.type, w.rows, kCols, T) +
+                    " at x+" + std::to_string(at) + " after " + after,
+                compare(ref.data(), y.data(), y.size()), 0, 0);
+  };
+  check(a, 1, 0, "a fresh x");
+  check(b, 1, 0, "the same x (codes reused, row-streaming form)");
+  check(a, 1, 0, "the same x again");
+  check(e, 1, 0, "the same x (two rows per group)");
+  check(c, 1, 0, "a Q4_K matmul (other activation block)");
+  check(a, 1, 0, "a Q8_0 matmul");
+  check(d, 1, 0, "a Q4_K matmul (Q6_K shares the 256 block)");
+  be->add(dx.get(), other.get(), kCols);
+  check(a, 1, 0, "add into x");
+  be->copy(dx.get() + 100, other.get(), 16);
+  check(b, 1, 0, "a copy into the middle of x");
+  check(a, 3, 0, "T=1 on the same pointer");
+  be->silu(other.get(), kCols, dx.get() + 2 * kCols);
+  check(a, 3, 0, "silu into x's third row");
+  const auto fresh = random_floats(kCols, rng);
+  be->upload(dx.get(), fresh.data(), kCols);
+  check(a, 1, 0, "upload into x");
+  check(a, 1, kCols, "x moved to its second row");
+  be->upload(dx.get(), random_floats(kCols, rng).data(), kCols);
+  check(b, 1, kCols, "a write before x (its first row) that does not touch it");
+  be->upload(dx.get() + kCols, random_floats(kCols, rng).data(), kCols);
+  check(a, 1, kCols, "upload into x (second row)");
+  be->matmul(*f.w, other.get(), 1, dx.get() + kCols);  // float weights: no rounding of its own
+  check(a, 1, kCols, "an F32 matmul writing into x");
+  check(a, 1, 1, "a misaligned x (staged)");
+  be->add(dx.get() + 1, other.get(), 8);
+  check(a, 1, 1, "add into the misaligned x");
   tally.record();
 }
 

@@ -85,8 +85,20 @@ __device__ __forceinline__ void quantize_slot(const float* x, int blk, int part,
   for (int g = 0; g < Q::kGroups; ++g) a.gsum[g] = byte_sum(a.q[g]);
 }
 
-// From codes already quantized (int8 codes of the row, one f32 scale per activation
-// block), in global or shared memory (plain loads: the pointers say which).
+// Writes one lane's codes of block blk where load_slot reads them (part 0 the scale).
+template <class Q>
+__device__ __forceinline__ void store_slot(const Act<Q>& a, int blk, int part, int8_t* codes,
+                                           float* scales) {
+#pragma unroll
+  for (int g = 0; g < Q::kGroups; ++g)
+    *reinterpret_cast<uint32_t*>(codes + static_cast<size_t>(blk) * Q::kValues +
+                                 Q::group_pos(part, g)) = a.q[g];
+  if (part == 0) scales[blk] = a.d;
+}
+
+// One lane's codes of activation block blk, from codes already rounded (int8 codes of the
+// row, one f32 scale per activation block), in global or shared memory (plain loads: the
+// pointers say which).
 template <class Q>
 __device__ __forceinline__ void load_slot(const int8_t* codes, const float* scales, int blk,
                                           int part, Act<Q>& a) {
@@ -158,7 +170,7 @@ struct ActQ4_0 {
 // 64c + 16h + i of sub-block 2c (low nibbles, groups 0-3) and 64c + 32 + 16h + i of
 // sub-block 2c+1 (high nibbles, groups 4-7).
 struct ActQ4_K {
-  static constexpr int kValues = 256, kBytes = 144, kParts = 8, kGroups = 8, kMaxK2 = 2;
+  static constexpr int kValues = 256, kBytes = 144, kParts = 8, kGroups = 8, kMaxK2 = 1;
   __device__ static int group_pos(int part, int g) {
     return 64 * (part >> 1) + 16 * (part & 1) + 32 * (g >> 2) + 4 * (g & 3);
   }

@@ -2,6 +2,12 @@
 // f32 buffers; weights are copied once to the device in their stored bytes; ops launch
 // the kernels in launch.h on the legacy default stream, so the synchronous copies in
 // upload/download order with them without extra events.
+//
+// Matmuls over block weights round x to int8 codes into a scratch buffer first. The
+// backend remembers whose codes the scratch holds and skips the rounding when the next
+// matmul reads the same x, unchanged (the forward's Q/K/V share one input, gate/up
+// another): every op records the device range it writes (wrote()), and a write that
+// overlaps the remembered x, an alloc, a free or a reallocated scratch forgets it.
 #include "kernels/cuda/cuda_backend.h"
 
 #include <cuda_runtime.h>
@@ -53,6 +59,7 @@ class CudaBackend final : public Backend {
   }
 
   float* alloc(size_t n) override {
+    forget_codes();  // the zero fill writes device memory the codes may have come from
     void* p = nullptr;
     PV_CUDA_CHECK(cudaMalloc(&p, std::max<size_t>(n, 1) * sizeof(float)));
     PV_CUDA_CHECK(cudaMemset(p, 0, std::max<size_t>(n, 1) * sizeof(float)));
@@ -62,6 +69,7 @@ class CudaBackend final : public Backend {
 
   void free(float* p) override {
     if (p == nullptr) return;
+    forget_codes();
     for (size_t i = 0; i < buffers_.size(); ++i) {
       if (buffers_[i] == p) {
         buffers_[i] = buffers_.back();
@@ -74,12 +82,14 @@ class CudaBackend final : public Backend {
   }
 
   void upload(float* dst, const float* host, size_t n) override {
+    wrote(dst, n);
     PV_CUDA_CHECK(cudaMemcpy(dst, host, n * sizeof(float), cudaMemcpyHostToDevice));
   }
   void download(float* host, const float* src, size_t n) override {
     PV_CUDA_CHECK(cudaMemcpy(host, src, n * sizeof(float), cudaMemcpyDeviceToHost));
   }
   void copy(float* dst, const float* src, size_t n) override {
+    wrote(dst, n);
     PV_CUDA_CHECK(cudaMemcpy(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice));
   }
   void synchronize() override { PV_CUDA_CHECK(cudaDeviceSynchronize()); }
@@ -112,24 +122,34 @@ class CudaBackend final : public Backend {
     ensure(&tokens_, &tokens_cap_, static_cast<size_t>(T) * sizeof(int32_t));
     PV_CUDA_CHECK(cudaMemcpy(tokens_, tokens, static_cast<size_t>(T) * sizeof(int32_t),
                              cudaMemcpyHostToDevice));
+    wrote(out, static_cast<size_t>(T) * static_cast<size_t>(w.view.cols));
     cuda::launch_embed(dev(w), static_cast<const int32_t*>(tokens_), T, out);
   }
 
   void matmul(const Weight& w, const float* x, int T, float* y) override {
+    const size_t x_count = static_cast<size_t>(T) * static_cast<size_t>(w.view.cols);
     if (reinterpret_cast<uintptr_t>(x) % 16 != 0) {
       // Activations sliced at odd offsets (e.g. one head of q) are staged to keep the
       // kernels' 16-byte vector loads legal.
-      const size_t bytes = static_cast<size_t>(T) * w.view.cols * sizeof(float);
-      ensure(&scratch_, &scratch_cap_, bytes);
-      PV_CUDA_CHECK(cudaMemcpy(scratch_, x, bytes, cudaMemcpyDeviceToDevice));
+      wrote(static_cast<const float*>(scratch_), scratch_cap_ / sizeof(float));
+      ensure(&scratch_, &scratch_cap_, x_count * sizeof(float));
+      PV_CUDA_CHECK(cudaMemcpy(scratch_, x, x_count * sizeof(float), cudaMemcpyDeviceToDevice));
       x = static_cast<const float*>(scratch_);
     }
     const DeviceMatrix& m = dev(w);
-    ensure(&act_scratch_, &act_scratch_cap_, cuda::act_int8_scratch_bytes(m, T));
-    cuda::launch_matmul(m, x, T, act_scratch_, y);
+    const CodesOf want{x, x_count, T, cuda::act_block_values(m.type)};
+    if (want.block > 0 &&
+        !ensure(&act_scratch_, &act_scratch_cap_, cuda::act_int8_scratch_bytes(m, T)))
+      forget_codes();  // reallocated: it holds nobody's codes
+    const bool ready = want.block > 0 && codes_of_ == want;
+    if (!ready) forget_codes();  // until the rounding below has been launched
+    cuda::launch_matmul(m, x, T, act_scratch_, ready, y);
+    if (want.block > 0) codes_of_ = want;
+    wrote(y, static_cast<size_t>(T) * static_cast<size_t>(w.view.rows));
   }
 
   void add_bias(float* y, const Weight& bias, int T) override {
+    wrote(y, static_cast<size_t>(T) * static_cast<size_t>(bias.view.numel()));
     cuda::launch_add_bias(y, dev(bias), T);
   }
   void rmsnorm(const float* x, const Weight& w, int T, int n, float eps, float* y) override {
@@ -137,23 +157,39 @@ class CudaBackend final : public Backend {
       throw std::invalid_argument("cuda rmsnorm: weight '" + w.view.name + "' has " +
                                   std::to_string(w.view.numel()) + " values, rows have " +
                                   std::to_string(n));
+    wrote(y, static_cast<size_t>(T) * static_cast<size_t>(n));
     cuda::launch_rmsnorm(x, dev(w), T, n, eps, y);
   }
   void rope(float* x, int T, int n_heads, int head_dim, int pos0, float theta,
             RopeStyle style) override {
+    wrote(x, static_cast<size_t>(T) * n_heads * head_dim);
     cuda::launch_rope(x, T, n_heads, head_dim, pos0, theta, style);
   }
   void attention(const float* q, const float* k_cache, const float* v_cache,
                  const AttentionShape& shape, int T, int pos0, float* out, float* scores,
                  float* probs) override {
+    const size_t per_head = static_cast<size_t>(T) * static_cast<size_t>(pos0 + T);
+    wrote(out, static_cast<size_t>(T) * shape.n_heads * shape.head_dim);
+    wrote(scores, per_head * shape.n_heads);
+    wrote(probs, per_head * shape.n_heads);
     cuda::launch_attention(q, k_cache, v_cache, shape, T, pos0, out, scores, probs);
   }
-  void add(float* x, const float* y, size_t n) override { cuda::launch_add(x, y, n); }
-  void silu(const float* x, size_t n, float* y) override { cuda::launch_silu(x, n, y); }
+  void add(float* x, const float* y, size_t n) override {
+    wrote(x, n);
+    cuda::launch_add(x, y, n);
+  }
+  void silu(const float* x, size_t n, float* y) override {
+    wrote(y, n);
+    cuda::launch_silu(x, n, y);
+  }
   void mul(const float* a, const float* b, size_t n, float* y) override {
+    wrote(y, n);
     cuda::launch_mul(a, b, n, y);
   }
-  void softmax(float* x, int rows, int n) override { cuda::launch_softmax(x, rows, n); }
+  void softmax(float* x, int rows, int n) override {
+    wrote(x, static_cast<size_t>(rows) * static_cast<size_t>(n));
+    cuda::launch_softmax(x, rows, n);
+  }
 
  private:
   static DeviceMatrix dev(const Weight& w) {
@@ -169,13 +205,36 @@ class CudaBackend final : public Backend {
     return m;
   }
 
-  static void ensure(void** p, size_t* cap, size_t bytes) {
-    if (*cap >= bytes) return;
+  // Grows *p to at least `bytes`; false when it had to reallocate (contents lost).
+  static bool ensure(void** p, size_t* cap, size_t bytes) {
+    if (*cap >= bytes) return true;
     if (*p != nullptr) PV_CUDA_CHECK(cudaFree(*p));
     *p = nullptr;
     *cap = 0;
     PV_CUDA_CHECK(cudaMalloc(p, bytes));
     *cap = bytes;
+    return false;
+  }
+
+  // Whose int8 codes act_scratch_ holds: x's first `count` floats (T rows), rounded in
+  // activation blocks of `block` values. block == 0: nobody's.
+  struct CodesOf {
+    const float* x = nullptr;
+    size_t count = 0;
+    int T = 0;
+    int block = 0;
+    bool operator==(const CodesOf& o) const {
+      return x == o.x && count == o.count && T == o.T && block == o.block;
+    }
+  };
+  void forget_codes() { codes_of_ = CodesOf{}; }
+  // An op is about to write floats [p, p + n): the codes of an x it overlaps are stale.
+  void wrote(const float* p, size_t n) {
+    if (p == nullptr || n == 0 || codes_of_.block == 0) return;
+    const auto lo = reinterpret_cast<uintptr_t>(p), hi = lo + n * sizeof(float);
+    const auto x_lo = reinterpret_cast<uintptr_t>(codes_of_.x);
+    const auto x_hi = x_lo + codes_of_.count * sizeof(float);
+    if (lo < x_hi && x_lo < hi) forget_codes();
   }
 
   int device_;
@@ -185,8 +244,9 @@ class CudaBackend final : public Backend {
   size_t tokens_cap_ = 0;
   void* scratch_ = nullptr;
   size_t scratch_cap_ = 0;
-  void* act_scratch_ = nullptr;  // int8 activations of multi-token matmuls
+  void* act_scratch_ = nullptr;  // int8 activation codes + scales for block-weight matmuls
   size_t act_scratch_cap_ = 0;
+  CodesOf codes_of_;
 };
 
 }  // namespace

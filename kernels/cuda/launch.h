@@ -22,13 +22,19 @@ struct DeviceMatrix {
 
 // y[t, r] = sum_c w[r, c] * x[t, c] for t < T. x must be 16-byte aligned (the backend
 // stages a misaligned x into an aligned scratch buffer first). Over block weights x is
-// rounded to int8 per activation block first, as on the CPU; `scratch` holds
-// act_int8_scratch_bytes(w, T) device bytes for that (none needed for T = 1).
-void launch_matmul(const DeviceMatrix& w, const float* x, int T, void* scratch, float* y);
+// rounded to int8 per activation block of act_block_values(w.type) values first, as on
+// the CPU, into `scratch` (act_int8_scratch_bytes(w, T) device bytes); codes_ready says
+// the scratch already holds the codes of this very x (same values, T and activation
+// block: the caller vouches for it), so they are not rounded again.
+void launch_matmul(const DeviceMatrix& w, const float* x, int T, void* scratch, bool codes_ready,
+                   float* y);
 size_t act_int8_scratch_bytes(const DeviceMatrix& w, int T);
+// Values per activation block x is rounded in for weights of this type; 0 for float types.
+int act_block_values(GgmlType type);
 // The block-weight half of launch_matmul (matvec_act_int8.cu); false, launching nothing,
 // for float weights.
-bool launch_matmul_act_int8(const DeviceMatrix& w, const float* x, int T, void* scratch, float* y);
+bool launch_matmul_act_int8(const DeviceMatrix& w, const float* x, int T, void* scratch,
+                            bool codes_ready, float* y);
 
 // out[t, :] = row tokens[t] of w, dequantized; tokens are device int32.
 void launch_embed(const DeviceMatrix& w, const int32_t* tokens, int T, float* out);

@@ -112,13 +112,14 @@ void launch_one(const DeviceMatrix& w, const float* x, int ntok, float* y) {
 
 }  // namespace
 
-void launch_matmul(const DeviceMatrix& w, const float* x, int T, void* scratch, float* y) {
+void launch_matmul(const DeviceMatrix& w, const float* x, int T, void* scratch, bool codes_ready,
+                   float* y) {
   if (w.rows <= 0 || w.cols <= 0 || T <= 0) return;
   if (w.rows > INT32_MAX || w.cols > INT32_MAX)
     throw std::invalid_argument("cuda matmul: weight shape exceeds int32 indexing");
   if (reinterpret_cast<uintptr_t>(x) % 16 != 0)
     throw std::invalid_argument("cuda matmul: x is not 16-byte aligned");
-  if (launch_matmul_act_int8(w, x, T, scratch, y)) return;
+  if (launch_matmul_act_int8(w, x, T, scratch, codes_ready, y)) return;
   if (T == 1) return launch_one<1>(w, x, 1, y);
   for (int t0 = 0; t0 < T; t0 += kTokChunk) {
     const int n = T - t0 < kTokChunk ? T - t0 : kTokChunk;

@@ -1,10 +1,19 @@
 // CUDA benchmarks (Google Benchmark, timed with CUDA events, manual time):
 //   copy/d2d                device-to-device copy rate (read + write bytes): the ceiling
 //   matvec/<type>/<rows>x<cols>   batch-1 matvec over weights rotated through enough
-//                           copies (>= 4x L2) that none is served from L2; GB/s of weight
-//                           bytes and the ratio to the copy rate measured in this process
-//                           (1 GiB: the ceiling), and to a copy moving as many bytes as
-//                           the matrix holds (same fixed per-operation cost)
+//                           copies (>= 4x L2) that none is served from L2, timed over a
+//                           stream of >= 64 back-to-back matvecs as a decode issues them
+//                           (so the host's latency to the first launch is not charged to
+//                           each); GB/s of weight bytes and the ratio to the copy rate
+//                           measured in this process (1 GiB: the ceiling), and to a
+//                           stream of copies each moving as many bytes as the matrix
+//                           holds, and to a plain streaming read kernel reading the same
+//                           rotated weight bytes (the read ceiling at that size). x is
+//                           the same for every call, so block-weight
+//                           matvecs reuse its int8 codes, as Q/K/V and gate/up do.
+//   matvec_rounding_x/...   the same with x changing between calls (two buffers in
+//                           turn): every matvec first rounds x to int8 codes, as the
+//                           attention-output and down projections do
 //   decode/<model>          batch-1 decode tokens/s of a random-weight Q4_K model through
 //                           the Backend ops, beside the weight-bytes-per-token roofline
 #include <benchmark/benchmark.h>
@@ -18,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cuda/bench/read_stream.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/ggml_types.h"
@@ -140,24 +150,35 @@ class EventTimer {
   cudaEvent_t a_{}, b_{};
 };
 
-// Device-to-device copy rate for a copy of `bytes` (read + write), median of 20. A small
-// copy pays the fixed cost of one operation on the GPU (launch, ramp-up, drain) as a
-// matvec of the same size does; the 1 GiB ceiling hides it.
-double copy_bandwidth_at(size_t bytes) {
-  void *src = nullptr, *dst = nullptr;
-  PV_CUDA_CHECK(cudaMalloc(&src, bytes));
-  PV_CUDA_CHECK(cudaMalloc(&dst, bytes));
-  PV_CUDA_CHECK(cudaMemset(src, 1, bytes));
+int l2_bytes() {
+  int l2 = 0;
+  PV_CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, 0));
+  return l2;
+}
+
+// Device-to-device copy rate for copies of `bytes` (read + write), median of 20 timings of
+// `burst` back-to-back copies. Small copies pay the fixed cost of one operation on the
+// GPU (ramp-up, drain) as a matvec of the same size does; the 1 GiB ceiling hides it. A
+// burst rotates through chunks totalling >= 4x L2 (copy k reads chunk k, writes chunk
+// k + n/2), so, like the rotated matvec weights, no copy is served from L2.
+double copy_bandwidth_at(size_t bytes, int burst = 1) {
+  const size_t n =
+      burst == 1 ? 2 : std::max<size_t>(4, 2 * ((4 * size_t(l2_bytes()) + bytes - 1) / bytes));
+  uint8_t* pool = nullptr;
+  PV_CUDA_CHECK(cudaMalloc(&pool, n * bytes));
+  PV_CUDA_CHECK(cudaMemset(pool, 1, n * bytes));
   EventTimer t;
   std::vector<double> s;
+  size_t k = 0;
   for (int i = 0; i < 20; ++i) {
     t.start();
-    PV_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice));
-    s.push_back(t.stop_seconds());
+    for (int b = 0; b < burst; ++b, ++k)
+      PV_CUDA_CHECK(cudaMemcpyAsync(pool + (k + n / 2) % n * bytes, pool + k % n * bytes, bytes,
+                                    cudaMemcpyDeviceToDevice));
+    s.push_back(t.stop_seconds() / burst);
   }
   std::sort(s.begin(), s.end());
-  PV_CUDA_CHECK(cudaFree(src));
-  PV_CUDA_CHECK(cudaFree(dst));
+  PV_CUDA_CHECK(cudaFree(pool));
   return 2.0 * bytes / s[s.size() / 2];
 }
 
@@ -186,12 +207,14 @@ void BM_CopyD2D(benchmark::State& state) {
   PV_CUDA_CHECK(cudaFree(dst));
 }
 
-void BM_Matvec(benchmark::State& state, GgmlType type, int64_t rows, int64_t cols) {
+constexpr int kStream = 64;  // matvecs (or copies) per timing, at least
+
+void BM_Matvec(benchmark::State& state, GgmlType type, int64_t rows, int64_t cols,
+               bool rounding_x) {
   ScopedBackend scoped;
   const size_t wbytes = pv::kernels::row_bytes(type, cols) * rows;
-  int l2 = 0;
-  PV_CUDA_CHECK(cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, 0));
-  const int copies = static_cast<int>(std::max<size_t>(2, (4 * size_t(l2) + wbytes - 1) / wbytes));
+  const int copies =
+      static_cast<int>(std::max<size_t>(2, (4 * size_t(l2_bytes()) + wbytes - 1) / wbytes));
   std::vector<std::vector<uint8_t>> host(copies);
   std::vector<const Weight*> w(copies);
   for (int i = 0; i < copies; ++i) {
@@ -199,24 +222,38 @@ void BM_Matvec(benchmark::State& state, GgmlType type, int64_t rows, int64_t col
     w[i] = &prepare(host[i], type, rows, cols, label("w", i));
   }
   Backend& be = backend();
-  float* x = be.alloc(cols);
+  float* x[2] = {be.alloc(cols), be.alloc(cols)};
   float* y = be.alloc(rows);
   std::vector<float> xh(cols);
   for (int64_t c = 0; c < cols; ++c) xh[c] = 0.001f * static_cast<float>((c * 7919) % 2001 - 1000);
-  be.upload(x, xh.data(), cols);
-  for (int i = 0; i < copies; ++i) be.matmul(*w[i], x, 1, y);  // warm-up
+  be.upload(x[0], xh.data(), cols);
+  be.upload(x[1], xh.data(), cols);
+  const int rounds = (kStream + copies - 1) / copies;
+  int turn = 0;  // which x: alternating makes every call round x again
+  auto pass = [&] {
+    for (int i = 0; i < copies; ++i) {
+      be.matmul(*w[i], x[turn], 1, y);
+      if (rounding_x) turn ^= 1;
+    }
+  };
+  pass();  // warm-up
   EventTimer t;
   for (auto _ : state) {
     t.start();
-    for (int i = 0; i < copies; ++i) be.matmul(*w[i], x, 1, y);
-    state.SetIterationTime(t.stop_seconds() / copies);  // time of one matvec
+    for (int r = 0; r < rounds; ++r) pass();
+    state.SetIterationTime(t.stop_seconds() / (rounds * copies));  // time of one matvec
   }
   const double bw = copy_bandwidth();
-  // A copy moving the weight bytes (read wbytes/2, write wbytes/2): same-size context.
-  const double bw_same = copy_bandwidth_at(wbytes / 2);
+  // Copies moving the weight bytes (read wbytes/2, write wbytes/2), back to back and
+  // rotated out of L2: the same-size context.
+  const double bw_same = copy_bandwidth_at(wbytes / 2, kStream);
+  std::vector<const void*> bufs;
+  for (const Weight* wi : w) bufs.push_back(wi->device_data);
+  const double bw_read = pv::kernels::cuda::read_stream_bandwidth(bufs, wbytes, rounds * copies);
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * wbytes));
   state.counters["weight_MB"] = wbytes / 1e6;
   state.counters["rotated_copies"] = copies;
+  state.counters["per_timing"] = rounds * copies;
   state.counters["weight_GBps"] = benchmark::Counter(static_cast<double>(wbytes) / 1e9,
                                                      benchmark::Counter::kIsIterationInvariantRate);
   state.counters["copy_GBps"] = bw / 1e9;
@@ -225,7 +262,11 @@ void BM_Matvec(benchmark::State& state, GgmlType type, int64_t rows, int64_t col
   state.counters["same_size_copy_GBps"] = bw_same / 1e9;
   state.counters["ratio_vs_same_size_copy"] = benchmark::Counter(
       static_cast<double>(wbytes) / bw_same, benchmark::Counter::kIsIterationInvariantRate);
-  be.free(x);
+  state.counters["same_size_read_GBps"] = bw_read / 1e9;
+  state.counters["ratio_vs_same_size_read"] = benchmark::Counter(
+      static_cast<double>(wbytes) / bw_read, benchmark::Counter::kIsIterationInvariantRate);
+  be.free(x[0]);
+  be.free(x[1]);
   be.free(y);
 }
 
@@ -345,13 +386,13 @@ int main(int argc, char** argv) {
   struct Shape {
     int64_t rows, cols;
   };
-  auto reg = [](GgmlType t, Shape s) {
-    std::string name("matvec/");
+  auto reg = [](GgmlType t, Shape s, bool rounding_x = false) {
+    std::string name(rounding_x ? "matvec_rounding_x/" : "matvec/");
     name.append(pv::kernels::type_name(t)).append("/").append(std::to_string(s.rows));
     name.append("x").append(std::to_string(s.cols));
-    benchmark::RegisterBenchmark(name.c_str(), BM_Matvec, t, s.rows, s.cols)
+    benchmark::RegisterBenchmark(name.c_str(), BM_Matvec, t, s.rows, s.cols, rounding_x)
         ->UseManualTime()
-        ->Iterations(50)
+        ->Iterations(20)
         ->Unit(benchmark::kMicrosecond);
   };
   for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::Q6_K, GgmlType::Q4_0, GgmlType::F16,
@@ -362,6 +403,9 @@ int main(int argc, char** argv) {
     for (Shape s : {Shape{3584, 3584}, Shape{18944, 3584}, Shape{3584, 18944}, Shape{152064, 3584},
                     Shape{14336, 4096}})
       reg(t, s);
+  // The target shapes once more, with x rounded on every call.
+  for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q8_0})
+    for (Shape s : {Shape{4096, 14336}, Shape{18944, 3584}, Shape{3584, 18944}}) reg(t, s, true);
   benchmark::RegisterBenchmark("decode/qwen2.5-0.5B-shape-Q4_K", BM_Decode,
                                ModelShape{"0.5B", 896, 24, 14, 2, 4864, 151936})
       ->UseManualTime()
