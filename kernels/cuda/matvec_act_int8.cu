@@ -2,19 +2,20 @@
 // rounded to int8 per activation block, as the CPU backend does (act_quant.cuh), so the
 // two backends sum the same integers.
 //
-// x is rounded once, by quantize_rows, into int8 codes + one f32 scale per activation
-// block in a scratch buffer; the matvecs read those codes (a quarter of the f32 bytes, no
-// amax shuffles). The backend skips the rounding when the scratch already holds this x's
-// codes (Q/K/V and gate/up share their input): launch_matmul's codes_ready.
+// x's int8 codes (+ one f32 scale per activation block) live in a scratch buffer, so a
+// later matmul of the same, unchanged x reads them instead of rounding x again (Q/K/V and
+// gate/up share their input; the backend decides: launch_matmul's codes_ready). One
+// token: the matvec rounds x itself when the codes are not there (no extra launch) and
+// its block 0 leaves them in the scratch; several tokens: quantize_rows first.
 //
 // Batch 1 (decode, the hot path) has two forms, chosen by shape (launch_type):
 //  * column-stationary (fewer, longer rows): each thread owns K fixed (block, part) slots
 //    of a row and holds the codes of those slots in registers; the thread block walks its
-//    rows R at a time, each thread streaming only weight bytes. (The session-1 kernel
-//    re-read f32 x from L2 for every few rows, 7x the Q4_K weight bytes per row: L2, not
-//    HBM, was its ceiling.)
-//  * row-streaming (many rows): every warp streams whole rows at full occupancy, reading
-//    the codes through L1 (a row's codes are 1/4.5 of a Q4_K row's bytes and stay cached).
+//    rows R at a time with two rows per thread in flight, each thread streaming only
+//    weight bytes. (The session-1 kernel re-read f32 x from L2 for every few rows, 7x the
+//    Q4_K weight bytes per row: L2, not HBM, was its ceiling.)
+//  * row-streaming (many rows): the block puts x's codes in shared memory, then every
+//    warp streams whole rows at full occupancy.
 // All are launched as programmatic dependents (pdl.cuh): weight loads start before the
 // kernel in front has finished; codes and outputs are touched after it has.
 // Per-row sums are reduced in a fixed order (deterministic).
@@ -431,10 +432,7 @@ void launch_form(const DeviceMatrix& w, int threads, const float* x, const ActCo
   // more groups per block than 48 KiB of partial sums hold (more blocks then).
   const int groups = (rows + R - 1) / R;
   const int waves_cap = static_cast<int>((48 << 10) / per_group);
-  static const int cap = env_choice("PV_CUDA_MATVEC_BLOCKS_PER_SM");  // 0: as many as fit
-  int per_sm = resident_blocks<A, K, R, kRound>(threads, per_group * 8);
-  if (cap > 0 && cap < per_sm) per_sm = cap;
-  const int most = sm_count() * per_sm;
+  const int most = sm_count() * resident_blocks<A, K, R, kRound>(threads, per_group * 8);
   int waves = (groups + most - 1) / most;
   if (waves > waves_cap) waves = waves_cap;
   const int grid = (groups + waves - 1) / waves;

@@ -1,8 +1,9 @@
 #!/bin/bash
-# Final device call of session 2: `pv validate` of the CUDA contracts on the GPU (evidence
+# Final device call of a session: `pv validate` of the CUDA contracts on the GPU (evidence
 # bundles with the device fingerprint), pv generate / trace / bisect CPU vs CUDA,
 # compute-sanitizer memcheck, and the benchmarks of this build beside the previous
-# kernels' (pv_cuda_bench_old, built from 7b7782e) on the same GPU.
+# kernels' (pv_cuda_bench_old: the previous session's kernels built with this bench
+# source; session 2: 7b7782e, session 3: 96e0b53) on the same GPU.
 # $1 = carried folder: bin/ (pv, pv_falsifiers, pv_cuda_bench[, pv_cuda_bench_old]), lib/.
 # PV_DEVICE_VALIDATE_ONLY=1 stops after the evidence bundles.
 set -u
