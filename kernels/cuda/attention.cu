@@ -21,7 +21,8 @@ __global__ void __launch_bounds__(kThreads)
                      const float* __restrict__ vc, int H, int Hkv, int D, int T, int pos0,
                      float scale, float* __restrict__ out, float* __restrict__ scores,
                      float* __restrict__ probs) {
-  pdl_allow_next();  // a matvec after this one may begin its weight loads (pdl.cuh)
+  pdl_allow_next();     // the kernel after this one may start its prologue (pdl.cuh)
+  pdl_wait_previous();  // launched as a dependent: the kernel in front has finished
   extern __shared__ float sm[];
   __shared__ float red[kThreads / 32];
   float* qs = sm;
@@ -102,9 +103,14 @@ void launch_attention(const float* q, const float* k_cache, const float* v_cache
         ", n_kv_heads " + std::to_string(shape.n_kv_heads) + ", head_dim " +
         std::to_string(shape.head_dim) + ", pos0 " + std::to_string(pos0) + ")");
   const size_t smem = sizeof(float) * (static_cast<size_t>(shape.head_dim) + pos0 + T);
-  int dev = 0, max_smem = 0;
+  // Asked once per device and thread: these queries cost host time on every decode step.
+  static thread_local int cached_dev = -1, max_smem = 0;
+  int dev = 0;
   PV_CUDA_CHECK(cudaGetDevice(&dev));
-  PV_CUDA_CHECK(cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  if (dev != cached_dev) {
+    PV_CUDA_CHECK(cudaDeviceGetAttribute(&max_smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    cached_dev = dev;
+  }
   const size_t usable = static_cast<size_t>(max_smem) - sizeof(float) * (kThreads / 32);
   if (smem > usable)
     throw std::invalid_argument("cuda attention: context of " + std::to_string(pos0 + T) +
@@ -113,9 +119,9 @@ void launch_attention(const float* q, const float* k_cache, const float* v_cache
     PV_CUDA_CHECK(cudaFuncSetAttribute(
         attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(usable)));
   const dim3 grid(shape.n_heads, T);
-  attention_kernel<<<grid, kThreads, smem>>>(
-      q, k_cache, v_cache, shape.n_heads, shape.n_kv_heads, shape.head_dim, T, pos0,
-      1.0f / std::sqrt(static_cast<float>(shape.head_dim)), out, scores, probs);
+  launch_dependent(attention_kernel, grid, dim3(kThreads), smem, q, k_cache, v_cache, shape.n_heads,
+                   shape.n_kv_heads, shape.head_dim, T, pos0,
+                   1.0f / std::sqrt(static_cast<float>(shape.head_dim)), out, scores, probs);
   PV_CUDA_LAUNCH_CHECK("attention_kernel");
 }
 

@@ -144,7 +144,7 @@ class CudaBackend final : public Backend {
     const bool ready = want.block > 0 && codes_of_ == want;
     if (!ready) forget_codes();  // until the rounding below has been launched
     cuda::launch_matmul(m, x, T, act_scratch_, ready, y);
-    if (want.block > 0) codes_of_ = want;
+    if (want.block > 0 && m.rows > 0 && m.cols > 0 && T > 0) codes_of_ = want;  // it ran
     wrote(y, static_cast<size_t>(T) * static_cast<size_t>(w.view.rows));
   }
 

@@ -351,6 +351,8 @@ __global__ void __launch_bounds__(kRowWarps * 32)
     matmul_act_int8(const uint8_t* __restrict__ w, size_t rb, int rows, int nblocks,
                     const int8_t* __restrict__ codes, const float* __restrict__ scales, int ntok,
                     float* __restrict__ y) {
+  pdl_allow_next();
+  pdl_wait_previous();
   const int lane = threadIdx.x & 31;
   const int row = blockIdx.x * kRowWarps + (threadIdx.x >> 5);
   if (row >= rows) return;  // whole warp leaves together: no partial shuffles
@@ -382,9 +384,11 @@ void launch_multi(const DeviceMatrix& w, const ActCodes& x, int T, float* y) {
   const int rows = static_cast<int>(w.rows), nblocks = static_cast<int>(w.cols / A::kValues);
   for (int t0 = 0; t0 < T; t0 += kTokChunk) {
     const int nt = T - t0 < kTokChunk ? T - t0 : kTokChunk;
-    matmul_act_int8<A, kTokChunk><<<(rows + kRowWarps - 1) / kRowWarps, kRowWarps * 32>>>(
-        w.data, w.row_bytes, rows, nblocks, x.codes + static_cast<size_t>(t0) * w.cols,
-        x.scales + static_cast<size_t>(t0) * nblocks, nt, y + static_cast<size_t>(t0) * rows);
+    launch_dependent(matmul_act_int8<A, kTokChunk>, dim3((rows + kRowWarps - 1) / kRowWarps),
+                     dim3(kRowWarps * 32), 0, w.data, w.row_bytes, rows, nblocks,
+                     x.codes + static_cast<size_t>(t0) * w.cols,
+                     x.scales + static_cast<size_t>(t0) * nblocks, nt,
+                     y + static_cast<size_t>(t0) * rows);
     PV_CUDA_LAUNCH_CHECK("matmul_act_int8");
   }
 }

@@ -21,7 +21,8 @@ unsigned grid_for(size_t n) {
 
 __global__ void embed_kernel(GgmlType type, const uint8_t* w, size_t rb, int64_t rows, int cols,
                              const int32_t* tokens, int T, float* out) {
-  pdl_allow_next();  // a matvec after this one may begin its weight loads (pdl.cuh)
+  pdl_allow_next();     // the kernel after this one may start its prologue (pdl.cuh)
+  pdl_wait_previous();  // launched as a dependent: the kernel in front has finished
   const size_t n = static_cast<size_t>(T) * cols;
   for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n;
        i += size_t{gridDim.x} * blockDim.x) {
@@ -34,7 +35,8 @@ __global__ void embed_kernel(GgmlType type, const uint8_t* w, size_t rb, int64_t
 }
 
 __global__ void add_bias_kernel(float* y, GgmlType type, const uint8_t* b, int n, int T) {
-  pdl_allow_next();  // a matvec after this one may begin its weight loads (pdl.cuh)
+  pdl_allow_next();     // the kernel after this one may start its prologue (pdl.cuh)
+  pdl_wait_previous();  // launched as a dependent: the kernel in front has finished
   const size_t total = static_cast<size_t>(T) * n;
   for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < total;
        i += size_t{gridDim.x} * blockDim.x)
@@ -65,7 +67,8 @@ __device__ float block_max(float v, float* red) {
 
 __global__ void rmsnorm_kernel(const float* x, GgmlType wtype, const uint8_t* w, int n, float eps,
                                float* y) {
-  pdl_allow_next();  // a matvec after this one may begin its weight loads (pdl.cuh)
+  pdl_allow_next();     // the kernel after this one may start its prologue (pdl.cuh)
+  pdl_wait_previous();  // launched as a dependent: the kernel in front has finished
   __shared__ float red[32];
   const float* xr = x + static_cast<size_t>(blockIdx.x) * n;
   float* yr = y + static_cast<size_t>(blockIdx.x) * n;
@@ -80,7 +83,8 @@ __global__ void rmsnorm_kernel(const float* x, GgmlType wtype, const uint8_t* w,
 // their precision (pos * inv_freq grows large; float sin/cos of it would drift).
 __global__ void rope_kernel(float* x, int T, int n_heads, int head_dim, int pos0, double log_theta,
                             bool interleaved) {
-  pdl_allow_next();  // a matvec after this one may begin its weight loads (pdl.cuh)
+  pdl_allow_next();     // the kernel after this one may start its prologue (pdl.cuh)
+  pdl_wait_previous();  // launched as a dependent: the kernel in front has finished
   const int half = head_dim / 2;
   const size_t n = static_cast<size_t>(T) * n_heads * half;
   for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n;
@@ -100,14 +104,16 @@ __global__ void rope_kernel(float* x, int T, int n_heads, int head_dim, int pos0
 }
 
 __global__ void add_kernel(float* x, const float* y, size_t n) {
-  pdl_allow_next();  // a matvec after this one may begin its weight loads (pdl.cuh)
+  pdl_allow_next();     // the kernel after this one may start its prologue (pdl.cuh)
+  pdl_wait_previous();  // launched as a dependent: the kernel in front has finished
   for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n;
        i += size_t{gridDim.x} * blockDim.x)
     x[i] += y[i];
 }
 
 __global__ void silu_kernel(const float* x, size_t n, float* y) {
-  pdl_allow_next();  // a matvec after this one may begin its weight loads (pdl.cuh)
+  pdl_allow_next();     // the kernel after this one may start its prologue (pdl.cuh)
+  pdl_wait_previous();  // launched as a dependent: the kernel in front has finished
   for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n;
        i += size_t{gridDim.x} * blockDim.x) {
     const float v = x[i];
@@ -116,14 +122,16 @@ __global__ void silu_kernel(const float* x, size_t n, float* y) {
 }
 
 __global__ void mul_kernel(const float* a, const float* b, size_t n, float* y) {
-  pdl_allow_next();  // a matvec after this one may begin its weight loads (pdl.cuh)
+  pdl_allow_next();     // the kernel after this one may start its prologue (pdl.cuh)
+  pdl_wait_previous();  // launched as a dependent: the kernel in front has finished
   for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n;
        i += size_t{gridDim.x} * blockDim.x)
     y[i] = a[i] * b[i];
 }
 
 __global__ void softmax_kernel(float* x, int n) {
-  pdl_allow_next();  // a matvec after this one may begin its weight loads (pdl.cuh)
+  pdl_allow_next();     // the kernel after this one may start its prologue (pdl.cuh)
+  pdl_wait_previous();  // launched as a dependent: the kernel in front has finished
   __shared__ float red[32];
   float* r = x + static_cast<size_t>(blockIdx.x) * n;
   float m = -INFINITY;
@@ -145,22 +153,22 @@ __global__ void softmax_kernel(float* x, int n) {
 void launch_embed(const DeviceMatrix& w, const int32_t* tokens, int T, float* out) {
   const size_t n = static_cast<size_t>(T) * w.cols;
   if (n == 0) return;
-  embed_kernel<<<grid_for(n), kThreads>>>(w.type, w.data, w.row_bytes, w.rows,
-                                          static_cast<int>(w.cols), tokens, T, out);
+  launch_dependent(embed_kernel, dim3(grid_for(n)), dim3(kThreads), 0, w.type, w.data, w.row_bytes,
+                   w.rows, static_cast<int>(w.cols), tokens, T, out);
   PV_CUDA_LAUNCH_CHECK("embed_kernel");
 }
 
 void launch_add_bias(float* y, const DeviceMatrix& bias, int T) {
   const size_t n = static_cast<size_t>(T) * bias.cols;
   if (n == 0) return;
-  add_bias_kernel<<<grid_for(n), kThreads>>>(y, bias.type, bias.data, static_cast<int>(bias.cols),
-                                             T);
+  launch_dependent(add_bias_kernel, dim3(grid_for(n)), dim3(kThreads), 0, y, bias.type, bias.data,
+                   static_cast<int>(bias.cols), T);
   PV_CUDA_LAUNCH_CHECK("add_bias_kernel");
 }
 
 void launch_rmsnorm(const float* x, const DeviceMatrix& w, int T, int n, float eps, float* y) {
   if (T <= 0 || n <= 0) return;
-  rmsnorm_kernel<<<T, kThreads>>>(x, w.type, w.data, n, eps, y);
+  launch_dependent(rmsnorm_kernel, dim3(T), dim3(kThreads), 0, x, w.type, w.data, n, eps, y);
   PV_CUDA_LAUNCH_CHECK("rmsnorm_kernel");
 }
 
@@ -168,33 +176,32 @@ void launch_rope(float* x, int T, int n_heads, int head_dim, int pos0, float the
                  RopeStyle style) {
   const size_t n = static_cast<size_t>(T) * n_heads * (head_dim / 2);
   if (n == 0) return;
-  rope_kernel<<<grid_for(n), kThreads>>>(x, T, n_heads, head_dim, pos0,
-                                         std::log(static_cast<double>(theta)),
-                                         style == RopeStyle::Interleaved);
+  launch_dependent(rope_kernel, dim3(grid_for(n)), dim3(kThreads), 0, x, T, n_heads, head_dim, pos0,
+                   std::log(static_cast<double>(theta)), style == RopeStyle::Interleaved);
   PV_CUDA_LAUNCH_CHECK("rope_kernel");
 }
 
 void launch_add(float* x, const float* y, size_t n) {
   if (n == 0) return;
-  add_kernel<<<grid_for(n), kThreads>>>(x, y, n);
+  launch_dependent(add_kernel, dim3(grid_for(n)), dim3(kThreads), 0, x, y, n);
   PV_CUDA_LAUNCH_CHECK("add_kernel");
 }
 
 void launch_silu(const float* x, size_t n, float* y) {
   if (n == 0) return;
-  silu_kernel<<<grid_for(n), kThreads>>>(x, n, y);
+  launch_dependent(silu_kernel, dim3(grid_for(n)), dim3(kThreads), 0, x, n, y);
   PV_CUDA_LAUNCH_CHECK("silu_kernel");
 }
 
 void launch_mul(const float* a, const float* b, size_t n, float* y) {
   if (n == 0) return;
-  mul_kernel<<<grid_for(n), kThreads>>>(a, b, n, y);
+  launch_dependent(mul_kernel, dim3(grid_for(n)), dim3(kThreads), 0, a, b, n, y);
   PV_CUDA_LAUNCH_CHECK("mul_kernel");
 }
 
 void launch_softmax(float* x, int rows, int n) {
   if (rows <= 0 || n <= 0) return;
-  softmax_kernel<<<rows, kThreads>>>(x, n);
+  launch_dependent(softmax_kernel, dim3(rows), dim3(kThreads), 0, x, n);
   PV_CUDA_LAUNCH_CHECK("softmax_kernel");
 }
 

@@ -20,6 +20,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -137,8 +138,14 @@ class EventTimer {
     cudaEventDestroy(a_);
     cudaEventDestroy(b_);
   }
-  void start() { PV_CUDA_CHECK(cudaEventRecord(a_)); }
+  void start() {
+    PV_CUDA_CHECK(cudaEventRecord(a_));
+    host_start_ = std::chrono::steady_clock::now();
+  }
+  // GPU seconds between start() and now; host_seconds() then says how long the host took
+  // to enqueue that work (close to the GPU time: the host's launches were the bound).
   double stop_seconds() {
+    host_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - host_start_).count();
     PV_CUDA_CHECK(cudaEventRecord(b_));
     PV_CUDA_CHECK(cudaEventSynchronize(b_));
     float ms = 0;
@@ -146,8 +153,12 @@ class EventTimer {
     return ms / 1e3;
   }
 
+  double host_seconds() const { return host_; }
+
  private:
   cudaEvent_t a_{}, b_{};
+  std::chrono::steady_clock::time_point host_start_;
+  double host_ = 0;
 };
 
 int l2_bytes() {
@@ -238,11 +249,14 @@ void BM_Matvec(benchmark::State& state, GgmlType type, int64_t rows, int64_t col
   };
   pass();  // warm-up
   EventTimer t;
+  double enqueue = 0;
   for (auto _ : state) {
     t.start();
     for (int r = 0; r < rounds; ++r) pass();
     state.SetIterationTime(t.stop_seconds() / (rounds * copies));  // time of one matvec
+    enqueue += t.host_seconds() / (rounds * copies);
   }
+  state.counters["host_enqueue_us"] = 1e6 * enqueue / static_cast<double>(state.iterations());
   const double bw = copy_bandwidth();
   // Copies moving the weight bytes (read wbytes/2, write wbytes/2), back to back and
   // rotated out of L2: the same-size context.
@@ -317,8 +331,12 @@ void BM_Decode(benchmark::State& state, ModelShape m) {
     vc[l] = be.alloc(static_cast<size_t>(ctx) * kvd);
   }
   int pos = 0;
+  // Host seconds spent enqueueing the ops after the embedding: the embedding's copy of the
+  // token from pageable host memory waits for the GPU (a stream sync), so it is left out.
+  double enqueue = 0;
   auto token = [&](int32_t tok) {
     be.embed(*embd, &tok, 1, x);
+    const auto t0 = std::chrono::steady_clock::now();
     for (int l = 0; l < m.layers; ++l) {
       const L& w = layers[l];
       float* kr = kc[l] + static_cast<size_t>(pos) * kvd;
@@ -345,16 +363,22 @@ void BM_Decode(benchmark::State& state, ModelShape m) {
     }
     be.rmsnorm(x, *onorm, 1, m.hidden, 1e-6f, n);
     be.matmul(*embd, n, 1, logits);
+    enqueue += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     pos = (pos + 1) % ctx;
   };
   for (int i = 0; i < 3; ++i) token(i);
   be.synchronize();
   EventTimer t;
+  enqueue = 0;
   for (auto _ : state) {
     t.start();
     for (int i = 0; i < 16; ++i) token(17 + i);
     state.SetIterationTime(t.stop_seconds() / 16);
   }
+  // Host time to enqueue one token's launches: when it is close to the GPU time per
+  // token, decode is launch-bound (CUDA graphs, fewer launches), not bandwidth-bound.
+  state.counters["host_enqueue_us"] =
+      1e6 * enqueue / (16.0 * static_cast<double>(state.iterations()));
   const double bw = copy_bandwidth();
   state.counters["weight_MB_per_token"] = weight_bytes / 1e6;
   state.counters["tok_per_s"] =
