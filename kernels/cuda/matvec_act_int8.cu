@@ -351,8 +351,7 @@ __global__ void __launch_bounds__(kRowWarps * 32)
     matmul_act_int8(const uint8_t* __restrict__ w, size_t rb, int rows, int nblocks,
                     const int8_t* __restrict__ codes, const float* __restrict__ scales, int ntok,
                     float* __restrict__ y) {
-  pdl_allow_next();
-  pdl_wait_previous();
+  pdl_allow_next();  // a plain launch, like the float matvecs (matvec.cu says why)
   const int lane = threadIdx.x & 31;
   const int row = blockIdx.x * kRowWarps + (threadIdx.x >> 5);
   if (row >= rows) return;  // whole warp leaves together: no partial shuffles
@@ -384,11 +383,9 @@ void launch_multi(const DeviceMatrix& w, const ActCodes& x, int T, float* y) {
   const int rows = static_cast<int>(w.rows), nblocks = static_cast<int>(w.cols / A::kValues);
   for (int t0 = 0; t0 < T; t0 += kTokChunk) {
     const int nt = T - t0 < kTokChunk ? T - t0 : kTokChunk;
-    launch_dependent(matmul_act_int8<A, kTokChunk>, dim3((rows + kRowWarps - 1) / kRowWarps),
-                     dim3(kRowWarps * 32), 0, w.data, w.row_bytes, rows, nblocks,
-                     x.codes + static_cast<size_t>(t0) * w.cols,
-                     x.scales + static_cast<size_t>(t0) * nblocks, nt,
-                     y + static_cast<size_t>(t0) * rows);
+    matmul_act_int8<A, kTokChunk><<<(rows + kRowWarps - 1) / kRowWarps, kRowWarps * 32>>>(
+        w.data, w.row_bytes, rows, nblocks, x.codes + static_cast<size_t>(t0) * w.cols,
+        x.scales + static_cast<size_t>(t0) * nblocks, nt, y + static_cast<size_t>(t0) * rows);
     PV_CUDA_LAUNCH_CHECK("matmul_act_int8");
   }
 }
