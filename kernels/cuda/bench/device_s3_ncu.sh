@@ -3,8 +3,8 @@
 # same-size read kernel: DRAM throughput, occupancy, warp stall reasons.
 # $1 = carried folder (bin/, lib/).
 set -u
-D=$(cd "${1:-.devcarry/lead}" && pwd)
-export LD_LIBRARY_PATH=$D/lib
+. "$(dirname "$0")/device_lib.sh"
+device_setup "${1:-}"
 timeout 400 ncu --clock-control none --section SpeedOfLight --section Occupancy \
   --section LaunchStats --section WarpStateStats --section MemoryWorkloadAnalysis \
   -k 'regex:matvec_act_int8' --launch-skip 40 -c 1 "$D/bin/pv_cuda_bench" \
