@@ -137,15 +137,18 @@ class CudaBackend final : public Backend {
       x = static_cast<const float*>(scratch_);
     }
     const DeviceMatrix& m = dev(w);
+    const size_t y_count = static_cast<size_t>(T) * static_cast<size_t>(w.view.rows);
+    wrote(y, y_count);  // before: if the launch fails part way, y may be half written
     const CodesOf want{x, x_count, T, cuda::act_block_values(m.type)};
     if (want.block > 0 &&
         !ensure(&act_scratch_, &act_scratch_cap_, cuda::act_int8_scratch_bytes(m, T)))
       forget_codes();  // reallocated: it holds nobody's codes
     const bool ready = want.block > 0 && codes_of_ == want;
-    if (!ready) forget_codes();  // until the rounding below has been launched
+    // Float weights leave the scratch alone; a block-weight matmul rounds x into it.
+    if (want.block > 0 && !ready) forget_codes();  // until the rounding has been launched
     cuda::launch_matmul(m, x, T, act_scratch_, ready, y);
     if (want.block > 0 && m.rows > 0 && m.cols > 0 && T > 0) codes_of_ = want;  // it ran
-    wrote(y, static_cast<size_t>(T) * static_cast<size_t>(w.view.rows));
+    wrote(y, y_count);  // after: the codes of an x this matmul wrote over are stale
   }
 
   void add_bias(float* y, const Weight& bias, int T) override {
