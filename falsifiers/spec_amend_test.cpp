@@ -51,6 +51,7 @@ falsifiers:
 // A source root with the contract and an evidence directory.
 struct Tree {
   fs::path root = make_temp_dir("amend");
+  std::string version = "1.0.0";  // the contract version bundles record
   fs::path evidence() const { return root / "evidence"; }
   fs::path spec() const { return root / "spec/pv-spec.md"; }
   Tree() {
@@ -68,7 +69,7 @@ struct Tree {
     b["schema"] = "pv-evidence-v1";
     b["contract"] = {
         {"id", "C-AMEND"},
-        {"version", "1.0.0"},
+        {"version", version},
         {"file", "contracts/amend-v1.yaml"},
         {"sha256", ph::sha256_hex(ph::read_file_bytes(root / "contracts/amend-v1.yaml"))}};
     b["falsifier"] = {{"id", id},
@@ -173,6 +174,52 @@ TEST(SpecAmend, RefusesOverclaimAndStaleEvidence) {
   EXPECT_EQ(stale.outcome, ph::AmendOutcome::kRefused);
   EXPECT_NE(stale.message.find("stale evidence"), std::string::npos) << stale.message;
   EXPECT_EQ(ph::read_file_bytes(t.spec()), before);
+}
+
+// A contract is a versioned set of claims: a file that changed since the last amendment
+// under the same version is refused, naming the file and both digests; with the version
+// bumped the amendment records the change. A spec written before digests were recorded
+// takes the change and records the digest from then on.
+TEST(SpecAmend, RefusesContractChangeWithoutVersionBump) {
+  Tree t;
+  t.bundle("F-A", P, "2026-11-20T10:00:00Z");
+  ASSERT_EQ(t.amend().outcome, ph::AmendOutcome::kAmended);
+  const std::string before = ph::read_file_bytes(t.spec());
+  std::string edited(kContract);
+  edited.replace(edited.find("prediction: always"), 18, "prediction: usually");
+  write_text(t.root / "contracts/amend-v1.yaml", edited);
+  t.bundle("F-A", P, "2026-11-21T10:00:00Z", P, "d2");  // fresh under the edited file
+  auto same_version = t.amend();
+  EXPECT_EQ(same_version.outcome, ph::AmendOutcome::kRefused);
+  EXPECT_NE(same_version.message.find("contracts/amend-v1.yaml (C-AMEND) is still v1.0.0 but "
+                                      "its file changed since amendment 1"),
+            std::string::npos)
+      << same_version.message;
+  EXPECT_NE(same_version.message.find("bump metadata.version"), std::string::npos);
+  EXPECT_EQ(ph::read_file_bytes(t.spec()), before);
+
+  edited.replace(edited.find("version: 1.0.0"), 14, "version: 1.1.0");
+  write_text(t.root / "contracts/amend-v1.yaml", edited);
+  t.version = "1.1.0";
+  t.bundle("F-A", P, "2026-11-22T10:00:00Z", P, "d3");
+  auto bumped = t.amend();
+  ASSERT_EQ(bumped.outcome, ph::AmendOutcome::kAmended) << bumped.message;
+  EXPECT_NE(ph::read_file_bytes(t.spec()).find("contract v1.0.0 -> v1.1.0"), std::string::npos);
+
+  // A state without digests (written before they were recorded) cannot tell: it records.
+  std::string doc = ph::read_file_bytes(t.spec());
+  for (size_t at; (at = doc.find("\"contract_sha256\"")) != std::string::npos;) {
+    doc.erase(at, doc.find('\n', at) - at + 1);
+  }
+  write_text(t.spec(), doc);
+  edited.replace(edited.find("prediction: usually"), 19, "prediction: mostly");
+  write_text(t.root / "contracts/amend-v1.yaml", edited);
+  t.bundle("F-A", P, "2026-11-23T10:00:00Z", P, "d4");
+  auto legacy = t.amend();
+  ASSERT_EQ(legacy.outcome, ph::AmendOutcome::kAmended) << legacy.message;
+  EXPECT_NE(
+      ph::read_file_bytes(t.spec()).find("\"contract_sha256\": \"" + ph::sha256_hex(edited) + "\""),
+      std::string::npos);
 }
 
 TEST(SpecAmend, KeepsProseOutsideGeneratedBlocks) {

@@ -22,6 +22,7 @@ SpecFalsifier to_spec(const MergedFalsifier& m, const std::string& shown_bundle)
   SpecFalsifier f;
   f.contract = m.contract_id;
   f.contract_version = m.contract_version;
+  f.contract_sha256 = m.contract_sha256;
   f.id = m.falsifier_id;
   f.status = m.earned;
   f.claimed = m.claimed;
@@ -152,6 +153,27 @@ AmendPlan plan_amendment(const std::string& old_doc, const std::string& where,
       refusals.push_back(fmt::format("overclaim: {} {} claims {} but earned {}{}", m.contract_id,
                                      m.falsifier_id, status_name(m.claimed), status_name(m.earned),
                                      m.capped_by.empty() ? "" : " (" + m.capped_by + ")"));
+    }
+  }
+  // A contract is a versioned set of claims: a file that changed since the last amendment
+  // (a claim, a threshold, a status) must say so with a new version, or the spec would
+  // record different claims under the same name.
+  std::map<Key, const SpecFalsifier*> recorded;
+  for (const auto& f : p.before.falsifiers) recorded[{f.contract, f.id}] = &f;
+  std::set<std::string> unbumped;
+  for (const auto& m : index.falsifiers) {
+    auto it = recorded.find({m.contract_id, m.falsifier_id});
+    if (it == recorded.end()) continue;
+    const SpecFalsifier& o = *it->second;
+    if (o.contract_sha256.empty() || m.contract_sha256.empty()) continue;  // not recorded
+    if (o.contract_sha256 != m.contract_sha256 && o.contract_version == m.contract_version &&
+        unbumped.insert(m.contract_id).second) {
+      refusals.push_back(fmt::format(
+          "a changed contract under its old version: {} ({}) is still v{} but its file changed "
+          "since amendment {} (sha256 {} -> {}); bump metadata.version",
+          m.contract_file.empty() ? m.contract_id : m.contract_file, m.contract_id,
+          m.contract_version, p.before.amendment, short_sha(o.contract_sha256),
+          short_sha(m.contract_sha256)));
     }
   }
   if (!refusals.empty()) {

@@ -130,6 +130,7 @@ MergedFalsifier merge_one(const std::vector<const BundleRecord*>& fresh) {
   m.contract_id = chosen->contract_id;
   m.contract_version = chosen->contract_version;
   m.contract_file = chosen->contract_file;
+  m.contract_sha256 = chosen->contract_sha256;
   m.falsifier_id = chosen->falsifier_id;
   m.claimed = newest(fresh)->claimed;
   m.bundle = chosen->path.string();
@@ -192,6 +193,7 @@ MergedIndex merge_bundles(const std::vector<BundleRecord>& bundles, const Stalen
       m.contract_id = b->contract_id;
       m.contract_version = b->contract_version;
       m.contract_file = b->contract_file;
+      m.contract_sha256 = b->contract_sha256;
       m.falsifier_id = b->falsifier_id;
       m.claimed = b->claimed;
       m.earned = b->earned;

@@ -27,9 +27,9 @@ struct BundleTest {
   std::string name;    // binary:Suite.Test as written in the bundle
   std::string result;  // passed | failed | skipped (anything else counts as failed)
   std::string skip_reason;
-  std::string level;          // ladder level the test is bound at ("" when not recorded)
-  int runs = 1;               // repetitions folded into `result`
-  bool credited = false;      // credited from another machine's bundle, not run here
+  std::string level;      // ladder level the test is bound at ("" when not recorded)
+  int runs = 1;           // repetitions folded into `result`
+  bool credited = false;  // credited from another machine's bundle, not run here
   std::map<std::string, double> metrics;
 };
 
@@ -43,8 +43,8 @@ struct BundleRecord {
   std::string capped_by;
   std::vector<BundleTest> tests;
   std::string inputs_digest, git_commit;
-  bool has_inputs = false;           // environment.inputs present: freshness is checkable
-  std::vector<std::string> inputs;   // the falsifier's source globs at the time of the run
+  bool has_inputs = false;          // environment.inputs present: freshness is checkable
+  std::vector<std::string> inputs;  // the falsifier's source globs at the time of the run
   bool git_dirty = false;
   std::string machine;       // environment fingerprint (12 hex digits)
   std::string machine_desc;  // "cpu / gpu / host" for people
@@ -74,6 +74,7 @@ StalenessCheck contract_staleness_check(std::filesystem::path source_root);
 
 struct MergedFalsifier {
   std::string contract_id, contract_version, contract_file, falsifier_id;
+  std::string contract_sha256;  // of the contract file the verdict was earned under
   Status claimed = Status::FALSIFIED;
   Status earned = Status::FALSIFIED;
   std::string capped_by;  // why not higher: the grader's reason, "flaky: ...", "runs: 1 of 2"

@@ -67,6 +67,7 @@ std::string spec_state_json(const SpecState& s) {
     ordered_json o;
     o["contract"] = f.contract;
     o["contract_version"] = f.contract_version;
+    o["contract_sha256"] = f.contract_sha256;
     o["id"] = f.id;
     o["status"] = status_name(f.status);
     o["claimed"] = status_name(f.claimed);
@@ -113,6 +114,7 @@ SpecState parse_spec_state(const std::string& json_text, const std::string& wher
       SpecFalsifier f;
       f.contract = o.value("contract", "");
       f.contract_version = o.value("contract_version", "");
+      f.contract_sha256 = o.value("contract_sha256", "");
       f.id = o.value("id", "");
       if (f.id.empty()) throw std::runtime_error(where + ": a state falsifier has no id");
       f.status = parse_status(o, "status", where);

@@ -22,6 +22,9 @@ Semver parse_semver(const std::string& text);
 
 struct SpecFalsifier {
   std::string contract, contract_version, id;
+  // sha256 of the contract file at that version ("" in states written before it was
+  // recorded): a later amendment refuses a changed file that kept its version.
+  std::string contract_sha256;
   Status status = Status::FALSIFIED;  // the earned status recorded by the last amendment
   Status claimed = Status::FALSIFIED;
   std::string capped_by;
