@@ -559,17 +559,11 @@ size_t act_int8_scratch_bytes(const DeviceMatrix& w, int T) {
   return (n + 15) / 16 * 16 + n / 32 * sizeof(float);  // codes, then scales (<= n/32)
 }
 
+// Every block type rounds x in blocks of its own weight block (act_quant.cuh pairs one
+// weight block with one activation block); float types (one value per block) keep f32 x.
 int act_block_values(GgmlType type) {
-  switch (type) {
-    case GgmlType::Q8_0:
-    case GgmlType::Q4_0:
-      return 32;
-    case GgmlType::Q4_K:
-    case GgmlType::Q6_K:
-      return 256;
-    default:
-      return 0;
-  }
+  const int values = traits(type).block_values;
+  return values > 1 ? values : 0;
 }
 
 bool launch_matmul_act_int8(const DeviceMatrix& w, const float* x, int T, void* scratch,
