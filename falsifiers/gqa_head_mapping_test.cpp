@@ -15,12 +15,12 @@
 #include <utility>
 #include <vector>
 
-#include "falsifiers/support/pv_test.h"
+#include "harness/testing/pv_test.h"
 #include "kernels/backend.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/ops.h"
 #include "model/forward.h"
-#include "model/loader.h"
+#include "model/loading/loader.h"
 #include "model/stages.h"
 
 namespace {

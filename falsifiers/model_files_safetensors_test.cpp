@@ -5,7 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "falsifiers/model_files_util.h"
+#include "falsifiers/support/model_files_util.h"
 
 namespace {
 

@@ -12,12 +12,12 @@
 #include <string>
 #include <vector>
 
-#include "falsifiers/support/pv_test.h"
+#include "harness/testing/pv_test.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "model/fixtures/synthetic_model.h"
 #include "model/forward.h"
 #include "model/generate.h"
-#include "model/loader.h"
-#include "model/synthetic_model.h"
+#include "model/loading/loader.h"
 
 namespace {
 

@@ -18,15 +18,15 @@
 #include <regex>
 #include <sstream>
 
-#include "falsifiers/support/pv_test.h"
 #include "harness/atomic_file.h"
 #include "harness/contract.h"
 #include "harness/grader.h"
+#include "harness/gtest_listing.h"
+#include "harness/gtest_result.h"
 #include "harness/process.h"
 #include "harness/sha256.h"
 #include "harness/source_tree.h"
-#include "harness/test_listing.h"
-#include "harness/test_run.h"
+#include "harness/testing/pv_test.h"
 #include "harness/validate.h"
 
 namespace ph = pv::harness;

@@ -1,7 +1,7 @@
 // Falsifiers of contracts/quant-blocks-v1.yaml: the block decoders against ggml's own floats,
 // the quantizers' error bounds, the block dot products (AVX2 and scalar) against the
 // dequantized reference, and the rejection of rows that are not whole blocks.
-#include "kernels/cpu/quant_blocks.h"
+#include "kernels/quant/quant_blocks.h"
 
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
@@ -21,16 +21,17 @@
 #include <string>
 #include <vector>
 
-#include "falsifiers/support/pv_test.h"
-#include "kernels/cpu/half.h"
+#include "harness/testing/pv_test.h"
 #include "kernels/cpu/matmul.h"
-#include "kernels/cpu/quant.h"
 #include "kernels/cpu/simd.h"
 #include "kernels/cpu/thread_pool.h"
+#include "kernels/quant/half.h"
+#include "kernels/quant/quant.h"
 
 namespace {
 
 namespace cpu = pv::kernels::cpu;
+namespace kernels = pv::kernels;
 using pv::kernels::GgmlType;
 using pv::kernels::TensorView;
 using pv::testing::record_metric;
@@ -69,7 +70,7 @@ void check_known_answer(GgmlType type, const std::string& file) {
   const int64_t n = static_cast<int64_t>(blocks.size() / tr.block_bytes) * tr.block_values;
   ASSERT_EQ(want_bytes.size(), static_cast<size_t>(n) * 4) << file << ".f32 size";
   std::vector<float> got(static_cast<size_t>(n));
-  cpu::dequantize_row(type, blocks.data(), got.data(), n);
+  kernels::dequantize_row(type, blocks.data(), got.data(), n);
   int64_t mismatches = 0;
   for (int64_t i = 0; i < n; ++i) {
     uint32_t want;
@@ -103,12 +104,12 @@ TEST(QuantBlocks, KnownAnswerQ6_K) { check_known_answer(GgmlType::Q6_K, "q6_K");
 TEST(QuantBlocks, HalfConversionsRoundToNearestEven) {
   int64_t failures = 0;
   for (uint32_t h = 0; h < 65536; ++h) {
-    const float f = cpu::fp16_to_fp32(static_cast<uint16_t>(h));
+    const float f = kernels::fp16_to_fp32(static_cast<uint16_t>(h));
     const bool nan = (h & 0x7c00u) == 0x7c00u && (h & 0x3ffu) != 0;
-    if (nan ? !std::isnan(f) : cpu::fp32_to_fp16(f) != h) ++failures;
-    const float b = cpu::bf16_to_fp32(static_cast<uint16_t>(h));
+    if (nan ? !std::isnan(f) : kernels::fp32_to_fp16(f) != h) ++failures;
+    const float b = kernels::bf16_to_fp32(static_cast<uint16_t>(h));
     const bool bnan = (h & 0x7f80u) == 0x7f80u && (h & 0x7fu) != 0;
-    if (bnan ? !std::isnan(b) : cpu::fp32_to_bf16(b) != h) ++failures;
+    if (bnan ? !std::isnan(b) : kernels::fp32_to_bf16(b) != h) ++failures;
   }
   EXPECT_EQ(failures, 0) << "half/bf16 values that do not round-trip";
 
@@ -127,12 +128,12 @@ TEST(QuantBlocks, HalfConversionsRoundToNearestEven) {
                         {-0.0f, 0x8000},
                         {0x1p-14f, 0x0400},
                         {-2.0f, 0xc000}};
-  for (const auto& e : edges) EXPECT_EQ(cpu::fp32_to_fp16(e.in), e.half) << e.in;
-  EXPECT_EQ(cpu::fp32_to_bf16(1.0f + 0x1p-8f), 0x3f80);
-  EXPECT_EQ(cpu::fp32_to_bf16(1.0f + 0x3p-8f), 0x3f82);
-  EXPECT_EQ(cpu::fp32_to_bf16(std::numeric_limits<float>::max()), 0x7f80);
-  EXPECT_TRUE(std::isnan(cpu::bf16_to_fp32(cpu::fp32_to_bf16(std::nanf("")))));
-  EXPECT_TRUE(std::isnan(cpu::fp16_to_fp32(cpu::fp32_to_fp16(std::nanf("")))));
+  for (const auto& e : edges) EXPECT_EQ(kernels::fp32_to_fp16(e.in), e.half) << e.in;
+  EXPECT_EQ(kernels::fp32_to_bf16(1.0f + 0x1p-8f), 0x3f80);
+  EXPECT_EQ(kernels::fp32_to_bf16(1.0f + 0x3p-8f), 0x3f82);
+  EXPECT_EQ(kernels::fp32_to_bf16(std::numeric_limits<float>::max()), 0x7f80);
+  EXPECT_TRUE(std::isnan(kernels::bf16_to_fp32(kernels::fp32_to_bf16(std::nanf("")))));
+  EXPECT_TRUE(std::isnan(kernels::fp16_to_fp32(kernels::fp32_to_fp16(std::nanf("")))));
 
   std::mt19937_64 rng(pv::testing::seed());
   int64_t wrong = 0;
@@ -146,18 +147,18 @@ TEST(QuantBlocks, HalfConversionsRoundToNearestEven) {
     // Floats over the whole finite half range and beyond into the subnormals.
     const float x = std::ldexp(std::uniform_real_distribution<float>(-1.0f, 1.0f)(rng),
                                std::uniform_int_distribution<int>(-26, 16)(rng));
-    const uint16_t h = cpu::fp32_to_fp16(x);
+    const uint16_t h = kernels::fp32_to_fp16(x);
     if ((h & 0x7fffu) < 0x7bffu && (h & 0x7fffu) > 0) {
-      const double got = cpu::fp16_to_fp32(h);
-      const double lo = cpu::fp16_to_fp32(static_cast<uint16_t>(h - 1));
-      const double hi = cpu::fp16_to_fp32(static_cast<uint16_t>(h + 1));
+      const double got = kernels::fp16_to_fp32(h);
+      const double lo = kernels::fp16_to_fp32(static_cast<uint16_t>(h - 1));
+      const double hi = kernels::fp16_to_fp32(static_cast<uint16_t>(h + 1));
       if (!nearest_even_ok(x, got, lo, hi, (h & 1u) == 0)) ++wrong;
     }
-    const uint16_t b = cpu::fp32_to_bf16(x);
+    const uint16_t b = kernels::fp32_to_bf16(x);
     if ((b & 0x7fffu) < 0x7f7fu && (b & 0x7fffu) > 0) {
-      const double got = cpu::bf16_to_fp32(b);
-      const double lo = cpu::bf16_to_fp32(static_cast<uint16_t>(b - 1));
-      const double hi = cpu::bf16_to_fp32(static_cast<uint16_t>(b + 1));
+      const double got = kernels::bf16_to_fp32(b);
+      const double lo = kernels::bf16_to_fp32(static_cast<uint16_t>(b - 1));
+      const double hi = kernels::bf16_to_fp32(static_cast<uint16_t>(b + 1));
       if (!nearest_even_ok(x, got, lo, hi, (b & 1u) == 0)) ++wrong;
     }
   }
@@ -168,11 +169,11 @@ TEST(QuantBlocks, HalfConversionsRoundToNearestEven) {
   std::vector<uint16_t> enc(1000);
   for (auto& v : row) v = std::normal_distribution<float>()(rng);
   for (GgmlType t : {GgmlType::F16, GgmlType::BF16}) {
-    cpu::quantize_row(t, row.data(), enc.data(), 1000);
-    cpu::dequantize_row(t, enc.data(), back.data(), 1000);
+    kernels::quantize_row(t, row.data(), enc.data(), 1000);
+    kernels::dequantize_row(t, enc.data(), back.data(), 1000);
     for (int i = 0; i < 1000; ++i) {
-      const float want = t == GgmlType::F16 ? cpu::fp16_to_fp32(cpu::fp32_to_fp16(row[i]))
-                                            : cpu::bf16_to_fp32(cpu::fp32_to_bf16(row[i]));
+      const float want = t == GgmlType::F16 ? kernels::fp16_to_fp32(kernels::fp32_to_fp16(row[i]))
+                                            : kernels::bf16_to_fp32(kernels::fp32_to_bf16(row[i]));
       ASSERT_EQ(bits_of(back[i]), bits_of(want)) << pv::kernels::type_name(t) << " value " << i;
     }
   }
@@ -188,13 +189,13 @@ struct BlockBounds {
 };
 
 void check_q8_0_block(const std::vector<float>& x) {
-  cpu::BlockQ8_0 b;
+  kernels::BlockQ8_0 b;
   std::vector<float> y(32);
-  cpu::quantize_row(GgmlType::Q8_0, x.data(), &b, 32);
-  cpu::dequantize_row(GgmlType::Q8_0, &b, y.data(), 32);
+  kernels::quantize_row(GgmlType::Q8_0, x.data(), &b, 32);
+  kernels::dequantize_row(GgmlType::Q8_0, &b, y.data(), 32);
   float amax = 0.0f;
   for (float v : x) amax = std::max(amax, std::fabs(v));
-  const double d = cpu::fp16_to_fp32(b.d);
+  const double d = kernels::fp16_to_fp32(b.d);
   const double want_d = amax / 127.0f;
   RC_ASSERT(d >= want_d);                            // rounded up: nothing clamps
   RC_ASSERT(d <= want_d * (1 + 0x1p-10) + 0x1p-24);  // by at most one fp16 ulp
@@ -204,10 +205,10 @@ void check_q8_0_block(const std::vector<float>& x) {
 }
 
 void check_q4_0_block(const std::vector<float>& x) {
-  cpu::BlockQ4_0 b;
+  kernels::BlockQ4_0 b;
   std::vector<float> y(32);
-  cpu::quantize_row(GgmlType::Q4_0, x.data(), &b, 32);
-  cpu::dequantize_row(GgmlType::Q4_0, &b, y.data(), 32);
+  kernels::quantize_row(GgmlType::Q4_0, x.data(), &b, 32);
+  kernels::dequantize_row(GgmlType::Q4_0, &b, y.data(), 32);
   float amax = 0.0f, xmax = 0.0f;
   for (float v : x) {
     if (std::fabs(v) > amax) {
@@ -215,7 +216,7 @@ void check_q4_0_block(const std::vector<float>& x) {
       xmax = v;
     }
   }
-  const double d = std::fabs(cpu::fp16_to_fp32(b.d));
+  const double d = std::fabs(kernels::fp16_to_fp32(b.d));
   RC_ASSERT(d >= amax / 8.0);
   RC_ASSERT(d <= amax / 8.0 * (1 + 0x1p-10) + 0x1p-24);
   for (int i = 0; i < 32; ++i) {
@@ -306,8 +307,8 @@ ErrStats roundtrip(GgmlType type, const std::vector<float>& x, int sub) {
   const int64_t n = static_cast<int64_t>(x.size());
   std::vector<uint8_t> q(pv::kernels::row_bytes(type, n));
   std::vector<float> y(x.size());
-  cpu::quantize_row(type, x.data(), q.data(), n);
-  cpu::dequantize_row(type, q.data(), y.data(), n);
+  kernels::quantize_row(type, x.data(), q.data(), n);
+  kernels::dequantize_row(type, q.data(), y.data(), n);
   ErrStats s;
   double se = 0, ss = 0;
   for (int64_t b = 0; b < n; b += sub) {
@@ -381,8 +382,8 @@ std::vector<float> q4_K_minmax_roundtrip(const std::vector<float>& x) {
       smax = std::max(smax, scale[j]);
       mmax = std::max(mmax, mn[j]);
     }
-    const float d = cpu::fp16_to_fp32(cpu::fp32_to_fp16_round_up(smax / 63));
-    const float dm = cpu::fp16_to_fp32(cpu::fp32_to_fp16_round_up(mmax / 63));
+    const float d = kernels::fp16_to_fp32(kernels::fp32_to_fp16_round_up(smax / 63));
+    const float dm = kernels::fp16_to_fp32(kernels::fp32_to_fp16_round_up(mmax / 63));
     for (int j = 0; j < 8; ++j) {
       const float s = d * std::nearbyint(d > 0 ? scale[j] / d : 0);
       const float m = dm * std::nearbyint(dm > 0 ? mn[j] / dm : 0);
@@ -453,8 +454,8 @@ void check_dot(GgmlType type) {
       const auto x = random_row(xd, n, rng);
       std::vector<uint8_t> q(pv::kernels::row_bytes(type, n));
       std::vector<float> wd(static_cast<size_t>(n));
-      cpu::quantize_row(type, w.data(), q.data(), n);
-      cpu::dequantize_row(type, q.data(), wd.data(), n);
+      kernels::quantize_row(type, w.data(), q.data(), n);
+      kernels::dequantize_row(type, q.data(), wd.data(), n);
       double ref = 0, mag = 0, act = 0;
       for (int64_t b = 0; b < n; b += (blocks ? act_block(type) : n)) {
         const int64_t len = blocks ? act_block(type) : n;
@@ -515,7 +516,8 @@ TEST(QuantBlocks, MatmulEqualsRowDots) {
     const size_t rb = pv::kernels::row_bytes(type, cols);
     std::vector<uint8_t> wq(rb * rows);
     for (int64_t r = 0; r < rows; ++r) {
-      cpu::quantize_row(type, random_row(Dist::Gauss, cols, rng).data(), wq.data() + rb * r, cols);
+      kernels::quantize_row(type, random_row(Dist::Gauss, cols, rng).data(), wq.data() + rb * r,
+                            cols);
     }
     const TensorView w{"test.weight", type, rows, cols, wq.data(), wq.size()};
     // T values cover token groups of 1..4 and a partial token tile (tiles of 8).
@@ -612,9 +614,9 @@ void check_rejects(GgmlType type) {
        {int64_t{bv - 1}, int64_t{bv + 1}, int64_t{bv + bv / 2}, int64_t{4096 + 32}, int64_t{-bv}}) {
     if (n % bv == 0 && n >= 0) continue;  // 4096+32 is whole Q8_0/Q4_0 blocks
     const std::string nm = std::to_string(n);
-    expect_invalid([&] { cpu::dequantize_row(type, buf.data(), f.data(), n); }, {tn, nm},
+    expect_invalid([&] { kernels::dequantize_row(type, buf.data(), f.data(), n); }, {tn, nm},
                    "dequantize_row n=" + nm);
-    expect_invalid([&] { cpu::quantize_row(type, f.data(), buf.data(), n); }, {tn, nm},
+    expect_invalid([&] { kernels::quantize_row(type, f.data(), buf.data(), n); }, {tn, nm},
                    "quantize_row n=" + nm);
     expect_invalid([&] { (void)cpu::dot_row(type, buf.data(), f.data(), n); }, {tn, nm},
                    "dot_row n=" + nm);
@@ -626,10 +628,10 @@ void check_rejects(GgmlType type) {
   // Non-finite input to the quantizer: refused, naming the index.
   std::vector<float> row(static_cast<size_t>(bv) * 2, 0.5f);
   row[static_cast<size_t>(bv) + 3] = std::nanf("");
-  expect_invalid([&] { cpu::quantize_row(type, row.data(), buf.data(), 2 * bv); },
+  expect_invalid([&] { kernels::quantize_row(type, row.data(), buf.data(), 2 * bv); },
                  {tn, std::to_string(bv + 3), "not finite"}, "quantize_row NaN");
   row[static_cast<size_t>(bv) + 3] = -std::numeric_limits<float>::infinity();
-  expect_invalid([&] { cpu::quantize_row(type, row.data(), buf.data(), 2 * bv); },
+  expect_invalid([&] { kernels::quantize_row(type, row.data(), buf.data(), 2 * bv); },
                  {tn, std::to_string(bv + 3), "not finite"}, "quantize_row -inf");
   rejected += 2;
   // Whole blocks but fewer bytes than rows * row_bytes: refused before any read.

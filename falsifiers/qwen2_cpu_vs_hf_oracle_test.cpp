@@ -10,14 +10,14 @@
 #include <iostream>
 #include <limits>
 
-#include "falsifiers/support/pv_test.h"
 #include "falsifiers/support/trace_helpers.h"
+#include "harness/testing/pv_test.h"
 #include "kernels/cpu/cpu_backend.h"
-#include "model/bisect.h"
 #include "model/forward.h"
-#include "model/loader.h"
-#include "model/trace_compare.h"
-#include "model/trace_report.h"
+#include "model/loading/loader.h"
+#include "model/trace/bisect.h"
+#include "model/trace/trace_compare.h"
+#include "model/trace/trace_report.h"
 
 namespace {
 

@@ -12,15 +12,15 @@
 #include <nlohmann/json.hpp>
 
 #include "falsifiers/support/planted_bug_backend.h"
-#include "falsifiers/support/pv_test.h"
 #include "falsifiers/support/synthetic_model.h"
 #include "falsifiers/support/trace_helpers.h"
+#include "harness/testing/pv_test.h"
 #include "kernels/cpu/cpu_backend.h"
-#include "model/aprt.h"
-#include "model/bisect.h"
-#include "model/loader.h"
-#include "model/trace_compare.h"
-#include "model/trace_report.h"
+#include "model/loading/loader.h"
+#include "model/trace/aprt.h"
+#include "model/trace/bisect.h"
+#include "model/trace/trace_compare.h"
+#include "model/trace/trace_report.h"
 
 namespace {
 

@@ -11,16 +11,16 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "falsifiers/support/pv_test.h"
 #include "falsifiers/support/synthetic_model.h"
 #include "falsifiers/support/trace_helpers.h"
+#include "harness/testing/pv_test.h"
 #include "kernels/cpu/cpu_backend.h"
-#include "model/aprt.h"
 #include "model/forward.h"
 #include "model/generate.h"
-#include "model/loader.h"
-#include "model/trace_compare.h"
-#include "model/trace_dir.h"
+#include "model/loading/loader.h"
+#include "model/trace/aprt.h"
+#include "model/trace/trace_compare.h"
+#include "model/trace/trace_dir.h"
 
 namespace {
 

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "harness/spec_digest.h"
+#include "harness/file_bytes.h"
 
 namespace pv::harness {
 namespace {

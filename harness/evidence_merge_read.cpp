@@ -11,8 +11,8 @@
 #include <stdexcept>
 
 #include "harness/evidence_merge.h"
+#include "harness/file_bytes.h"
 #include "harness/source_tree.h"
-#include "harness/spec_digest.h"
 
 namespace pv::harness {
 namespace fs = std::filesystem;

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "harness/contract.h"
-#include "harness/test_run.h"
+#include "harness/gtest_result.h"
 
 namespace pv::harness {
 

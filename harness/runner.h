@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "harness/test_run.h"
+#include "harness/gtest_result.h"
 
 namespace pv::harness {
 

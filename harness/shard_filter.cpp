@@ -2,7 +2,7 @@
 #include <set>
 
 #include "harness/shard.h"
-#include "harness/spec_contracts.h"
+#include "harness/spec/spec_contracts.h"
 
 namespace pv::harness {
 

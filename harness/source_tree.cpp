@@ -6,8 +6,8 @@
 #include <set>
 #include <sstream>
 
+#include "harness/gtest_listing.h"
 #include "harness/sha256.h"
-#include "harness/test_listing.h"
 
 namespace pv::harness {
 namespace {

@@ -14,8 +14,8 @@
 #include "harness/contract.h"
 #include "harness/evidence.h"
 #include "harness/fingerprint.h"
+#include "harness/gtest_listing.h"
 #include "harness/runner.h"
-#include "harness/test_listing.h"
 
 namespace pv::harness {
 

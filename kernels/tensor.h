@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "kernels/ggml_types.h"
+#include "kernels/quant/ggml_types.h"
 
 namespace pv::kernels {
 

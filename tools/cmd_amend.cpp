@@ -1,9 +1,9 @@
-// pv amend: write the next spec version from the evidence (see harness/amend.h).
+// pv amend: write the next spec version from the evidence (see harness/spec/amend.h).
 #include <fmt/format.h>
 
 #include <iostream>
 
-#include "harness/amend.h"
+#include "harness/spec/amend.h"
 #include "tools/command.h"
 
 namespace {

@@ -1,14 +1,14 @@
 // pv bisect REF CAND: walk two traces in computation order and name the first stage
-// whose drift breaks the noise-floor criterion (model/bisect.h).
+// whose drift breaks the noise-floor criterion (model/trace/bisect.h).
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <iostream>
 #include <memory>
 
-#include "model/bisect.h"
-#include "model/trace_compare.h"
-#include "model/trace_report.h"
+#include "model/trace/bisect.h"
+#include "model/trace/trace_compare.h"
+#include "model/trace/trace_report.h"
 #include "tools/command.h"
 
 namespace {

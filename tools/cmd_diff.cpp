@@ -3,8 +3,8 @@
 #include <iostream>
 #include <stdexcept>
 
-#include "model/trace_compare.h"
-#include "model/trace_report.h"
+#include "model/trace/trace_compare.h"
+#include "model/trace/trace_report.h"
 #include "tools/command.h"
 
 namespace {

@@ -6,7 +6,7 @@
 
 #include "harness/evidence_gc.h"
 #include "harness/evidence_merge.h"
-#include "harness/spec_digest.h"
+#include "harness/file_bytes.h"
 #include "tools/command.h"
 
 namespace {

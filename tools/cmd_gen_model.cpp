@@ -1,4 +1,4 @@
-// pv gen-model: writes the deterministic fixture checkpoints (model/fixture_gen.h), or a
+// pv gen-model: writes the deterministic fixture checkpoints (model/fixtures/fixture_gen.h), or a
 // custom-shaped random-weight model (e.g. Qwen2.5-0.5B-shaped, for decode benchmarks).
 #include <fmt/format.h>
 
@@ -6,7 +6,7 @@
 #include <iostream>
 #include <map>
 
-#include "model/fixture_gen.h"
+#include "model/fixtures/fixture_gen.h"
 #include "tools/command.h"
 
 namespace {

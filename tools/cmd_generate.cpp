@@ -14,11 +14,11 @@
 #include <string>
 #include <vector>
 
-#include "model/backends.h"
+#include "kernels/backend_factory.h"
 #include "model/forward.h"
 #include "model/generate.h"
-#include "model/loader.h"
-#include "model/tokenizer.h"
+#include "model/loading/loader.h"
+#include "model/tokenizer/tokenizer.h"
 #include "tools/command.h"
 
 namespace {
@@ -79,7 +79,7 @@ int run_generate(const GenerateArgs &a) {
                                 ": the model has no tokenizer, so --prompt cannot be encoded; "
                                 "give token ids with --tokens");
   }
-  auto backend = pv::model::make_backend(a.backend, a.threads);
+  auto backend = pv::kernels::make_backend(a.backend, a.threads);
   const int max_seq = a.max_seq > 0 ? a.max_seq : static_cast<int>(prompt.size()) + a.max_new;
   pv::model::Forward forward(lm.config, lm.weights, *backend, max_seq);
 

@@ -8,7 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "model/loader.h"
+#include "model/loading/loader.h"
 #include "tools/command.h"
 
 namespace {

@@ -1,15 +1,15 @@
-// pv report: a self-contained HTML page (harness/report_html.h) and, optionally, a markdown
-// summary for a CI step summary (harness/markdown_summary.h).
+// pv report: a self-contained HTML page (harness/report/report_html.h) and, optionally, a markdown
+// summary for a CI step summary (harness/report/markdown_summary.h).
 #include <fmt/format.h>
 
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "harness/markdown_summary.h"
-#include "harness/report_html.h"
-#include "harness/spec_digest.h"
-#include "harness/spec_doc.h"
+#include "harness/file_bytes.h"
+#include "harness/report/markdown_summary.h"
+#include "harness/report/report_html.h"
+#include "harness/spec/spec_doc.h"
 #include "tools/command.h"
 
 namespace {

@@ -1,5 +1,5 @@
 // pv tokenize: encode text to token ids, or decode ids to text, with the byte-level BPE
-// tokenizer (model/tokenizer.h). The vocabulary comes from a model file's tokenizer
+// tokenizer (model/tokenizer/tokenizer.h). The vocabulary comes from a model file's tokenizer
 // (--model: GGUF tokenizer.ggml.* keys, through the model loader) or from a tokenizer JSON in
 // the same shape (--vocab: model/fixtures/tokenizer/vocab.json).
 #include <fmt/format.h>
@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "model/loader.h"
-#include "model/tokenizer.h"
-#include "model/tokenizer_json.h"
+#include "model/loading/loader.h"
+#include "model/tokenizer/tokenizer.h"
+#include "model/tokenizer/tokenizer_json.h"
 #include "tools/command.h"
 
 namespace {

@@ -10,11 +10,11 @@
 #include <memory>
 #include <stdexcept>
 
-#include "model/backends.h"
+#include "kernels/backend_factory.h"
 #include "model/forward.h"
-#include "model/loader.h"
-#include "model/tokenizer.h"
-#include "model/trace_run.h"
+#include "model/loading/loader.h"
+#include "model/tokenizer/tokenizer.h"
+#include "model/trace/trace_run.h"
 #include "tools/command.h"
 
 namespace {
@@ -81,7 +81,7 @@ int run_trace_cmd(const TraceArgs& a) {
                                 "give --tokens");
   }
   const pv::model::StagePlan plan = pv::model::parse_plan(a.stages, a.layers, lm.config.n_layers);
-  auto backend = pv::model::make_backend(a.backend, a.threads);
+  auto backend = pv::kernels::make_backend(a.backend, a.threads);
   pv::model::Forward forward(lm.config, lm.weights, *backend,
                              static_cast<int>(tokens.size()) + a.max_new);
   pv::model::TraceMeta meta;

@@ -9,9 +9,9 @@
 #include <iostream>
 
 #include "harness/atomic_file.h"
-#include "harness/markdown_summary.h"
 #include "harness/process.h"
-#include "harness/report.h"
+#include "harness/report/markdown_summary.h"
+#include "harness/report/validate_report.h"
 #include "harness/shard.h"
 #include "harness/validate.h"
 #include "tools/command.h"
@@ -57,7 +57,7 @@ struct Args {
   int64_t seed = -1;
   bool no_evidence = false;
   std::string shard;     // "i/n": run a deterministic slice (harness/shard.h)
-  std::string markdown;  // write a markdown summary (harness/markdown_summary.h)
+  std::string markdown;  // write a markdown summary (harness/report/markdown_summary.h)
 };
 
 int run_validate(const Args& a) {

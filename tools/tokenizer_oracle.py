@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-r"""Independent oracle for pv's byte-level BPE tokenizer (model/tokenizer.h).
+r"""Independent oracle for pv's byte-level BPE tokenizer (model/tokenizer/tokenizer.h).
 
 Two steps, so that the committed inputs never depend on the machine that has HF `tokenizers`:
 
@@ -31,7 +31,7 @@ Two steps, so that the committed inputs never depend on the machine that has HF 
       weights), so the tokenizer is exercised through the real GGUF loader (load_model)
       without depending on the model fixtures. Pure standard library, byte-identical.
 
-The C++ falsifiers (falsifiers/tokenizer_test.cpp) read these JSON files; CI never runs
+The C++ falsifiers (falsifiers/tokenizer_bpe_test.cpp) read these JSON files; CI never runs
 Python. No normalizer is configured: GGUF tokenizers (llama.cpp's runtime) apply none for
 Qwen2, so the oracle matches what a GGUF-driven tokenizer must do.
 """

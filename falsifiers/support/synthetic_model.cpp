@@ -3,7 +3,7 @@
 #include <random>
 #include <string>
 
-#include "kernels/cpu/quant.h"
+#include "kernels/quant/quant.h"
 
 namespace pv::testing {
 namespace {
@@ -32,7 +32,7 @@ class Builder {
     const size_t row_b = kernels::row_bytes(t, cols);
     auto bytes = std::make_shared<std::vector<uint8_t>>(row_b * static_cast<size_t>(rows));
     for (int64_t r = 0; r < rows; ++r) {
-      kernels::cpu::quantize_row(t, v.data() + r * cols, bytes->data() + r * row_b, cols);
+      kernels::quantize_row(t, v.data() + r * cols, bytes->data() + r * row_b, cols);
     }
     m_.storage.push_back(bytes);
     TensorView tv;

@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "kernels/ggml_types.h"
+#include "kernels/quant/ggml_types.h"
 #include "model/config.h"
 #include "model/weights.h"
 

@@ -8,7 +8,7 @@
 
 #include "kernels/backend.h"
 #include "model/config.h"
-#include "model/trace_run.h"
+#include "model/trace/trace_run.h"
 #include "model/weights.h"
 
 namespace pv::testing {

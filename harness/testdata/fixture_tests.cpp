@@ -12,7 +12,7 @@
 #include <fstream>
 #include <thread>
 
-#include "falsifiers/support/pv_test.h"
+#include "harness/testing/pv_test.h"
 
 TEST(Fixture, Passes) {
   pv::testing::record_metric("cosine_min", 0.99999);

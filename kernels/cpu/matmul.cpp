@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "kernels/cpu/matmul_kernels.h"
-#include "kernels/cpu/quant_blocks.h"
 #include "kernels/cpu/simd.h"
+#include "kernels/quant/quant_blocks.h"
 
 namespace pv::kernels::cpu {
 namespace {

@@ -9,10 +9,10 @@
 #include <cmath>
 #include <cstring>
 
-#include "kernels/cpu/half.h"
 #include "kernels/cpu/matmul_avx2_util.h"
 #include "kernels/cpu/matmul_kernels.h"
-#include "kernels/cpu/quant_blocks.h"
+#include "kernels/quant/half.h"
+#include "kernels/quant/quant_blocks.h"
 
 namespace pv::kernels::cpu::avx2 {
 namespace {

@@ -9,7 +9,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/simd.h"
-#include "kernels/ggml_types.h"
+#include "kernels/quant/ggml_types.h"
 
 namespace pv::kernels::cpu {
 

@@ -2,9 +2,9 @@
 // AVX2 and the reference the AVX2 set is tested against (same integer block sums).
 #include <cmath>
 
-#include "kernels/cpu/half.h"
 #include "kernels/cpu/matmul_kernels.h"
-#include "kernels/cpu/quant_blocks.h"
+#include "kernels/quant/half.h"
+#include "kernels/quant/quant_blocks.h"
 
 namespace pv::kernels::cpu::scalar {
 namespace {

@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "kernels/ggml_types.h"
+#include "kernels/quant/ggml_types.h"
 
 namespace pv::kernels::cuda {
 

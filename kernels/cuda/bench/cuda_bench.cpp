@@ -31,7 +31,7 @@
 #include "kernels/cuda/bench/read_stream.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_check.h"
-#include "kernels/ggml_types.h"
+#include "kernels/quant/ggml_types.h"
 
 namespace {
 

@@ -1,0 +1,258 @@
+// GGUF -> LoadedModel: qwen2/llama metadata keys into ModelConfig, tokenizer.ggml.* into
+// TokenizerData, and the blk.N.* tensor names into ModelWeights (REFERENCE.md names).
+#include <fmt/format.h>
+
+#include <climits>
+#include <map>
+
+#include "model/formats/gguf.h"
+#include "model/loading/loader.h"
+#include "model/loading/loader_bind.h"
+
+namespace pv::model {
+namespace {
+
+class Meta {
+ public:
+  explicit Meta(const GgufFile& g) : g_(g) {}
+
+  [[noreturn]] void fail(const GgufKV* kv, const std::string& key, const std::string& d) const {
+    // A missing key is reported at the start of the metadata section (byte 24).
+    throw FormatError(g_.path(), kv ? kv->offset : 24, key_subject(key), d);
+  }
+
+  const GgufKV* find(const std::string& key) const { return g_.find_kv(key); }
+
+  std::string str(const std::string& key, bool required, std::string def = "") const {
+    const GgufKV* kv = find(key);
+    if (!kv) {
+      if (required) fail(nullptr, key, "required metadata key is missing");
+      return def;
+    }
+    if (kv->value.type != GgufType::STRING) {
+      fail(kv, key, fmt::format("expected a string, found {}", gguf_type_name(kv->value.type)));
+    }
+    return kv->value.str;
+  }
+
+  // Any integer type holding a value in [lo, INT_MAX].
+  int integer(const std::string& key, bool required, int def = 0, int64_t lo = 0) const {
+    const GgufKV* kv = find(key);
+    if (!kv) {
+      if (required) fail(nullptr, key, "required metadata key is missing");
+      return def;
+    }
+    const GgufValue& v = kv->value;
+    if (!v.is_integer()) {
+      fail(kv, key, fmt::format("expected an integer, found {}", gguf_type_name(v.type)));
+    }
+    bool is_signed = v.type == GgufType::I8 || v.type == GgufType::I16 || v.type == GgufType::I32 ||
+                     v.type == GgufType::I64;
+    if ((is_signed && (v.i < lo || v.i > INT_MAX)) ||
+        (!is_signed && v.u > static_cast<uint64_t>(INT_MAX))) {
+      fail(kv, key, fmt::format("value {} is out of range", v.summary()));
+    }
+    return is_signed ? static_cast<int>(v.i) : static_cast<int>(v.u);
+  }
+
+  float real(const std::string& key, bool required, float def) const {
+    const GgufKV* kv = find(key);
+    if (!kv) {
+      if (required) fail(nullptr, key, "required metadata key is missing");
+      return def;
+    }
+    if (kv->value.type != GgufType::F32 && kv->value.type != GgufType::F64) {
+      fail(kv, key, fmt::format("expected f32, found {}", gguf_type_name(kv->value.type)));
+    }
+    return static_cast<float>(kv->value.f);
+  }
+
+  bool boolean(const std::string& key, bool def) const {
+    const GgufKV* kv = find(key);
+    if (!kv) return def;
+    if (kv->value.type != GgufType::BOOL) {
+      fail(kv, key, fmt::format("expected bool, found {}", gguf_type_name(kv->value.type)));
+    }
+    return kv->value.b;
+  }
+
+  const GgufValue* array(const std::string& key, GgufType elem) const {
+    const GgufKV* kv = find(key);
+    if (!kv) return nullptr;
+    if (kv->value.type != GgufType::ARRAY || kv->value.elem_type != elem) {
+      fail(kv, key, fmt::format("expected an array of {}", gguf_type_name(elem)));
+    }
+    return &kv->value;
+  }
+
+ private:
+  const GgufFile& g_;
+};
+
+std::string gguf_name(TensorRole role, int layer) {
+  const std::string b = "blk." + std::to_string(layer) + ".";
+  switch (role) {
+    case TensorRole::kEmbedding:
+      return "token_embd.weight";
+    case TensorRole::kOutputNorm:
+      return "output_norm.weight";
+    case TensorRole::kOutput:
+      return "output.weight";
+    case TensorRole::kAttnNorm:
+      return b + "attn_norm.weight";
+    case TensorRole::kWq:
+      return b + "attn_q.weight";
+    case TensorRole::kBq:
+      return b + "attn_q.bias";
+    case TensorRole::kWk:
+      return b + "attn_k.weight";
+    case TensorRole::kBk:
+      return b + "attn_k.bias";
+    case TensorRole::kWv:
+      return b + "attn_v.weight";
+    case TensorRole::kBv:
+      return b + "attn_v.bias";
+    case TensorRole::kWo:
+      return b + "attn_output.weight";
+    case TensorRole::kFfnNorm:
+      return b + "ffn_norm.weight";
+    case TensorRole::kGate:
+      return b + "ffn_gate.weight";
+    case TensorRole::kUp:
+      return b + "ffn_up.weight";
+    case TensorRole::kDown:
+      return b + "ffn_down.weight";
+  }
+  return "";
+}
+
+TokenizerData read_tokenizer(const GgufFile& g, const Meta& m) {
+  TokenizerData t;
+  const GgufValue* tokens = m.array("tokenizer.ggml.tokens", GgufType::STRING);
+  t.model = m.str("tokenizer.ggml.model", false);
+  if (!tokens) return t;
+  t.present = true;
+  t.pre = m.str("tokenizer.ggml.pre", false);
+  t.tokens.reserve(tokens->items.size());
+  for (const auto& s : tokens->items) t.tokens.push_back(s.str);
+  if (const GgufValue* types = m.array("tokenizer.ggml.token_type", GgufType::I32)) {
+    if (types->items.size() != t.tokens.size()) {
+      m.fail(g.find_kv("tokenizer.ggml.token_type"), "tokenizer.ggml.token_type",
+             fmt::format("{} token types for {} tokens", types->items.size(), t.tokens.size()));
+    }
+    for (const auto& v : types->items) t.token_types.push_back(static_cast<int32_t>(v.i));
+  }
+  if (const GgufValue* merges = m.array("tokenizer.ggml.merges", GgufType::STRING)) {
+    for (const auto& s : merges->items) t.merges.push_back(s.str);
+  }
+  const int n = static_cast<int>(t.tokens.size());
+  t.bos = m.integer("tokenizer.ggml.bos_token_id", false, -1);
+  t.eos = m.integer("tokenizer.ggml.eos_token_id", false, -1);
+  for (auto [key, id] : {std::pair{"tokenizer.ggml.bos_token_id", t.bos},
+                         std::pair{"tokenizer.ggml.eos_token_id", t.eos}}) {
+    if (id >= n) {
+      m.fail(g.find_kv(key), key, fmt::format("token id {} is outside the {} tokens", id, n));
+    }
+  }
+  t.add_bos = m.boolean("tokenizer.ggml.add_bos_token", false);
+  return t;
+}
+
+}  // namespace
+
+LoadedModel load_gguf_model(std::shared_ptr<const MappedFile> file) {
+  GgufFile g = read_gguf(file);
+  Meta m(g);
+  LoadedModel out;
+  out.source_path = file->path();
+  out.format = "gguf";
+  out.mappings.push_back(file);
+
+  ModelConfig& c = out.config;
+  c.architecture = m.str("general.architecture", true);
+  if (c.architecture != "qwen2" && c.architecture != "llama") {
+    m.fail(g.find_kv("general.architecture"), "general.architecture",
+           fmt::format("architecture '{}' is not supported (qwen2, llama)", c.architecture));
+  }
+  const std::string a = c.architecture + ".";
+  c.n_layers = m.integer(a + "block_count", true);
+  c.hidden = m.integer(a + "embedding_length", true);
+  c.ffn = m.integer(a + "feed_forward_length", true);
+  c.context_length = m.integer(a + "context_length", false, 0);
+  c.n_heads = m.integer(a + "attention.head_count", true);
+  c.n_kv_heads = m.integer(a + "attention.head_count_kv", false, c.n_heads);
+  c.rms_eps = m.real(a + "attention.layer_norm_rms_epsilon", true, 1e-6f);
+  c.rope_theta = m.real(a + "rope.freq_base", false, 10000.0f);
+  if (c.n_heads > 0 && c.hidden % c.n_heads != 0 && !m.find(a + "attention.key_length")) {
+    m.fail(m.find(a + "attention.head_count"), a + "attention.head_count",
+           fmt::format("hidden {} is not a multiple of head_count {}", c.hidden, c.n_heads));
+  }
+  c.head_dim =
+      m.integer(a + "attention.key_length", false, c.n_heads > 0 ? c.hidden / c.n_heads : 0);
+  if (const GgufKV* vl = m.find(a + "attention.value_length")) {
+    if (m.integer(vl->key, true) != c.head_dim) {
+      m.fail(vl, vl->key, "value_length differs from key_length (not supported)");
+    }
+  }
+  if (const GgufKV* rd = m.find(a + "rope.dimension_count")) {
+    if (m.integer(rd->key, true) != c.head_dim) {
+      m.fail(rd, rd->key,
+             fmt::format("partial RoPE ({} of head_dim {}) is not supported",
+                         m.integer(rd->key, true), c.head_dim));
+    }
+  }
+  // The llama.cpp converter permutes llama's Q/K rows to the interleaved pairing.
+  c.rope_style =
+      c.architecture == "llama" ? kernels::RopeStyle::Interleaved : kernels::RopeStyle::HalfSplit;
+
+  const GgufTensorInfo* embd = g.find_tensor("token_embd.weight");
+  if (!embd) {
+    throw FormatError(g.path(), g.tensor_infos_offset, tensor_subject("token_embd.weight"),
+                      "required tensor is missing");
+  }
+  if (embd->dims.size() != 2 || embd->dims[1] > static_cast<uint64_t>(INT_MAX)) {
+    throw FormatError(g.path(), embd->info_offset, tensor_subject(embd->name),
+                      "embedding must be 2-D [hidden, vocab] in GGUF order");
+  }
+  c.vocab = static_cast<int>(embd->dims[1]);
+  c.tied_embeddings = g.find_tensor("output.weight") == nullptr;
+  // qwen2 always has Q/K/V biases; llama has them only when the file carries them.
+  c.qkv_bias = c.architecture == "qwen2" || g.find_tensor("blk.0.attn_q.bias") != nullptr;
+  check_config(c, g.path(), 24);
+
+  out.tokenizer = read_tokenizer(g, m);
+  c.bos_token = out.tokenizer.bos;
+  c.eos_token = out.tokenizer.eos;
+
+  // Tensors in pv orientation: GGUF dims {in, out} -> shape [out, in], rows = out.
+  std::map<std::string, SourceTensor> by_name;
+  for (const auto& ti : g.tensors) {
+    SourceTensor s;
+    s.shape.assign(ti.dims.rbegin(), ti.dims.rend());
+    s.file = g.path();
+    s.record_offset = ti.info_offset;
+    s.view.name = ti.name;
+    s.view.type = ti.type;
+    s.view.cols = static_cast<int64_t>(ti.dims[0]);
+    s.view.rows = static_cast<int64_t>(ti.numel() / ti.dims[0]);
+    s.view.data = ti.data;
+    s.view.nbytes = ti.nbytes;
+    out.tensors.push_back({ti.name, std::string(kernels::type_name(ti.type)), s.shape, ti.nbytes,
+                           ti.file_offset(g.data_start), g.path()});
+    by_name.emplace(ti.name, std::move(s));
+  }
+  TensorSource src;
+  src.find = [&](const std::string& n) -> const SourceTensor* {
+    auto it = by_name.find(n);
+    return it == by_name.end() ? nullptr : &it->second;
+  };
+  src.name_of = gguf_name;
+  src.missing_file = g.path();
+  src.missing_offset = g.tensor_infos_offset;
+  out.weights = bind_weights(c, src);
+
+  for (const auto& kv : g.kvs) out.metadata.emplace_back(kv.key, kv.value.summary());
+  return out;
+}
+
+}  // namespace pv::model

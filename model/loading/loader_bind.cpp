@@ -1,0 +1,138 @@
+#include "model/loading/loader_bind.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "model/formats/mapped_file.h"
+
+namespace pv::model {
+namespace {
+
+struct Expect {
+  std::vector<uint64_t> shape;
+  std::string why;  // how the config implies the shape
+};
+
+Expect expected_shape(const ModelConfig& c, TensorRole role) {
+  const uint64_t h = c.hidden, f = c.ffn, v = c.vocab;
+  const uint64_t q = static_cast<uint64_t>(c.n_heads) * c.head_dim;
+  const uint64_t kv = static_cast<uint64_t>(c.n_kv_heads) * c.head_dim;
+  const std::string hs = fmt::format("hidden {}", h);
+  const std::string qs = fmt::format("n_heads {} x head_dim {}", c.n_heads, c.head_dim);
+  const std::string kvs = fmt::format("n_kv_heads {} x head_dim {}", c.n_kv_heads, c.head_dim);
+  const std::string fs = fmt::format("ffn {}", f);
+  const std::string vs = fmt::format("vocab {}", v);
+  switch (role) {
+    case TensorRole::kEmbedding:
+    case TensorRole::kOutput:
+      return {{v, h}, vs + ", " + hs};
+    case TensorRole::kOutputNorm:
+    case TensorRole::kAttnNorm:
+    case TensorRole::kFfnNorm:
+      return {{h}, hs};
+    case TensorRole::kWq:
+      return {{q, h}, qs + ", " + hs};
+    case TensorRole::kBq:
+      return {{q}, qs};
+    case TensorRole::kWk:
+    case TensorRole::kWv:
+      return {{kv, h}, kvs + ", " + hs};
+    case TensorRole::kBk:
+    case TensorRole::kBv:
+      return {{kv}, kvs};
+    case TensorRole::kWo:
+      return {{h, q}, hs + ", " + qs};
+    case TensorRole::kGate:
+    case TensorRole::kUp:
+      return {{f, h}, fs + ", " + hs};
+    case TensorRole::kDown:
+      return {{h, f}, hs + ", " + fs};
+  }
+  return {};
+}
+
+kernels::TensorView bind(const ModelConfig& c, const TensorSource& src, TensorRole role,
+                         int layer) {
+  std::string name = src.name_of(role, layer);
+  Expect want = expected_shape(c, role);
+  const SourceTensor* t = src.find(name);
+  if (t == nullptr) {
+    throw FormatError(src.missing_file, src.missing_offset, tensor_subject(name),
+                      fmt::format("required tensor is missing (expected shape [{}]: {})",
+                                  fmt::join(want.shape, ", "), want.why));
+  }
+  if (t->shape != want.shape) {
+    throw FormatError(
+        t->file, t->record_offset, tensor_subject(name),
+        fmt::format("shape [{}] does not match the config: expected [{}] ({})",
+                    fmt::join(t->shape, ", "), fmt::join(want.shape, ", "), want.why));
+  }
+  kernels::TensorView v = t->view;
+  v.name = name;
+  // Norms and biases are used elementwise in f32 by every backend.
+  const bool vector_role = want.shape.size() == 1;
+  if (vector_role && v.type != kernels::GgmlType::F32 && v.type != kernels::GgmlType::F16 &&
+      v.type != kernels::GgmlType::BF16) {
+    throw FormatError(t->file, t->record_offset, tensor_subject(name),
+                      fmt::format("a norm/bias vector stored as {} is not supported (F32, F16 "
+                                  "or BF16 expected)",
+                                  kernels::type_name(v.type)));
+  }
+  return v;
+}
+
+}  // namespace
+
+void check_config(const ModelConfig& c, const std::string& where, uint64_t offset) {
+  auto fail = [&](const std::string& detail) {
+    throw FormatError(where, offset, "", "invalid model config: " + detail);
+  };
+  if (c.architecture != "qwen2" && c.architecture != "llama") {
+    fail(fmt::format("architecture '{}' is not supported (qwen2, llama)", c.architecture));
+  }
+  if (c.n_layers <= 0) fail(fmt::format("n_layers {} must be positive", c.n_layers));
+  if (c.hidden <= 0) fail(fmt::format("hidden {} must be positive", c.hidden));
+  if (c.ffn <= 0) fail(fmt::format("ffn {} must be positive", c.ffn));
+  if (c.vocab <= 0) fail(fmt::format("vocab {} must be positive", c.vocab));
+  if (c.n_heads <= 0 || c.n_kv_heads <= 0) {
+    fail(fmt::format("head counts {} / {} must be positive", c.n_heads, c.n_kv_heads));
+  }
+  if (c.n_heads % c.n_kv_heads != 0) {
+    fail(fmt::format("n_heads {} is not a multiple of n_kv_heads {}", c.n_heads, c.n_kv_heads));
+  }
+  if (c.head_dim <= 0 || c.head_dim % 2 != 0) {
+    fail(fmt::format("head_dim {} must be positive and even (RoPE pairs)", c.head_dim));
+  }
+  if (!(c.rms_eps > 0.0f) || !(c.rope_theta > 0.0f)) {
+    fail(fmt::format("rms_eps {} and rope_theta {} must be positive", c.rms_eps, c.rope_theta));
+  }
+}
+
+ModelWeights bind_weights(const ModelConfig& c, const TensorSource& src) {
+  ModelWeights w;
+  w.tok_embd = bind(c, src, TensorRole::kEmbedding, -1);
+  w.output_norm = bind(c, src, TensorRole::kOutputNorm, -1);
+  w.output = c.tied_embeddings ? w.tok_embd : bind(c, src, TensorRole::kOutput, -1);
+  // Grown layer by layer, never sized up front by the (untrusted) layer count: a file
+  // claiming 2^31 layers fails at the first missing tensor, not in an allocation.
+  for (int l = 0; l < c.n_layers; ++l) {
+    LayerWeights& L = w.layers.emplace_back();
+    L.attn_norm = bind(c, src, TensorRole::kAttnNorm, l);
+    L.wq = bind(c, src, TensorRole::kWq, l);
+    L.wk = bind(c, src, TensorRole::kWk, l);
+    L.wv = bind(c, src, TensorRole::kWv, l);
+    if (c.qkv_bias) {
+      L.bq = bind(c, src, TensorRole::kBq, l);
+      L.bk = bind(c, src, TensorRole::kBk, l);
+      L.bv = bind(c, src, TensorRole::kBv, l);
+    }
+    L.wo = bind(c, src, TensorRole::kWo, l);
+    L.ffn_norm = bind(c, src, TensorRole::kFfnNorm, l);
+    L.w_gate = bind(c, src, TensorRole::kGate, l);
+    L.w_up = bind(c, src, TensorRole::kUp, l);
+    L.w_down = bind(c, src, TensorRole::kDown, l);
+  }
+  return w;
+}
+
+}  // namespace pv::model

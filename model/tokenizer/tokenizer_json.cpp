@@ -1,0 +1,40 @@
+#include "model/tokenizer/tokenizer_json.h"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace pv::model {
+
+TokenizerData load_tokenizer_json(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw TokenizerError(fmt::format("{}: cannot open", path));
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw TokenizerError(fmt::format("{}: invalid JSON at byte {}: {}", path, e.byte, e.what()));
+  }
+  TokenizerData d;
+  d.present = true;
+  auto get = [&](const char* key, auto& dst) {
+    if (!j.contains(key)) throw TokenizerError(fmt::format("{}: missing key '{}'", path, key));
+    try {
+      j.at(key).get_to(dst);
+    } catch (const nlohmann::json::exception& e) {
+      throw TokenizerError(fmt::format("{}: key '{}' has the wrong type: {}", path, key, e.what()));
+    }
+  };
+  get("model", d.model);
+  get("pre", d.pre);
+  get("tokens", d.tokens);
+  get("token_types", d.token_types);
+  get("merges", d.merges);
+  get("bos_id", d.bos);
+  get("eos_id", d.eos);
+  get("add_bos", d.add_bos);
+  return d;
+}
+
+}  // namespace pv::model

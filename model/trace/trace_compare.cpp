@@ -1,0 +1,191 @@
+#include "model/trace/trace_compare.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <numeric>
+#include <stdexcept>
+
+#include "model/trace/aprt.h"
+
+namespace pv::model {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+std::vector<size_t> top_k_indices(const float* row, size_t vocab, int k) {
+  std::vector<size_t> idx(vocab);
+  std::iota(idx.begin(), idx.end(), size_t{0});
+  const size_t kk = std::min<size_t>(static_cast<size_t>(k), vocab);
+  // Ties broken by the lower index so both sides rank equal values the same way.
+  std::partial_sort(
+      idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(kk), idx.end(),
+      [row](size_t x, size_t y) { return row[x] > row[y] || (row[x] == row[y] && x < y); });
+  idx.resize(kk);
+  return idx;
+}
+
+}  // namespace
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+DiffStats compare_tensors(const float* a, const float* b, size_t n) {
+  DiffStats s;
+  s.n = n;
+  double dot = 0, aa = 0, bb = 0, dd = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double x = a[i], y = b[i];
+    const bool fx = std::isfinite(x), fy = std::isfinite(y);
+    if (std::isnan(x)) ++s.nan_a;
+    if (std::isinf(x)) ++s.inf_a;
+    if (std::isnan(y)) ++s.nan_b;
+    if (std::isinf(y)) ++s.inf_b;
+    if (fx != fy) s.nonfinite_mismatch = true;
+    if (!fx || !fy) continue;
+    const double d = x - y;
+    dot += x * y;
+    aa += x * x;
+    bb += y * y;
+    dd += d * d;
+    if (std::fabs(d) > s.max_abs) {
+      s.max_abs = std::fabs(d);
+      s.max_abs_index = i;
+    }
+  }
+  if (aa == 0 && bb == 0) {
+    s.cosine = 1.0;
+  } else if (aa == 0 || bb == 0) {
+    s.cosine = 0.0;
+  } else {
+    s.cosine = dot / (std::sqrt(aa) * std::sqrt(bb));
+  }
+  s.rms = n ? std::sqrt(dd / static_cast<double>(n)) : 0.0;
+  if (dd == 0) {
+    s.nmse = 0.0;
+    s.sqnr_db = kInf;
+  } else if (aa == 0) {
+    s.nmse = kInf;
+    s.sqnr_db = -kInf;
+  } else {
+    s.nmse = dd / aa;
+    s.sqnr_db = 10.0 * std::log10(aa / dd);
+  }
+  return s;
+}
+
+void add_logit_stats(DiffStats& s, const float* a, const float* b, size_t rows, size_t vocab,
+                     int k) {
+  if (rows == 0 || vocab == 0) return;
+  size_t agree = 0;
+  double overlap = 0;
+  for (size_t r = 0; r < rows; ++r) {
+    const float* ra = a + r * vocab;
+    const float* rb = b + r * vocab;
+    const auto ta = top_k_indices(ra, vocab, std::max(k, 1));
+    const auto tb = top_k_indices(rb, vocab, std::max(k, 1));
+    if (ta[0] == tb[0]) ++agree;
+    size_t common = 0;
+    for (size_t x : ta) common += std::count(tb.begin(), tb.end(), x);
+    overlap += static_cast<double>(common) / static_cast<double>(ta.size());
+  }
+  s.argmax_agreement = static_cast<double>(agree) / static_cast<double>(rows);
+  s.topk_overlap = overlap / static_cast<double>(rows);
+  s.top_k = std::max(k, 1);
+}
+
+TraceDiff diff_trace_dirs(const std::string& dir_a, const std::string& dir_b, int top_k,
+                          bool require_same_stages) {
+  TraceDiff out;
+  out.a = read_trace_meta(dir_a);
+  out.b = read_trace_meta(dir_b);
+  if (out.a.n_layers != out.b.n_layers) {
+    throw std::runtime_error(fmt::format("layer counts differ: {} has {} layers, {} has {}", dir_a,
+                                         out.a.n_layers, dir_b, out.b.n_layers));
+  }
+  std::map<int64_t, const TraceEntry*> in_b;
+  for (const auto& e : out.b.entries) in_b[computation_order(e.stage, e.layer)] = &e;
+  std::vector<std::string> only_a, only_b;
+  for (const auto& ea : out.a.entries) {
+    auto it = in_b.find(computation_order(ea.stage, ea.layer));
+    if (it == in_b.end()) {
+      only_a.push_back(entry_label(ea.stage, ea.layer));
+      continue;
+    }
+    const TraceEntry& eb = *it->second;
+    in_b.erase(it);
+    const std::string fa = (std::filesystem::path(dir_a) / ea.file).string();
+    const std::string fb = (std::filesystem::path(dir_b) / eb.file).string();
+    if (ea.shape != eb.shape) {
+      throw std::runtime_error(fmt::format("shape mismatch for {}: {} is {}, {} is {}",
+                                           entry_label(ea.stage, ea.layer), fa, shape_str(ea.shape),
+                                           fb, shape_str(eb.shape)));
+    }
+    const AprtTensor ta = read_aprt(fa);
+    const AprtTensor tb = read_aprt(fb);
+    int64_t numel = 1;
+    for (int64_t d : ea.shape) numel *= d;
+    for (const auto* pr : {&fa, &fb}) {
+      const AprtTensor& t = pr == &fa ? ta : tb;
+      const uint32_t want_layer = ea.layer < 0 ? kWholeModelLayer : static_cast<uint32_t>(ea.layer);
+      if (static_cast<int64_t>(t.data.size()) != numel) {
+        throw std::runtime_error(fmt::format("{}: holds {} elements but trace.json says shape {}",
+                                             *pr, t.data.size(), shape_str(ea.shape)));
+      }
+      if (t.layer != want_layer) {
+        throw std::runtime_error(fmt::format("{}: APRT layer field is {} but trace.json says {}",
+                                             *pr, t.layer, want_layer));
+      }
+    }
+    StageDiff sd{ea.stage, ea.layer, ea.shape,
+                 compare_tensors(ta.data.data(), tb.data.data(), ta.data.size())};
+    if (ea.stage == Stage::lm_head && ea.shape.size() == 2) {
+      add_logit_stats(sd.stats, ta.data.data(), tb.data.data(), static_cast<size_t>(ea.shape[0]),
+                      static_cast<size_t>(ea.shape[1]), top_k);
+    }
+    out.stages.push_back(std::move(sd));
+  }
+  for (const auto& [k, e] : in_b) only_b.push_back(entry_label(e->stage, e->layer));
+  if (require_same_stages && (!only_a.empty() || !only_b.empty())) {
+    auto join = [](const std::vector<std::string>& v) {
+      std::string s;
+      for (size_t i = 0; i < v.size() && i < 8; ++i) s += (i ? ", " : "") + v[i];
+      if (v.size() > 8) s += fmt::format(", ... ({} in all)", v.size());
+      return s.empty() ? std::string("none") : s;
+    };
+    throw std::runtime_error(fmt::format("stage sets differ: only in {}: {}; only in {}: {}", dir_a,
+                                         join(only_a), dir_b, join(only_b)));
+  }
+  if (out.stages.empty()) {
+    throw std::runtime_error(fmt::format("{} and {} share no stage to compare", dir_a, dir_b));
+  }
+  return out;
+}
+
+StageDiff diff_aprt_files(const std::string& file_a, const std::string& file_b) {
+  const AprtTensor ta = read_aprt(file_a);
+  const AprtTensor tb = read_aprt(file_b);
+  if (ta.layer != tb.layer) {
+    throw std::runtime_error(fmt::format("layer mismatch: {} is layer {}, {} is layer {}", file_a,
+                                         ta.layer, file_b, tb.layer));
+  }
+  if (ta.data.size() != tb.data.size()) {
+    throw std::runtime_error(fmt::format("shape mismatch: {} is [{}], {} is [{}]", file_a,
+                                         ta.data.size(), file_b, tb.data.size()));
+  }
+  // The stage is unknown for a bare file; the caller labels it from the file name.
+  const int layer = ta.layer == kWholeModelLayer ? -1 : static_cast<int>(ta.layer);
+  return StageDiff{Stage::embedding,
+                   layer,
+                   {static_cast<int64_t>(ta.data.size())},
+                   compare_tensors(ta.data.data(), tb.data.data(), ta.data.size())};
+}
+
+}  // namespace pv::model

@@ -1,0 +1,60 @@
+// Comparing a reference tensor a with a candidate b (DESIGN.md "Comparing numbers").
+// Every sum accumulates in double. Non-finite elements are counted and left out of the
+// sums; a position that is NaN/Inf on one side only makes the pair "nonfinite_mismatch".
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/trace/trace_dir.h"
+
+namespace pv::model {
+
+struct DiffStats {
+  size_t n = 0;
+  double cosine = 1.0;   // 1 when both sides are all zero
+  double max_abs = 0.0;  // max |a-b| over finite pairs
+  size_t max_abs_index = 0;
+  double rms = 0.0;      // sqrt(mean((a-b)^2))
+  double nmse = 0.0;     // sum((a-b)^2) / sum(a^2); 0 if both 0, inf if only a is 0
+  double sqnr_db = 0.0;  // 10 log10(sum(a^2) / sum((a-b)^2)); +inf when identical
+  size_t nan_a = 0, inf_a = 0, nan_b = 0, inf_b = 0;
+  bool nonfinite_mismatch = false;  // NaN/Inf on one side where the other is finite
+  // Logits only ([rows, vocab]): fraction of rows whose argmax agrees, and mean |top-k(a)
+  // ∩ top-k(b)| / k over rows.
+  std::optional<double> argmax_agreement;
+  std::optional<double> topk_overlap;
+  int top_k = 0;
+};
+
+DiffStats compare_tensors(const float* a, const float* b, size_t n);
+// Adds argmax agreement and top-k overlap for logits laid out [rows, vocab].
+void add_logit_stats(DiffStats& s, const float* a, const float* b, size_t rows, size_t vocab,
+                     int k);
+
+struct StageDiff {
+  Stage stage;
+  int layer;
+  std::vector<int64_t> shape;
+  DiffStats stats;
+};
+
+struct TraceDiff {
+  TraceMeta a, b;
+  std::vector<StageDiff> stages;  // computation order
+};
+
+// Compares every stage present in both directories. Throws a clear error (both file
+// paths and shapes) when a shared stage's shape differs, when the layer counts differ,
+// or when `require_same_stages` and one side has stages the other lacks.
+TraceDiff diff_trace_dirs(const std::string& dir_a, const std::string& dir_b, int top_k,
+                          bool require_same_stages);
+// Compares two APRT files (shape = [count]); refuses different layers or counts.
+StageDiff diff_aprt_files(const std::string& file_a, const std::string& file_b);
+
+std::string shape_str(const std::vector<int64_t>& shape);
+
+}  // namespace pv::model
