@@ -112,7 +112,7 @@ __device__ __forceinline__ void load_slot(const int8_t* codes, const float* scal
 }
 
 // Per type: kMaxK2 is the most slots per thread the batch-1 kernel takes two rows at a
-// time with (matvec_act_int8.cu); fetch() issues the loads of the lane's share of a weight block
+// time with (matmul_act_int8.cu); fetch() issues the loads of the lane's share of a weight block
 // and returns the raw words (so a kernel can have the next rows' fetches in flight while it works
 // on the current ones); dot() unpacks them and multiplies with one token's codes (`part` is the
 // lane's part of the block, 0..kParts-1).

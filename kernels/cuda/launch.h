@@ -31,7 +31,7 @@ void launch_matmul(const DeviceMatrix& w, const float* x, int T, void* scratch, 
 size_t act_int8_scratch_bytes(const DeviceMatrix& w, int T);
 // Values per activation block x is rounded in for weights of this type; 0 for float types.
 int act_block_values(GgmlType type);
-// The block-weight half of launch_matmul (matvec_act_int8.cu); false, launching nothing,
+// The block-weight half of launch_matmul (matmul_act_int8.cu); false, launching nothing,
 // for float weights.
 bool launch_matmul_act_int8(const DeviceMatrix& w, const float* x, int T, void* scratch,
                             bool codes_ready, float* y);

@@ -1,7 +1,7 @@
 // Matvec / matmul over float weights (F32, F16, BF16) in their stored type: one warp per
 // output row, fp32 activations and accumulation, a warp-shuffle reduction. Several tokens
 // (up to kTokChunk) reuse each loaded weight, so prefill reads the weights T/kTokChunk
-// times instead of T times. Block-quantized weights go to matvec_act_int8.cu.
+// times instead of T times. Block-quantized weights go to matmul_act_int8.cu.
 #include <cstdint>
 #include <stdexcept>
 #include <string>

@@ -12,8 +12,8 @@
 //  * column-stationary (fewer, longer rows): each thread owns K fixed (block, part) slots
 //    of a row and holds the codes of those slots in registers; the thread block walks its
 //    rows R at a time with two rows per thread in flight, each thread streaming only
-//    weight bytes. (The session-1 kernel re-read f32 x from L2 for every few rows, 7x the
-//    Q4_K weight bytes per row: L2, not HBM, was its ceiling.)
+//    weight bytes. (A split-K kernel over f32 x re-read x from L2 for every few rows, 7x
+//    the Q4_K weight bytes per row: L2, not HBM, was its ceiling; NOTES.md.)
 //  * row-streaming (many rows): the block puts x's codes in shared memory, then every
 //    warp streams whole rows at full occupancy.
 // All are launched as programmatic dependents (pdl.cuh): weight loads start before the
@@ -154,7 +154,7 @@ __global__ void __launch_bounds__(max_threads<A>(K, R))
   // Two rows per thread are in flight either way: one buffer of R = 2 rows, or, for R = 1
   // forms (long rows), two one-row buffers taking turns. The second buffer costs registers
   // that the forms rounding x (and R = 2 forms) cannot spare without losing resident
-  // blocks (H200, device_s3_c.sh: Q4_K 3584x18944 14.4 us with two buffers against 15.5
+  // blocks (H200, NOTES.md: Q4_K 3584x18944 14.4 us with two buffers against 15.5
   // with one; Q8_0 18944x3584 R = 2 22.0 us with one, 26.9 with two).
   constexpr bool kTwoBuffers = R == 1 && !kRound;
   typename A::Raw buf0[R][K], buf1[R][K];
@@ -351,7 +351,7 @@ __global__ void __launch_bounds__(kRowWarps * 32)
     matmul_act_int8(const uint8_t* __restrict__ w, size_t rb, int rows, int nblocks,
                     const int8_t* __restrict__ codes, const float* __restrict__ scales, int ntok,
                     float* __restrict__ y) {
-  pdl_allow_next();  // a plain launch, like the float matvecs (matvec.cu says why)
+  pdl_allow_next();  // a plain launch, like the float matvecs (matmul.cu says why)
   const int lane = threadIdx.x & 31;
   const int row = blockIdx.x * kRowWarps + (threadIdx.x >> 5);
   if (row >= rows) return;  // whole warp leaves together: no partial shuffles
@@ -482,7 +482,7 @@ void launch_chunk(const DeviceMatrix& w, const float* x, const ActCodes& codes, 
   // Two rows per group when there are rows enough (but one for K-quant rows past 4 KiB
   // when the kernel rounds x itself: its registers then cost resident blocks); K the
   // fewest slots per thread that fit a row into one block, but at least 2 for the
-  // 32-value types, whose slots are small. H200 sweeps (kernels/cuda/bench/device_s3_*.sh):
+  // 32-value types, whose slots are small. H200 sweeps (kernels/cuda/NOTES.md):
   // Q8_0 18944x3584 22.0 us at K=2 against 27.9 at K=1; Q4_K 4096x14336 12.3 us at R=2
   // against 13.1 at R=1 from codes, 14.5 at R=1 against 16.2 at R=2 rounding x.
   const bool long_kquant_row = A::kValues == 256 && w.cols / A::kValues * A::kBytes > 4096;
@@ -514,7 +514,7 @@ void launch_type(const DeviceMatrix& w, const float* x, const ActCodes& codes, f
   // The row-streaming form for many rows: 8 or more per warp of the whole GPU (lm_head),
   // or 2 or more when a K-quant matvec rounds x itself; otherwise (FFN gate/up included)
   // the column-stationary form, whose fixed cost per launch is lower. H200
-  // (kernels/cuda/bench/device_s3_*.sh): Q4_K 152064x3584 94 us in rows against 105 in
+  // (kernels/cuda/NOTES.md): Q4_K 152064x3584 94 us in rows against 105 in
   // columns; Q8_0 18944x3584 22.1 us in columns against 25.5; Q4_K 18944x3584 rounding x
   // 16.0 us in rows against 17.4. PV_CUDA_MATVEC_FORM=rows|columns forces one.
   static const int forced = [] {
@@ -582,7 +582,7 @@ bool launch_matmul_act_int8(const DeviceMatrix& w, const float* x, int T, void* 
       launch_any<ActQ6_K>(w, x, T, scratch, codes_ready, y);
       return true;
     default:
-      return false;  // float weights: matvec.cu's fp32 kernels
+      return false;  // float weights: matmul.cu's fp32 kernels
   }
 }
 
