@@ -7,7 +7,7 @@
 // ~16-56 KB and stay in cache); copy benchmarks report bytes copied / s and read benchmarks
 // bytes read / s. CPU time is the whole process's (all pool threads), so bytes / CPU time is
 // a per-core efficiency that a machine shared with other jobs distorts less than wall time.
-// kernels/bench/matvec_report.py turns a JSON run into the ratio table.
+// kernels/cpu/matmul_bench_report.py turns a JSON run into the ratio table.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>

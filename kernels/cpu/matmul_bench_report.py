@@ -3,7 +3,7 @@
 time, weight GB/s, and the ratio to the memcpy and memory-read baselines measured in the same
 run at the same thread count. With --benchmark_repetitions the medians are used.
 
-usage: kernels/bench/matvec_report.py RUN.json [--markdown]
+usage: kernels/cpu/matmul_bench_report.py RUN.json [--markdown]
 """
 import json
 import re
