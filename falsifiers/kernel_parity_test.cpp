@@ -12,7 +12,7 @@
 //   cpu_scalar   CpuBackend(1) with the portable scalar kernels forced for the test;
 //   cuda         device 0; without one the test skips "fixture-absent: cuda-device".
 // The contract binds the cuda instances (FALSIFY-KP-001..007) and the cpu ones
-// (FALSIFY-KP-008..) as separate falsifiers.
+// (FALSIFY-KP-008..013) as separate falsifiers.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -566,10 +566,11 @@ std::vector<AttentionCase> attention_cases() {
   };
   // 28:4:128 is Qwen2.5-7B's attention (hidden 3584), 32:4:128 TinyLlama's 8:1; 7:1 at
   // head_dim 64 and 14:2 the small Qwen2 shapes. T 5 over 0 cached rows is a prefill, T 1
-  // over 3 or 17 an incremental step, T 5 over 17 a chunked prefill over a cache. On
-  // cpu_threads work = H*T*(pos0+T)*D >= 32768 splits the heads: every 28:4:128 and
-  // 32:4:128 case but T 1 over 3 rows, 14:2:64 from T 5 over 0 or T 1 over 17; the small
-  // shapes stay on the calling thread.
+  // over 3 or 17 an incremental step, T 5 over 3 or 17 a chunked prefill over a cache. On
+  // cpu_threads work = H*T*(pos0+T)*D >= 32768 splits the heads (15 cases): 28:4:128 and
+  // 32:4:128 at T 5 and at T 1 over 17 rows, 14:2:64 at T 5 over 3 or 17, 7:1:64 at T 5
+  // over 17, and the large-score cases at head_dim 128; the rest stay on the calling
+  // thread, the single-thread path of the same backend.
   for (Shape s : {Shape{1, 1, 2}, Shape{4, 2, 64}, Shape{7, 1, 64}, Shape{14, 2, 64},
                   Shape{28, 4, 128}, Shape{32, 4, 128}})
     for (int T : {1, 5})
@@ -655,25 +656,34 @@ TEST_P(KernelParity, BadInputClearErrors) {
   const auto& w = be().prepare_weight(make_view("token_embd.weight", GgmlType::Q8_0, 4, 32, bytes));
   Guarded out(be(), 64);
   const int32_t bad[2] = {1, 4};
+  int tried = 0, rejected = 0;  // bad calls made, and those that threw what they should
   try {
+    ++tried;
     be().embed(w, bad, 2, out.get());
     ADD_FAILURE() << "embedding token id 4 of a 4-row table did not throw";
   } catch (const std::out_of_range& e) {
     EXPECT_NE(std::string(e.what()).find("token id 4"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("token_embd.weight"), std::string::npos) << e.what();
+    ++rejected;
   }
   try {
+    ++tried;
     be().rmsnorm(out.get(), w, 1, 7, 1e-6f, out.get());
     ADD_FAILURE() << "rmsnorm with a 128-value weight over rows of 7 did not throw";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("token_embd.weight"), std::string::npos) << e.what();
+    ++rejected;
   }
   try {
+    ++tried;
     be().attention(out.get(), out.get(), out.get(), {6, 4, 8}, 1, 0, out.get(), nullptr, nullptr);
     ADD_FAILURE() << "attention with 6 heads over 4 KV heads did not throw";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("n_kv_heads 4"), std::string::npos) << e.what();
+    ++rejected;
   }
+  testing::record_metric("cases", tried);
+  testing::record_metric("rejected", rejected);
   size_t guard = 0, unwritten = 0;
   out.fetch(&guard, &unwritten);
   EXPECT_EQ(guard, 0u);
