@@ -1,7 +1,9 @@
-// Shared by the CUDA falsifiers (cuda_*_test.cpp): an independent CPU reference written
-// from the block layouts in ../shared/REFERENCE.md (double accumulation), random weight
-// blocks with finite scales, guarded device buffers, and the error measures DESIGN.md
-// names (NMSE = sum (a-b)^2 / sum a^2 as llama.cpp's backend tests, cosine, max |a-b|).
+// Shared by the op-level falsifiers (kernel_parity_*_test.cpp, every backend) and the CUDA
+// parity tests: an independent reference written from the block layouts in
+// ../shared/REFERENCE.md (double accumulation), random weight blocks with finite scales,
+// guarded backend buffers (device memory on CUDA, host memory on the CPU backend), and the
+// error measures DESIGN.md names (NMSE = sum (a-b)^2 / sum a^2 as llama.cpp's backend tests,
+// cosine, max |a-b|).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -280,9 +282,10 @@ Compare compare(const Ref* ref, const float* got, size_t n) {
   return c;
 }
 
-// A device buffer of n floats followed by kGuard guard floats. The guard and (for
-// outputs) the payload start as a NaN sentinel; after an op the guard must be untouched
-// and every payload element written.
+// A backend buffer of n floats followed by kGuard guard floats: device memory on CUDA, host
+// memory on the CPU backend; only the Backend's alloc/upload/download touch it, so it works
+// for both. The guard and (for outputs) the payload start as a NaN sentinel; after an op the
+// guard must be untouched and every payload element written.
 class Guarded {
  public:
   static constexpr size_t kGuard = 64;
@@ -374,13 +377,28 @@ inline void ref_attention(const std::vector<float>& q, const std::vector<float>&
   }
 }
 
+// How a RoPE implementation forms its angles. Exact: pos * theta^(-2p/D) in double (the
+// CUDA backend). F32Hf: HF transformers' float32 rotary embedding, which the CPU backend
+// follows for oracle parity: inv_freq = 1 / theta^(2p/D) with the exponent, the power and
+// the reciprocal each rounded to f32, and angle = f32(pos) * inv_freq rounded to f32. The
+// two differ by ~pos * 6e-8 rad, far above the transcendental bound at positions in the
+// thousands, so a reference must know which one a backend promises.
+enum class RopeAngles { Exact, F32Hf };
+
+inline double rope_angle(int pos, int p, int D, double theta, RopeAngles angles) {
+  if (angles == RopeAngles::Exact) return pos * std::pow(theta, -2.0 * p / D);
+  const float expo = static_cast<float>(2 * p) / static_cast<float>(D);
+  const float inv_freq = 1.0f / static_cast<float>(std::pow(theta, static_cast<double>(expo)));
+  return static_cast<float>(static_cast<float>(pos) * inv_freq);
+}
+
 // RoPE on [T, n_heads*head_dim] in double; positions pos0 + t.
 inline void ref_rope(std::vector<double>* x, int T, int H, int D, int pos0, double theta,
-                     bool interleaved) {
+                     bool interleaved, RopeAngles angles = RopeAngles::Exact) {
   for (int t = 0; t < T; ++t)
     for (int h = 0; h < H; ++h)
       for (int p = 0; p < D / 2; ++p) {
-        const double ang = (pos0 + t) * std::pow(theta, -2.0 * p / D);
+        const double ang = rope_angle(pos0 + t, p, D, theta, angles);
         const size_t base = (static_cast<size_t>(t) * H + h) * D;
         const size_t a = base + (interleaved ? 2 * p : p);
         const size_t b = base + (interleaved ? 2 * p + 1 : p + D / 2);

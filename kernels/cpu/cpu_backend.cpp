@@ -56,8 +56,10 @@ const Weight& CpuBackend::prepare_weight(const TensorView& view) {
   }
   Weight w{view, nullptr};
   // Norm weights and biases are read as plain f32 vectors by the elementwise ops; an
-  // F16/BF16 copy (safetensors half checkpoints) is converted once here.
-  if (view.rows == 1 && view.type != GgmlType::F32 && view.data != nullptr) {
+  // F16/BF16 copy (safetensors half checkpoints) is converted once here. A one-row block
+  // weight keeps its type: matmul over it rounds x to int8 like any other block weight.
+  if (view.rows == 1 && (view.type == GgmlType::F16 || view.type == GgmlType::BF16) &&
+      view.data != nullptr) {
     auto& buf = converted_.emplace_back(static_cast<size_t>(view.cols));
     cpu::dequantize_view_row(view, 0, buf.data());
     w.view.type = GgmlType::F32;
@@ -104,6 +106,13 @@ void CpuBackend::rope(float* x, int T, int n_heads, int head_dim, int pos0, floa
 void CpuBackend::attention(const float* q, const float* k_cache, const float* v_cache,
                            const AttentionShape& shape, int T, int pos0, float* out, float* scores,
                            float* probs) {
+  if (shape.n_heads <= 0 || shape.n_kv_heads <= 0 || shape.head_dim <= 0 ||
+      shape.n_heads % shape.n_kv_heads != 0 || pos0 < 0 || T < 0) {
+    throw std::invalid_argument(
+        "cpu attention: invalid shape (n_heads " + std::to_string(shape.n_heads) + ", n_kv_heads " +
+        std::to_string(shape.n_kv_heads) + ", head_dim " + std::to_string(shape.head_dim) + ", T " +
+        std::to_string(T) + ", pos0 " + std::to_string(pos0) + ")");
+  }
   // Heads are independent: one head per chunk keeps the split even for 2..16 threads.
   // A single-token decode at short context is too small to pay for the hand-off.
   const int64_t work = static_cast<int64_t>(shape.n_heads) * T * (pos0 + T) * shape.head_dim;
