@@ -53,7 +53,7 @@ for F in model/fixtures/qwen2-gqa4/qwen2-gqa4-q4_k.gguf \
 done
 
 PV_SEED=12345 compute-sanitizer --tool memcheck --error-exitcode 99 "$D/bin/pv_falsifiers" \
-  --gtest_filter='*/cuda:CudaOracleBlocks.*:CudaOutputParity.First*' >"$OUT/memcheck.log" 2>&1
+  --gtest_filter='*/cuda:KernelParityCuda.*:CudaOracleBlocks.*:CudaOutputParity.First*' >"$OUT/memcheck.log" 2>&1
 echo "memcheck rc=$?"
 grep -E 'ERROR SUMMARY|PASSED|FAILED' "$OUT/memcheck.log"
 
