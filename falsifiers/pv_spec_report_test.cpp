@@ -125,6 +125,11 @@ TEST(Report, HtmlIsSelfContainedAndDeterministic) {
     EXPECT_EQ(html.find(needle), std::string::npos) << "found " << needle;
   }
   EXPECT_NE(html.find("<svg"), std::string::npos);
+  // The fixture contracts would fail pv validate (no prediction, no levels): the report
+  // reads them leniently through the contract loader and still says what each claims.
+  for (const char* c : {"C-REPORT-ALPHA", "C-REPORT-BETA"}) {
+    EXPECT_NE(html.find(std::string("report fixture ") + c), std::string::npos) << c;
+  }
   pv::testing::record_metric("report_bytes", static_cast<double>(html.size()));
 }
 

@@ -515,6 +515,17 @@ LoadedContract load_contract(const std::string& path, Diagnostics& diags) {
   return load_contract_text(path, ss.str(), diags);
 }
 
+Contract load_contract_lenient(const std::string& path) {
+  Diagnostics ignored;
+  try {
+    return load_contract(path, ignored).contract;
+  } catch (const YAML::Exception&) {
+    // The checker guards every access it makes; should a document still surprise
+    // yaml-cpp, a describing reader treats it like any other unreadable file.
+    return {};
+  }
+}
+
 std::string peek_contract_id(const std::string& path) {
   try {
     const YAML::Node root = YAML::LoadFile(path);

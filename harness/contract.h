@@ -85,6 +85,12 @@ LoadedContract load_contract(const std::string& path, Diagnostics& diags);
 LoadedContract load_contract_text(const std::string& path, const std::string& text,
                                   Diagnostics& diags);
 
+// The contract as far as it could be read, its problems ignored: for the readers that
+// describe or select contracts (the spec's prose, the report, the --shard selection, the
+// DISCHARGED requirements when merging evidence) rather than validate them; reporting the
+// problems is pv validate's job. A file that cannot be read gives a contract with no id.
+Contract load_contract_lenient(const std::string& path);
+
 // Only metadata.id, leniently: used to resolve depends_on against sibling contracts.
 std::string peek_contract_id(const std::string& path);
 

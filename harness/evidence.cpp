@@ -6,7 +6,10 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
+#include <sstream>
+#include <stdexcept>
 
 namespace pv::harness {
 namespace {
@@ -43,7 +46,128 @@ nlohmann::json test_entry(const BindingOutcome& b, Status level) {
   return j;
 }
 
+// Reading: a field of the wrong type reads as absent (see evidence.h).
+const nlohmann::json& member(const nlohmann::json& obj, const char* key) {
+  static const nlohmann::json absent;
+  if (!obj.is_object()) return absent;
+  const auto it = obj.find(key);
+  return it == obj.end() ? absent : *it;
+}
+
+std::string str_field(const nlohmann::json& obj, const char* key) {
+  const nlohmann::json& v = member(obj, key);
+  return v.is_string() ? v.get<std::string>() : std::string();
+}
+
+bool bool_field(const nlohmann::json& obj, const char* key) {
+  const nlohmann::json& v = member(obj, key);
+  return v.is_boolean() && v.get<bool>();
+}
+
+std::optional<int> positive_int(const nlohmann::json& obj, const char* key) {
+  const nlohmann::json& v = member(obj, key);
+  if (!v.is_number_integer() || v.get<long long>() < 1 ||
+      v.get<long long>() > std::numeric_limits<int>::max()) {
+    return std::nullopt;
+  }
+  return v.get<int>();
+}
+
+Status status_field(const nlohmann::json& obj, const char* key, const std::string& file,
+                    const char* where) {
+  const std::string name = str_field(obj, key);
+  const auto s = status_from_name(name);
+  if (!s) {
+    throw std::runtime_error(file + ": " + where + "." + key + " is '" + name +
+                             "', not a ladder status");
+  }
+  return *s;
+}
+
+EvidenceTest read_test(const nlohmann::json& t) {
+  EvidenceTest e;
+  e.binary = str_field(t, "binary");
+  e.name = str_field(t, "name");
+  e.level = str_field(t, "level");
+  e.result = str_field(t, "result");
+  e.skip_reason = str_field(t, "skip_reason");
+  e.failure = str_field(t, "failure");
+  e.counterexample = str_field(t, "counterexample");
+  e.credited_from = str_field(t, "credited_from");
+  if (const nlohmann::json& r = member(t, "runs"); r.is_number_integer()) e.runs = r.get<int>();
+  const nlohmann::json& m = member(t, "metrics");
+  if (m.is_object()) {
+    for (auto it = m.begin(); it != m.end(); ++it) {
+      if (it->is_number()) e.metrics[it.key()] = it->get<double>();
+    }
+  }
+  return e;
+}
+
 }  // namespace
+
+std::string EvidenceTest::bound_name() const { return binary.empty() ? name : binary + ":" + name; }
+
+const EvidenceTest* EvidenceBundle::find_test(const std::string& binary,
+                                              const std::string& name) const {
+  for (const auto& t : tests) {
+    if (t.binary == binary && t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+std::optional<EvidenceBundle> parse_bundle(const std::string& file, const std::string& bytes) {
+  const nlohmann::json j = nlohmann::json::parse(bytes, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    // Not ours to judge unless it claims to be a bundle; a torn bundle is an error.
+    if (bytes.find("pv-evidence-v1") != std::string::npos) {
+      throw std::runtime_error(file + ": not valid JSON (a torn evidence bundle?)");
+    }
+    return std::nullopt;
+  }
+  if (str_field(j, "schema") != "pv-evidence-v1") return std::nullopt;
+  EvidenceBundle b;
+  const nlohmann::json& c = member(j, "contract");
+  const nlohmann::json& f = member(j, "falsifier");
+  const nlohmann::json& env = member(j, "environment");
+  b.contract_id = str_field(c, "id");
+  b.contract_version = str_field(c, "version");
+  b.contract_file = str_field(c, "file");
+  b.contract_sha256 = str_field(c, "sha256");
+  b.falsifier_id = str_field(f, "id");
+  if (b.falsifier_id.empty()) throw std::runtime_error(file + ": falsifier.id missing");
+  if (b.contract_id.empty()) throw std::runtime_error(file + ": contract.id missing");
+  b.claimed = status_field(f, "claimed", file, "falsifier");
+  b.earned = status_field(f, "earned", file, "falsifier");
+  b.capped_by = str_field(f, "capped_by");
+  b.runs = positive_int(f, "runs").value_or(1);
+  const nlohmann::json& req = member(f, "requires");
+  b.runs_required = positive_int(req, "runs");
+  b.machines_required = positive_int(req, "machines");
+  if (const nlohmann::json& tests = member(j, "tests"); tests.is_array()) {
+    for (const auto& t : tests) b.tests.push_back(read_test(t));
+  }
+  b.env.git_commit = str_field(env, "git_commit");
+  b.env.git_dirty = bool_field(env, "git_dirty");
+  b.env.compiler = str_field(env, "compiler");
+  b.env.cpu = str_field(env, "cpu");
+  b.env.gpu = str_field(env, "gpu");
+  b.env.driver = str_field(env, "driver");
+  b.env.cuda_runtime = str_field(env, "cuda_runtime");
+  b.env.host = str_field(env, "host");
+  b.env.machine_id = str_field(env, "machine_id");
+  b.fingerprint = str_field(env, "fingerprint");
+  b.inputs_digest = str_field(env, "inputs_digest");
+  if (const nlohmann::json& in = member(env, "inputs"); in.is_array()) {
+    b.has_inputs = true;
+    for (const auto& g : in) {
+      if (g.is_string()) b.inputs.push_back(g.get<std::string>());
+    }
+  }
+  b.generated_at = str_field(j, "generated_at");
+  b.marked_stale = bool_field(j, "stale");
+  return b;
+}
 
 std::string utc_now_iso8601() {
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
@@ -122,23 +246,21 @@ std::vector<CommittedEvidence> find_committed(const std::string& evidence_dir,
     if (machine == local_machine) continue;
     const fs::path p = m / contract_id / (falsifier_id + ".json");
     if (!fs::is_regular_file(p, ec)) continue;
-    std::ifstream in(p);
-    nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("schema") ||
-        j["schema"] != "pv-evidence-v1" || !j.contains("environment") ||
-        !j["environment"].is_object()) {
-      continue;
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    std::optional<EvidenceBundle> b;
+    try {
+      b = parse_bundle(p.string(), bytes.str());
+    } catch (const std::runtime_error&) {
+      continue;  // torn or incomplete: it earns nothing
     }
+    if (!b) continue;
     CommittedEvidence ev;
     ev.where = display_prefix + bundle_relpath(machine, contract_id, falsifier_id);
     ev.machine_id = machine;
-    const nlohmann::json& env = j["environment"];
-    ev.host = env.contains("host") && env["host"].is_string() ? env["host"].get<std::string>() : "";
-    const std::string digest = env.contains("inputs_digest") && env["inputs_digest"].is_string()
-                                   ? env["inputs_digest"].get<std::string>()
-                                   : "";
-    ev.fresh = !digest.empty() && digest == digest_now;
-    ev.bundle = std::move(j);
+    ev.fresh = !b->inputs_digest.empty() && b->inputs_digest == digest_now;
+    ev.bundle = std::move(*b);
     out.push_back(std::move(ev));
   }
   return out;

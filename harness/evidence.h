@@ -1,4 +1,5 @@
-// Evidence bundles (schema pv-evidence-v1, DESIGN.md) and evidence/index.json.
+// Evidence bundles (schema pv-evidence-v1, DESIGN.md): the writer, the one reader, and
+// evidence/index.json.
 //
 // Layout (harness/README.md): evidence/runs/<machine-id>/<contract-id>/<falsifier-id>.json
 // Each machine writes only below its own machine-id, so a CI run never overwrites the
@@ -7,6 +8,7 @@
 
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,8 +35,67 @@ std::string bundle_relpath(const std::string& machine_id, const std::string& con
 nlohmann::json make_bundle(const FalsifierVerdict& v, const Environment& env,
                            const std::string& generated_at);
 
+// ---- Reading bundles back: the one reader of pv-evidence-v1 -----------------------------
+// The grader (crediting committed evidence) and the evidence tools (merge, gc, amend,
+// report) both read bundles through parse_bundle, so a change of the schema touches this
+// file only: make_bundle writes it, parse_bundle reads it. Bundles are data from elsewhere
+// (other machines, other versions of pv): a field of the wrong type reads as absent. The
+// fields every bundle has (falsifier.id, contract.id, falsifier.claimed and
+// falsifier.earned) are required.
+
+struct EvidenceTest {
+  std::string binary;
+  std::string name;    // Suite.Test as bound
+  std::string level;   // ladder level the test is bound at ("" when not recorded)
+  std::string result;  // passed | failed | skipped, as written
+  std::string skip_reason;
+  std::string failure;
+  std::string counterexample;
+  std::string credited_from;  // "" when the test ran on the bundle's own machine
+  int runs = 1;               // repetitions folded into `result` (1 when not recorded)
+  std::map<std::string, double> metrics;
+  // "binary:Suite.Test", or the name alone when the bundle records no binary.
+  std::string bound_name() const;
+};
+
+struct EvidenceBundle {
+  std::string contract_id, contract_version, contract_file, contract_sha256;
+  std::string falsifier_id;
+  Status claimed = Status::FALSIFIED;
+  Status earned = Status::FALSIFIED;
+  std::string capped_by;
+  int runs = 1;  // falsifier.runs when a positive whole number: repetitions it stands for
+  std::optional<int> runs_required, machines_required;  // falsifier.requires, when recorded
+  std::vector<EvidenceTest> tests;
+  Environment env;          // environment.* (git_commit, git_dirty, cpu, gpu, host, machine_id...)
+  std::string fingerprint;  // environment.fingerprint, when recorded
+  std::string inputs_digest;
+  bool has_inputs = false;          // environment.inputs present: freshness is checkable
+  std::vector<std::string> inputs;  // the falsifier's source globs at the time of the run
+  std::string generated_at;         // ISO-8601 as written by the harness
+  bool marked_stale = false;        // "stale": true
+
+  // The entry for binary:name, or nullptr.
+  const EvidenceTest* find_test(const std::string& binary, const std::string& name) const;
+};
+
+// Parses the bytes of `file`. nullopt: they are not a pv-evidence-v1 bundle (other JSON,
+// such as index.json, or text that is neither JSON nor mentions the schema). Throws
+// std::runtime_error naming `file` (and the field) for a torn bundle or one missing a
+// required field.
+std::optional<EvidenceBundle> parse_bundle(const std::string& file, const std::string& bytes);
+
+// A bundle of the same falsifier made on another machine, found under evidence/runs.
+struct CommittedEvidence {
+  std::string where;  // "evidence/runs/<machine>/<contract>/<falsifier>.json"
+  std::string machine_id;
+  bool fresh = false;  // its inputs_digest equals the one recomputed now
+  EvidenceBundle bundle;
+};
+
 // Every bundle under <evidence_dir>/runs for this falsifier, from machines other than
-// `local_machine`, with freshness judged against `digest_now`.
+// `local_machine`, with freshness judged against `digest_now`. A file that is no
+// readable bundle earns nothing and is skipped.
 std::vector<CommittedEvidence> find_committed(const std::string& evidence_dir,
                                               const std::string& display_prefix,
                                               const std::string& contract_id,

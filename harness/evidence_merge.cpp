@@ -31,7 +31,7 @@ bool discharged_tests_passed(const BundleRecord& b, int runs) {
   int n = 0;
   for (const auto& t : b.tests) {
     if (t.level != "DISCHARGED") continue;
-    if (t.credited || t.result != "passed" || t.runs < runs) return false;
+    if (!t.credited_from.empty() || t.result != "passed" || t.runs < runs) return false;
     ++n;
   }
   return n > 0;
@@ -44,7 +44,7 @@ std::vector<std::string> flaky_tests(const std::vector<const BundleRecord*>& run
   std::map<std::string, std::pair<int, int>> seen;  // name -> (passed, failed)
   for (const auto* b : runs) {
     for (const auto& t : b->tests) {
-      auto& [p, f] = seen[t.name];
+      auto& [p, f] = seen[t.bound_name()];
       if (t.result == "passed") ++p;
       if (is_failure(t.result)) ++f;
     }

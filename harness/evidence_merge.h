@@ -19,39 +19,21 @@
 #include <string>
 #include <vector>
 
+#include "harness/evidence.h"
 #include "harness/ladder.h"
 
 namespace pv::harness {
 
-struct BundleTest {
-  std::string name;    // binary:Suite.Test as written in the bundle
-  std::string result;  // passed | failed | skipped (anything else counts as failed)
-  std::string skip_reason;
-  std::string level;      // ladder level the test is bound at ("" when not recorded)
-  int runs = 1;           // repetitions folded into `result`
-  bool credited = false;  // credited from another machine's bundle, not run here
-  std::map<std::string, double> metrics;
-};
-
-struct BundleRecord {
+// A bundle as the one reader gives it (harness/evidence.h), plus where it was read and
+// what the merge derives from it.
+struct BundleRecord : EvidenceBundle {
   std::filesystem::path path;  // where it was read
   std::string file_sha256;     // digest of the bundle's bytes: identifies this run's evidence
-  std::string contract_id, contract_version, contract_file, contract_sha256;
-  std::string falsifier_id;
-  Status claimed = Status::FALSIFIED;
-  Status earned = Status::FALSIFIED;
-  std::string capped_by;
-  std::vector<BundleTest> tests;
-  std::string inputs_digest, git_commit;
-  bool has_inputs = false;          // environment.inputs present: freshness is checkable
-  std::vector<std::string> inputs;  // the falsifier's source globs at the time of the run
-  bool git_dirty = false;
-  std::string machine;       // environment fingerprint (12 hex digits)
-  std::string machine_desc;  // "cpu / gpu / host" for people
-  std::string generated_at;  // ISO-8601 as written by the harness
-  int runs = 1;              // repetitions this bundle stands for (falsifier.runs if present)
-  std::optional<int> runs_required, machines_required;  // from the bundle or its contract
-  std::string stale_reason;                             // empty when fresh
+  std::string machine;         // environment fingerprint (12 hex digits)
+  std::string machine_desc;    // "host / gpu" for people
+  // runs_required / machines_required: from the bundle when recorded, else from the
+  // DISCHARGED level of its contract.
+  std::string stale_reason;  // empty when fresh
 };
 
 // Parses one bundle; throws std::runtime_error naming the file and the field on bad input.

@@ -4,32 +4,13 @@
 
 #include <set>
 
+#include "harness/evidence.h"
+
 namespace pv::harness {
 namespace {
 
-// Bundles are data from elsewhere: a field of the wrong type reads as absent.
-std::string str_field(const nlohmann::json& j, const char* key) {
-  return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>()
-                                                                : std::string();
-}
-
-int int_field(const nlohmann::json& j, const char* key, int dflt) {
-  return j.is_object() && j.contains(key) && j[key].is_number_integer() ? j[key].get<int>() : dflt;
-}
-
-const nlohmann::json* find_test(const nlohmann::json& bundle, const TestRun& t) {
-  if (!bundle.contains("tests") || !bundle["tests"].is_array()) return nullptr;
-  for (const auto& e : bundle["tests"]) {
-    if (str_field(e, "binary") == t.binary && str_field(e, "name") == t.name) return &e;
-  }
-  return nullptr;
-}
-
-bool passed_here(const nlohmann::json& e) {
-  // Credited entries do not credit again: evidence must come from a run that ran it.
-  return str_field(e, "result") == "passed" &&
-         (!e.contains("credited_from") || e["credited_from"].is_null());
-}
+// Credited entries do not credit again: evidence must come from a run that ran it.
+bool passed_here(const EvidenceTest& e) { return e.result == "passed" && e.credited_from.empty(); }
 
 }  // namespace
 
@@ -67,27 +48,23 @@ Grade grade_falsifier(const Falsifier& f, std::vector<LevelOutcome>& levels,
       any_local_skip = true;
       for (const auto& ev : others) {
         if (!ev.fresh) continue;
-        const nlohmann::json* e = find_test(ev.bundle, b.agg);
+        const EvidenceTest* e = ev.bundle.find_test(b.agg.binary, b.agg.name);
         if (e == nullptr) continue;
-        const std::string where = ev.where + "@" + (ev.host.empty() ? ev.machine_id : ev.host);
-        if (str_field(*e, "result") == "failed") {
+        const std::string& host = ev.bundle.env.host;
+        const std::string where = ev.where + "@" + (host.empty() ? ev.machine_id : host);
+        if (e->result == "failed") {
           // A fresh bundle that refutes the claim refutes it here too.
           b.agg.result = TestResult::kFailed;
-          b.agg.failure =
-              fmt::format("failed on {} ({}): {}", ev.machine_id, where, str_field(*e, "failure"));
-          b.agg.counterexample = str_field(*e, "counterexample");
+          b.agg.failure = fmt::format("failed on {} ({}): {}", ev.machine_id, where, e->failure);
+          b.agg.counterexample = e->counterexample;
           if (b.agg.counterexample.empty()) b.agg.counterexample = "see " + where;
           break;
         }
-        if (passed_here(*e) && int_field(*e, "runs", 1) >= spec.runs) {
+        if (passed_here(*e) && e->runs >= spec.runs) {
           b.agg.result = TestResult::kPassed;
           b.agg.credited_from = where;
           b.agg.skip_reason.clear();
-          if (e->contains("metrics") && (*e)["metrics"].is_object()) {
-            for (auto it = (*e)["metrics"].begin(); it != (*e)["metrics"].end(); ++it) {
-              if (it->is_number()) b.agg.metrics[it.key()] = it->get<double>();
-            }
-          }
+          for (const auto& [k, v] : e->metrics) b.agg.metrics[k] = v;
           credited.insert(where);
           break;
         }
@@ -100,7 +77,7 @@ Grade grade_falsifier(const Falsifier& f, std::vector<LevelOutcome>& levels,
       g.notes.push_back(
           fmt::format("stale evidence {} (made on {}): its inputs_digest no longer "
                       "matches the sources; it earns nothing",
-                      ev.where, ev.host.empty() ? ev.machine_id : ev.host));
+                      ev.where, ev.bundle.env.host.empty() ? ev.machine_id : ev.bundle.env.host));
     }
   }
   if (!inputs_declared && any_local_skip && !others.empty()) {
@@ -154,8 +131,8 @@ Grade grade_falsifier(const Falsifier& f, std::vector<LevelOutcome>& levels,
         if (!ev.fresh) continue;
         bool all = true;
         for (const auto& b : lv.tests) {
-          const nlohmann::json* e = find_test(ev.bundle, b.agg);
-          all = all && e != nullptr && passed_here(*e) && int_field(*e, "runs", 1) >= spec.runs;
+          const EvidenceTest* e = ev.bundle.find_test(b.agg.binary, b.agg.name);
+          all = all && e != nullptr && passed_here(*e) && e->runs >= spec.runs;
         }
         if (all) machines.insert(ev.machine_id);
       }

@@ -6,7 +6,6 @@
 // machine while that bundle is fresh (same inputs_digest) and says the test passed.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -29,14 +28,9 @@ struct LevelOutcome {
   std::vector<BindingOutcome> tests;
 };
 
-// A bundle for the same falsifier found under the evidence directory.
-struct CommittedEvidence {
-  std::string where;  // "evidence/runs/<machine>/<contract>/<falsifier>.json"
-  std::string machine_id;
-  std::string host;
-  bool fresh = false;  // its inputs_digest equals the one recomputed now
-  nlohmann::json bundle;
-};
+// A bundle for the same falsifier found under the evidence directory, as the one bundle
+// reader gives it (harness/evidence.h).
+struct CommittedEvidence;
 
 struct Grade {
   Status earned = Status::FALSIFIED;

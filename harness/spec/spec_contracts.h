@@ -1,7 +1,8 @@
 // What each contract claims, for the spec's prose: metadata (id, version, description) and
 // each falsifier's rule and prediction, read from the contract files the evidence names.
-// Read loosely: strict validation is the contract loader's job (pv validate); here an
-// unreadable contract just leaves its description empty.
+// Read through the contract loader (harness/contract.h) with its diagnostics ignored:
+// reporting a contract's problems is pv validate's job; here an unreadable contract just
+// leaves its description empty.
 #pragma once
 
 #include <filesystem>
@@ -13,7 +14,7 @@ namespace pv::harness {
 
 struct ContractFalsifierInfo {
   std::string id, rule, prediction;
-  std::vector<std::string> levels;  // declared level names, as written
+  std::vector<std::string> levels;  // declared ladder levels, ascending
 };
 
 struct ContractInfo {
