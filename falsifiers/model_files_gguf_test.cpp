@@ -249,7 +249,7 @@ TEST(ModelFiles, GgufHeaderFuzzNeverCrashes) {
   GgufWriteLayout lay;
   const std::vector<uint8_t> full = tiny_gguf(&lay);
   uint64_t state = seed;
-  auto next = [&] { return next_random(state); };
+  auto next = [&] { return splitmix64(state); };
   int accepted = 0, rejected = 0;
   const int iterations = 3000;
   for (int it = 0; it < iterations; ++it) {
@@ -332,6 +332,25 @@ TEST(ModelFiles, FixturesLoadIdenticallyFromHfAndGguf) {
         EXPECT_EQ(bytes_of(a.bq), bytes_of(b.bq));
       }
     }
+    // The model builder, in memory, makes exactly the F32 GGUF's tensors.
+    const auto mem = make_synthetic_model(fixture_config(s), s.seed);
+    EXPECT_EQ(mem->config.rope_style, gg.config.rope_style);
+    auto views = [](const ModelWeights& w) {
+      std::vector<const pv::kernels::TensorView*> v = {&w.tok_embd, &w.output_norm, &w.output};
+      for (const auto& L : w.layers) {
+        for (const auto* t : {&L.attn_norm, &L.wq, &L.bq, &L.wk, &L.bk, &L.wv, &L.bv, &L.wo,
+                              &L.ffn_norm, &L.w_gate, &L.w_up, &L.w_down}) {
+          v.push_back(t);
+        }
+      }
+      return v;
+    };
+    const auto built = views(mem->weights), loaded = views(gg.weights);
+    ASSERT_EQ(built.size(), loaded.size());
+    for (size_t i = 0; i < built.size(); ++i) {
+      EXPECT_EQ(built[i]->name, loaded[i]->name);
+      EXPECT_EQ(bytes_of(*built[i]), bytes_of(*loaded[i])) << loaded[i]->name;
+    }
     for (GgmlType t : s.gguf_types) {
       LoadedModel q = load_model(root + "/" + s.name + "-" + type_tag(t) + ".gguf");
       EXPECT_EQ(q.weights.layers[0].wq.type, t);
@@ -353,7 +372,7 @@ TEST(ModelFiles, TruncatedFixtureFileRejected) {
   std::vector<uint64_t> cuts = {
       0, 3, 4, 8, 23, 24, g.tensor_infos_offset, g.data_start - 1, g.data_start, full.size() - 1};
   uint64_t state = seed;
-  for (int k = 0; k < 40; ++k) cuts.push_back(next_random(state) % full.size());
+  for (int k = 0; k < 40; ++k) cuts.push_back(splitmix64(state) % full.size());
   fs::path dir = temp_dir("trunc");
   const std::string path = (dir / "cut.gguf").string();
   for (uint64_t len : cuts) {

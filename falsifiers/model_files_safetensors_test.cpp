@@ -216,14 +216,14 @@ TEST(ModelFiles, SafetensorsHeaderFuzzNeverCrashes) {
   for (int it = 0; it < iterations; ++it) {
     std::vector<uint8_t> b = full;
     std::string what;
-    const int flips = 1 + static_cast<int>(next_random(state) % 4);
+    const int flips = 1 + static_cast<int>(splitmix64(state) % 4);
     for (int k = 0; k < flips; ++k) {
-      const uint64_t at = next_random(state) % (8 + header_len);
+      const uint64_t at = splitmix64(state) % (8 + header_len);
       static const char kTokens[] = "{}[],:\"0123456789-e.x ";
       const uint8_t v =
-          next_random(state) % 2 == 0
-              ? static_cast<uint8_t>(kTokens[next_random(state) % (sizeof kTokens - 1)])
-              : static_cast<uint8_t>(next_random(state));
+          splitmix64(state) % 2 == 0
+              ? static_cast<uint8_t>(kTokens[splitmix64(state) % (sizeof kTokens - 1)])
+              : static_cast<uint8_t>(splitmix64(state));
       b[at] = v;
       what += std::to_string(at) + "=" + std::to_string(v) + " ";
     }

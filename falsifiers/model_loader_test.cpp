@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -44,10 +43,8 @@ Agreement compare(const float* a, const float* b, size_t n) {
 }
 
 std::vector<int32_t> random_tokens(uint64_t seed, int n, int vocab) {
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<int32_t> d(0, vocab - 1);
   std::vector<int32_t> t(static_cast<size_t>(n));
-  for (auto& x : t) x = d(rng);
+  for (auto& x : t) x = static_cast<int32_t>(pv::model::splitmix64(seed) % uint64_t(vocab));
   return t;
 }
 
@@ -83,9 +80,7 @@ TEST(ModelLoader, Falsify003_KvCacheConsistencySynthetic) {
   for (auto [H, Hkv] : {std::pair{4, 2}, std::pair{7, 1}}) {
     for (GgmlType type : {GgmlType::F32, GgmlType::Q8_0}) {
       pv::model::ModelConfig c = pv::model::tiny_qwen2_config(H, Hkv, 32, 2);
-      pv::model::SyntheticTypes types;
-      types.matrix = types.embedding = types.output = type;
-      auto m = pv::model::make_synthetic_model(c, seed, types);
+      auto m = pv::model::make_synthetic_model(c, seed, pv::model::SyntheticTypes::all(type));
       pv::kernels::CpuBackend be(2);
       pv::model::Forward f(m->config, m->weights, be, 64);
       const auto prompt = random_tokens(seed + 1, 7, c.vocab);

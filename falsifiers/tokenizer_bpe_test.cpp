@@ -587,26 +587,6 @@ TEST(Tokenizer, OraclePiecesMatchHfSplit) {
   pv::testing::record_metric("mismatches", static_cast<double>(mismatches));
 }
 
-std::string utf8(char32_t cp) {
-  std::string s;
-  if (cp < 0x80) {
-    s += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    s += static_cast<char>(0xC0 | (cp >> 6));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    s += static_cast<char>(0xE0 | (cp >> 12));
-    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    s += static_cast<char>(0xF0 | (cp >> 18));
-    s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  return s;
-}
-
 // HF's regex engine, probed on every code point (tools/tokenizer_oracle.py classes): the
 // class tables must agree everywhere, unassigned and newly assigned code points included.
 TEST(Tokenizer, CharClassesMatchHfEveryCodePoint) {
@@ -681,7 +661,8 @@ TEST(Tokenizer, ContractionFoldsMatchHf) {
     for (char32_t cp = 0; cp < 0x110000; ++cp) {
       if (char_class(cp) != CharClass::kLetter) continue;
       letters += &p == &probes.front();
-      const std::string c = utf8(cp);
+      std::string c;
+      append_utf8(c, cp);
       if (pieces_of(p.text(c)) == p.contraction(c)) got.push_back(cp);
     }
     if (got != want) {

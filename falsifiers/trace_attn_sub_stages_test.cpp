@@ -12,7 +12,6 @@
 #include <nlohmann/json.hpp>
 
 #include "falsifiers/support/planted_bug_backend.h"
-#include "falsifiers/support/synthetic_model.h"
 #include "falsifiers/support/trace_helpers.h"
 #include "harness/testing/pv_test.h"
 #include "kernels/cpu/cpu_backend.h"
@@ -45,26 +44,26 @@ std::vector<int32_t> prompt(uint64_t seed, int vocab, int T) {
 // planted-bug decorator.
 void trace_synthetic(uint64_t seed, GgmlType type, PlantedBug bug, bool decorate,
                      const std::vector<int32_t>& tokens, const std::string& dir) {
-  auto m = pv::testing::make_synthetic_qwen2(seed, type);
+  auto m = pv::testing::trace_model(seed, type);
   pv::kernels::CpuBackend cpu(1);
   if (!decorate) {
-    pv::testing::trace_all(m.config, m.weights, cpu, tokens, dir);
+    pv::testing::trace_all(m->config, m->weights, cpu, tokens, dir);
     return;
   }
   auto buggy = pv::testing::make_planted_bug_backend(cpu, bug);
-  pv::testing::trace_all(m.config, m.weights, *buggy, tokens, dir);
+  pv::testing::trace_all(m->config, m->weights, *buggy, tokens, dir);
 }
 
 TEST(TraceAttnSubStages, Falsify001_ScoresSoftmaxCapturedInOrder) {
   const uint64_t seed = pv::testing::seed();
   TempDir tmp("attn-order");
-  auto m = pv::testing::make_synthetic_qwen2(seed, GgmlType::F32);
-  const auto tokens = prompt(seed, m.config.vocab, 7);
+  auto m = pv::testing::trace_model(seed, GgmlType::F32);
+  const auto tokens = prompt(seed, m->config.vocab, 7);
   pv::kernels::CpuBackend cpu(1);
-  pv::testing::trace_all(m.config, m.weights, cpu, tokens, tmp.path());
+  pv::testing::trace_all(m->config, m->weights, cpu, tokens, tmp.path());
   const auto meta = pv::model::read_trace_meta(tmp.path());
-  const int T = 7, H = m.config.n_heads, d = m.config.head_dim, Hkv = m.config.n_kv_heads;
-  for (int l = 0; l < m.config.n_layers; ++l) {
+  const int T = 7, H = m->config.n_heads, d = m->config.head_dim, Hkv = m->config.n_kv_heads;
+  for (int l = 0; l < m->config.n_layers; ++l) {
     std::vector<Stage> order;
     for (const auto& e : meta.entries) {
       if (e.layer == l) order.push_back(e.stage);
@@ -116,8 +115,8 @@ TEST(TraceAttnSubStages, Falsify001_ScoresSoftmaxCapturedInOrder) {
 TEST(TraceAttnSubStages, Falsify004_PlantedBugsBisectedSynthetic) {
   const uint64_t seed = pv::testing::seed();
   TempDir tmp("attn-bisect");
-  auto m = pv::testing::make_synthetic_qwen2(seed, GgmlType::F32);
-  const auto tokens = prompt(seed, m.config.vocab, 7);
+  auto m = pv::testing::trace_model(seed, GgmlType::F32);
+  const auto tokens = prompt(seed, m->config.vocab, 7);
   const std::string ref = tmp.sub("ref-f32");
   trace_synthetic(seed, GgmlType::F32, PlantedBug::None, false, tokens, ref);
   // pv bisect's defaults, with the prior of the candidate's weight type (as pv bisect

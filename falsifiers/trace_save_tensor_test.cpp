@@ -11,7 +11,6 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "falsifiers/support/synthetic_model.h"
 #include "falsifiers/support/trace_helpers.h"
 #include "harness/testing/pv_test.h"
 #include "kernels/cpu/cpu_backend.h"
@@ -150,13 +149,13 @@ TEST(TraceSaveTensor, Falsify003_StageNamesOrderAndSchema) {
   EXPECT_EQ(pv::model::stage_from_name("layer_output"), Stage::post_ffn_residual);
   // A synthetic trace: entries in computation order, per-token shapes as DESIGN.md says.
   const uint64_t seed = pv::testing::seed();
-  auto m = pv::testing::make_synthetic_qwen2(seed, pv::kernels::GgmlType::F32);
+  auto m = pv::testing::trace_model(seed, pv::kernels::GgmlType::F32);
   pv::testing::TempDir tmp("schema");
   pv::kernels::CpuBackend cpu(1);
   const std::vector<int32_t> tokens = {1, 2, 3, 4, 5};
-  pv::testing::trace_all(m.config, m.weights, cpu, tokens, tmp.path());
+  pv::testing::trace_all(m->config, m->weights, cpu, tokens, tmp.path());
   const auto meta = pv::model::read_trace_meta(tmp.path());
-  const auto& c = m.config;
+  const auto& c = m->config;
   std::vector<std::pair<int, Stage>> want;
   want.push_back({-1, Stage::embedding});
   for (int l = 0; l < c.n_layers; ++l) {
@@ -263,11 +262,11 @@ void expect_additive(const pv::model::ModelConfig& c, const pv::model::ModelWeig
 TEST(TraceSaveTensor, Falsify004_CaptureIsAdditiveSynthetic) {
   const uint64_t seed = pv::testing::seed();
   for (auto type : {pv::kernels::GgmlType::F32, pv::kernels::GgmlType::Q4_K}) {
-    auto m = pv::testing::make_synthetic_qwen2(seed, type);
+    auto m = pv::testing::trace_model(seed, type);
     std::mt19937_64 rng(seed);
     std::vector<int32_t> tokens(9);
-    for (auto& t : tokens) t = int32_t(rng() % uint64_t(m.config.vocab));
-    expect_additive(m.config, m.weights, tokens, std::string(pv::kernels::type_name(type)));
+    for (auto& t : tokens) t = int32_t(rng() % uint64_t(m->config.vocab));
+    expect_additive(m->config, m->weights, tokens, std::string(pv::kernels::type_name(type)));
   }
 }
 

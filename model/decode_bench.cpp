@@ -6,8 +6,9 @@
 // multiple of 256, and 896 is not, so every 896-wide matrix (q/k/v/o, gate, up) falls
 // back to Q4_0 — the same 4.5 bits per weight as Q4_K — while ffn_down (4864 = 19*256
 // wide) is Q4_K. The tied embedding / lm_head is Q8_0 (llama.cpp keeps output at higher
-// precision; Q6_K is not legal at 896 either). Weights are random block bytes (valid
-// blocks, small scales), not trained values: only the bytes read per token matter here.
+// precision; Q6_K is not legal at 896 either). The model is the model builder's
+// (model/fixtures/synthetic_model.h) with random block bytes (valid blocks, small scales),
+// not trained values: only the bytes read per token matter here.
 //
 // Counters: tokens_per_s, weight_GBps = weight bytes read per decode step x tokens/s, and
 // for BM_MemcpyBandwidth copy_GBps = bytes copied per second (each byte read once and
@@ -51,7 +52,7 @@ const pv::model::SyntheticModel& model_05b() {
     pv::model::SyntheticTypes types;
     types.matrix = GgmlType::Q4_K;
     types.fallback = GgmlType::Q4_0;
-    types.embedding = GgmlType::Q8_0;
+    types.embedding = GgmlType::Q8_0;  // also the tied lm_head
     return pv::model::make_synthetic_model(qwen25_05b_config(), 20261122, types,
                                            pv::model::SyntheticFill::RandomBlocks);
   }();

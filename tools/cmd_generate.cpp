@@ -9,7 +9,6 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -20,41 +19,15 @@
 #include "model/loading/loader.h"
 #include "model/tokenizer/tokenizer.h"
 #include "tools/command.h"
+#include "tools/model_run_options.h"
 
 namespace {
 
-struct GenerateArgs {
-  std::string model;
-  std::string tokens;
-  std::string prompt;
+struct GenerateArgs : pv::tools::ModelRunOptions {
   int max_new = 16;
-  int threads = 1;
   int max_seq = 0;
-  std::string backend = "cpu";
   bool json = false;
 };
-
-std::vector<int32_t> parse_token_list(const std::string &s) {
-  std::vector<int32_t> ids;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(item, &used);
-    } catch (const std::exception &) {
-      used = 0;
-    }
-    if (used == 0 || used != item.size() || v < 0 || v > INT32_MAX) {
-      throw std::invalid_argument("--tokens: '" + item +
-                                  "' is not a token id (expected e.g. 1,2,3)");
-    }
-    ids.push_back(static_cast<int32_t>(v));
-  }
-  if (ids.empty()) throw std::invalid_argument("--tokens: no token ids given");
-  return ids;
-}
 
 std::string join(const std::vector<int32_t> &v) {
   std::string s;
@@ -68,17 +41,7 @@ int run_generate(const GenerateArgs &a) {
   // decoded with it.
   std::unique_ptr<pv::model::Tokenizer> tok;
   if (lm.tokenizer.present) tok = std::make_unique<pv::model::Tokenizer>(lm.tokenizer);
-  std::vector<int32_t> prompt;
-  if (!a.tokens.empty()) {
-    prompt = parse_token_list(a.tokens);
-  } else if (tok) {
-    prompt = tok->encode(a.prompt);
-    if (prompt.empty()) throw std::invalid_argument("--prompt: the text encodes to no tokens");
-  } else {
-    throw std::invalid_argument(a.model +
-                                ": the model has no tokenizer, so --prompt cannot be encoded; "
-                                "give token ids with --tokens");
-  }
+  const std::vector<int32_t> prompt = pv::tools::prompt_ids(a, tok.get());
   auto backend = pv::kernels::make_backend(a.backend, a.threads);
   const int max_seq = a.max_seq > 0 ? a.max_seq : static_cast<int>(prompt.size()) + a.max_new;
   pv::model::Forward forward(lm.config, lm.weights, *backend, max_seq);
@@ -130,20 +93,12 @@ PV_COMMAND(
     "generate", "Greedy generation from a GGUF file or HF model directory",
     [](CLI::App &sub) -> std::function<int()> {
       auto a = std::make_shared<GenerateArgs>();
-      sub.add_option("--model", a->model, "a .gguf file or an HF model directory")->required();
-      auto *tok = sub.add_option("--tokens", a->tokens, "prompt token ids, e.g. 1,2,3");
-      auto *pr = sub.add_option("--prompt", a->prompt, "prompt text (needs a tokenizer)");
-      tok->excludes(pr);
-      pr->excludes(tok);
+      pv::tools::add_model_run_options(sub, *a);
       sub.add_option("--max-new", a->max_new, "tokens to generate")->check(CLI::Range(0, 1 << 20));
-      sub.add_option("--threads", a->threads, "CPU threads")->check(CLI::Range(1, 1024));
-      sub.add_option("--backend", a->backend, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
       sub.add_option("--max-seq", a->max_seq, "KV cache length (default: prompt + max-new)");
       sub.add_flag("--json", a->json, "machine-readable output");
       return [a] {
-        if (a->tokens.empty() && a->prompt.empty()) {
-          throw std::invalid_argument("give --tokens or --prompt");
-        }
+        pv::tools::require_prompt(*a);
         return run_generate(*a);
       };
     });

@@ -135,14 +135,6 @@ inline fs::path temp_dir(const std::string& tag) {
   return p;
 }
 
-// splitmix64: the fuzz tests' portable random stream (seeded by pv::testing::seed()).
-inline uint64_t next_random(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 inline std::string fixtures_dir() { return pv::testing::source_dir() + "/model/fixtures"; }
 
 }  // namespace pv::model_files_test

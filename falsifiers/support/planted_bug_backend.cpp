@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <vector>
 
 namespace pv::testing {
@@ -106,43 +107,35 @@ class PlantedBugBackend final : public Backend {
   PlantedBug bug_;
 };
 
+// Each bug's name and the stage it first shows in, in PlantedBug order.
+struct BugInfo {
+  PlantedBug bug;
+  std::string_view name, stage;
+};
+constexpr BugInfo kBugInfo[] = {
+    {PlantedBug::None, "none", ""},
+    {PlantedBug::RopePairing, "rope-pairing", "q_post_rope"},
+    {PlantedBug::MissingScale, "missing-scale", "attn_scores"},
+    {PlantedBug::KvHeadScores, "wrong-kv-head-scores", "attn_scores"},
+    {PlantedBug::MaskOffByOne, "mask-off-by-one", "attn_softmax"},
+    {PlantedBug::KvHeadValues, "wrong-kv-head-values", "attention"},
+};
+
+constexpr bool in_bug_order() {
+  for (size_t i = 0; i < std::size(kBugInfo); ++i) {
+    if (static_cast<size_t>(kBugInfo[i].bug) != i) return false;
+  }
+  return std::size(kBugInfo) == static_cast<size_t>(PlantedBug::KvHeadValues) + 1;
+}
+static_assert(in_bug_order(), "kBugInfo lists every PlantedBug, in order");
+
+const BugInfo& bug_info(PlantedBug bug) { return kBugInfo[static_cast<size_t>(bug)]; }
+
 }  // namespace
 
-std::string_view planted_bug_name(PlantedBug bug) {
-  switch (bug) {
-    case PlantedBug::None:
-      return "none";
-    case PlantedBug::RopePairing:
-      return "rope-pairing";
-    case PlantedBug::MissingScale:
-      return "missing-scale";
-    case PlantedBug::KvHeadScores:
-      return "wrong-kv-head-scores";
-    case PlantedBug::MaskOffByOne:
-      return "mask-off-by-one";
-    case PlantedBug::KvHeadValues:
-      return "wrong-kv-head-values";
-  }
-  return "?";
-}
+std::string_view planted_bug_name(PlantedBug bug) { return bug_info(bug).name; }
 
-std::string_view planted_bug_stage(PlantedBug bug) {
-  switch (bug) {
-    case PlantedBug::None:
-      return "";
-    case PlantedBug::RopePairing:
-      return "q_post_rope";
-    case PlantedBug::MissingScale:
-      return "attn_scores";
-    case PlantedBug::KvHeadScores:
-      return "attn_scores";
-    case PlantedBug::MaskOffByOne:
-      return "attn_softmax";
-    case PlantedBug::KvHeadValues:
-      return "attention";
-  }
-  return "?";
-}
+std::string_view planted_bug_stage(PlantedBug bug) { return bug_info(bug).stage; }
 
 std::unique_ptr<Backend> make_planted_bug_backend(Backend& inner, PlantedBug bug) {
   return std::make_unique<PlantedBugBackend>(inner, bug);

@@ -12,6 +12,12 @@
 
 namespace pv::testing {
 
+std::unique_ptr<model::SyntheticModel> trace_model(uint64_t seed, kernels::GgmlType type) {
+  model::SyntheticTypes types = model::SyntheticTypes::all(type);
+  types.embedding = kernels::GgmlType::F32;
+  return model::make_synthetic_model(model::tiny_qwen2_config(8, 2, 32, 2), seed, types);
+}
+
 TempDir::TempDir(const std::string& tag) {
   static std::atomic<int> counter{0};
   const auto base = std::filesystem::temp_directory_path();

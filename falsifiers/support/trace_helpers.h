@@ -1,17 +1,26 @@
-// Test-only helpers for the trace falsifiers: a self-deleting temp directory and a
-// one-call "trace this model on this backend into DIR".
+// Test-only helpers for the trace falsifiers: their in-memory model, a self-deleting temp
+// directory and a one-call "trace this model on this backend into DIR".
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "kernels/backend.h"
+#include "kernels/quant/ggml_types.h"
 #include "model/config.h"
+#include "model/fixtures/synthetic_model.h"
 #include "model/trace/trace_run.h"
 #include "model/weights.h"
 
 namespace pv::testing {
+
+// The model builder's tiny Qwen2 (hidden 256, 8 query / 2 KV heads of 32, ffn 768, vocab
+// 64, 2 layers, q/k/v bias, untied) with its matrices and lm_head stored as `type` and the
+// embedding F32 (as a lookup it adds no matmul noise of its own). One seed gives the same
+// values for every type, so an F32 and a Q4_K model differ only by quantization.
+std::unique_ptr<model::SyntheticModel> trace_model(uint64_t seed, kernels::GgmlType type);
 
 class TempDir {
  public:

@@ -1,7 +1,8 @@
 // AVX2 + FMA + F16C row-dot kernels and activation quantizers. Every function carries its
 // own target attribute (the project is built without -march flags) and only runs after
-// simd.cpp has checked the CPU; nothing here instantiates shared templates, so no
-// AVX2-compiled inline function can leak into the portable code through ODR merging.
+// simd.cpp has checked the CPU; nothing here instantiates shared templates (the one
+// template has internal linkage), so no AVX2-compiled inline function can leak into the
+// portable code through ODR merging.
 #if defined(__x86_64__)
 
 #include <immintrin.h>
@@ -61,6 +62,52 @@ PV_AVX2_INLINE float quantize_act_block(const float* x, int n, int8_t* q, int16_
   return amax / 127.0f;
 }
 
+// How a float-type row's elements become f32: eight at a time (load8) and one at a time
+// (load1, the same value).
+struct F32Row {
+  using Elem = float;
+  PV_AVX2_INLINE __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+  PV_AVX2_INLINE float load1(float v) { return v; }
+};
+struct F16Row {
+  using Elem = uint16_t;
+  PV_AVX2_INLINE __m256 load8(const uint16_t* p) { return load_f16(p); }
+  PV_AVX2_INLINE float load1(uint16_t h) { return fp16_scalar(h); }
+};
+struct BF16Row {
+  using Elem = uint16_t;
+  PV_AVX2_INLINE __m256 load8(const uint16_t* p) { return load_bf16(p); }
+  PV_AVX2_INLINE float load1(uint16_t h) {
+    const uint32_t bits = static_cast<uint32_t>(h) << 16;
+    float v;
+    std::memcpy(&v, &bits, sizeof v);
+    return v;
+  }
+};
+
+// A float-type row against f32 activations: four FMA chains over 32-value steps, one over
+// the remaining 8-value steps, then a scalar tail.
+template <class Row>
+PV_AVX2_INLINE float dot_float(int64_t n, const void* w, const void* x) {
+  const auto* a = static_cast<const typename Row::Elem*>(w);
+  const auto* b = static_cast<const float*>(x);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    acc0 = _mm256_fmadd_ps(Row::load8(a + i), _mm256_loadu_ps(b + i), acc0);
+    acc1 = _mm256_fmadd_ps(Row::load8(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+    acc2 = _mm256_fmadd_ps(Row::load8(a + i + 16), _mm256_loadu_ps(b + i + 16), acc2);
+    acc3 = _mm256_fmadd_ps(Row::load8(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
+  }
+  for (; i + 8 <= n; i += 8) {
+    acc0 = _mm256_fmadd_ps(Row::load8(a + i), _mm256_loadu_ps(b + i), acc0);
+  }
+  float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+  for (; i < n; ++i) sum += Row::load1(a[i]) * b[i];
+  return sum;
+}
+
 }  // namespace
 
 PV_AVX2 void quantize_act_q8a(const float* x, void* dst, int64_t n) {
@@ -81,64 +128,15 @@ PV_AVX2 void quantize_act_q8k(const float* x, void* dst, int64_t n) {
 }
 
 PV_AVX2 float dot_f32(int64_t n, const void* w, const void* x) {
-  const auto* a = static_cast<const float*>(w);
-  const auto* b = static_cast<const float*>(x);
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
-    acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), acc2);
-    acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
-  }
-  for (; i + 8 <= n; i += 8) {
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-  }
-  float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
-  for (; i < n; ++i) sum += a[i] * b[i];
-  return sum;
+  return dot_float<F32Row>(n, w, x);
 }
 
 PV_AVX2 float dot_f16(int64_t n, const void* w, const void* x) {
-  const auto* a = static_cast<const uint16_t*>(w);
-  const auto* b = static_cast<const float*>(x);
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    acc0 = _mm256_fmadd_ps(load_f16(a + i), _mm256_loadu_ps(b + i), acc0);
-    acc1 = _mm256_fmadd_ps(load_f16(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
-    acc2 = _mm256_fmadd_ps(load_f16(a + i + 16), _mm256_loadu_ps(b + i + 16), acc2);
-    acc3 = _mm256_fmadd_ps(load_f16(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
-  }
-  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(load_f16(a + i), _mm256_loadu_ps(b + i), acc0);
-  float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
-  for (; i < n; ++i) sum += fp16_scalar(a[i]) * b[i];
-  return sum;
+  return dot_float<F16Row>(n, w, x);
 }
 
 PV_AVX2 float dot_bf16(int64_t n, const void* w, const void* x) {
-  const auto* a = static_cast<const uint16_t*>(w);
-  const auto* b = static_cast<const float*>(x);
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    acc0 = _mm256_fmadd_ps(load_bf16(a + i), _mm256_loadu_ps(b + i), acc0);
-    acc1 = _mm256_fmadd_ps(load_bf16(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
-    acc2 = _mm256_fmadd_ps(load_bf16(a + i + 16), _mm256_loadu_ps(b + i + 16), acc2);
-    acc3 = _mm256_fmadd_ps(load_bf16(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
-  }
-  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(load_bf16(a + i), _mm256_loadu_ps(b + i), acc0);
-  float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
-  for (; i < n; ++i) {
-    uint32_t bits = static_cast<uint32_t>(a[i]) << 16;
-    float v;
-    std::memcpy(&v, &bits, sizeof v);
-    sum += v * b[i];
-  }
-  return sum;
+  return dot_float<BF16Row>(n, w, x);
 }
 
 PV_AVX2 float dot_q8_0(int64_t n, const void* w, const void* x) {

@@ -15,12 +15,16 @@ namespace pv::kernels::cpu {
 
 enum class ActFormat { F32, Q8A, Q8K };
 
-using VecDotFn = float (*)(int64_t n, const void* w_row, const void* act_row);
-using ActQuantFn = void (*)(const float* x, void* dst, int64_t n);
+// The kernels' signatures; each SIMD set below declares its kernels by them.
+using VecDot = float(int64_t n, const void* w_row, const void* act_row);
+using ActQuant = void(const float* x, void* dst, int64_t n);
 // One weight row against nt (1..4) tokens' activation rows, `stride` bytes apart: out[t].
-// Bit-identical to nt calls of the matching VecDotFn.
-using MultiDotFn = void (*)(int64_t n, const void* w_row, const uint8_t* act, size_t stride, int nt,
-                            float* out);
+// Bit-identical to nt calls of the matching VecDot.
+using MultiDot = void(int64_t n, const void* w_row, const uint8_t* act, size_t stride, int nt,
+                      float* out);
+using VecDotFn = VecDot*;
+using ActQuantFn = ActQuant*;
+using MultiDotFn = MultiDot*;
 
 struct RowKernels {
   ActFormat act;
@@ -34,30 +38,14 @@ const RowKernels& row_kernels(GgmlType type, SimdLevel level);
 size_t act_row_bytes(ActFormat act, int64_t n);  // n already validated for the block size
 
 namespace scalar {
-void quantize_act_q8a(const float* x, void* dst, int64_t n);
-void quantize_act_q8k(const float* x, void* dst, int64_t n);
-float dot_f32(int64_t n, const void* w, const void* x);
-float dot_f16(int64_t n, const void* w, const void* x);
-float dot_bf16(int64_t n, const void* w, const void* x);
-float dot_q8_0(int64_t n, const void* w, const void* x);
-float dot_q4_0(int64_t n, const void* w, const void* x);
-float dot_q4_K(int64_t n, const void* w, const void* x);
-float dot_q6_K(int64_t n, const void* w, const void* x);
+ActQuant quantize_act_q8a, quantize_act_q8k;
+VecDot dot_f32, dot_f16, dot_bf16, dot_q8_0, dot_q4_0, dot_q4_K, dot_q6_K;
 }  // namespace scalar
 
 namespace avx2 {
-void quantize_act_q8a(const float* x, void* dst, int64_t n);
-void quantize_act_q8k(const float* x, void* dst, int64_t n);
-float dot_f32(int64_t n, const void* w, const void* x);
-float dot_f16(int64_t n, const void* w, const void* x);
-float dot_bf16(int64_t n, const void* w, const void* x);
-float dot_q8_0(int64_t n, const void* w, const void* x);
-float dot_q4_0(int64_t n, const void* w, const void* x);
-float dot_q4_K(int64_t n, const void* w, const void* x);
-float dot_q6_K(int64_t n, const void* w, const void* x);
-void dot_q8_0_x4(int64_t n, const void* w, const uint8_t* act, size_t stride, int nt, float* out);
-void dot_q4_K_x4(int64_t n, const void* w, const uint8_t* act, size_t stride, int nt, float* out);
-void dot_q6_K_x4(int64_t n, const void* w, const uint8_t* act, size_t stride, int nt, float* out);
+ActQuant quantize_act_q8a, quantize_act_q8k;
+VecDot dot_f32, dot_f16, dot_bf16, dot_q8_0, dot_q4_0, dot_q4_K, dot_q6_K;
+MultiDot dot_q8_0_x4, dot_q4_K_x4, dot_q6_K_x4;
 }  // namespace avx2
 
 }  // namespace pv::kernels::cpu

@@ -30,6 +30,23 @@ float quantize_act_block(const float* x, int n, int8_t* q) {
   return amax / 127.0f;
 }
 
+// A float-type row (elements widened to f32 by `to_f32`) against f32 activations: eight
+// running sums over the 8-aligned body; the result is the tail's sum plus the eight sums,
+// in that order.
+template <typename Elem, typename ToF32>
+float dot_float(int64_t n, const Elem* a, const void* x, ToF32 to_f32) {
+  const auto* b = static_cast<const float*>(x);
+  float acc[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int k = 0; k < 8; ++k) acc[k] += to_f32(a[i + k]) * b[i + k];
+  }
+  float sum = 0.0f;
+  for (; i < n; ++i) sum += to_f32(a[i]) * b[i];
+  for (int k = 0; k < 8; ++k) sum += acc[k];
+  return sum;
+}
+
 }  // namespace
 
 void quantize_act_q8a(const float* x, void* dst, int64_t n) {
@@ -53,45 +70,17 @@ void quantize_act_q8k(const float* x, void* dst, int64_t n) {
 }
 
 float dot_f32(int64_t n, const void* w, const void* x) {
-  const auto* a = static_cast<const float*>(w);
-  const auto* b = static_cast<const float*>(x);
-  float acc[8] = {};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int k = 0; k < 8; ++k) acc[k] += a[i + k] * b[i + k];
-  }
-  float sum = 0.0f;
-  for (; i < n; ++i) sum += a[i] * b[i];
-  for (int k = 0; k < 8; ++k) sum += acc[k];
-  return sum;
+  return dot_float(n, static_cast<const float*>(w), x, [](float v) { return v; });
 }
 
 float dot_f16(int64_t n, const void* w, const void* x) {
-  const auto* a = static_cast<const uint16_t*>(w);
-  const auto* b = static_cast<const float*>(x);
-  float acc[8] = {};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int k = 0; k < 8; ++k) acc[k] += fp16_to_fp32(a[i + k]) * b[i + k];
-  }
-  float sum = 0.0f;
-  for (; i < n; ++i) sum += fp16_to_fp32(a[i]) * b[i];
-  for (int k = 0; k < 8; ++k) sum += acc[k];
-  return sum;
+  return dot_float(n, static_cast<const uint16_t*>(w), x,
+                   [](uint16_t h) { return fp16_to_fp32(h); });
 }
 
 float dot_bf16(int64_t n, const void* w, const void* x) {
-  const auto* a = static_cast<const uint16_t*>(w);
-  const auto* b = static_cast<const float*>(x);
-  float acc[8] = {};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int k = 0; k < 8; ++k) acc[k] += bf16_to_fp32(a[i + k]) * b[i + k];
-  }
-  float sum = 0.0f;
-  for (; i < n; ++i) sum += bf16_to_fp32(a[i]) * b[i];
-  for (int k = 0; k < 8; ++k) sum += acc[k];
-  return sum;
+  return dot_float(n, static_cast<const uint16_t*>(w), x,
+                   [](uint16_t h) { return bf16_to_fp32(h); });
 }
 
 float dot_q8_0(int64_t n, const void* w, const void* x) {

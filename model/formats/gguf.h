@@ -34,6 +34,19 @@ enum class GgufType : uint32_t {
   F64 = 12,
 };
 
+// What a value type is, from one table the reader, the writer and the renderers share.
+enum class GgufKind { Unsigned, Signed, Float, Bool, String, Array };
+struct GgufTypeInfo {
+  GgufType type;
+  std::string_view name;  // "u8", "i32", "string", ...
+  GgufKind kind;
+  // Bytes of one value: exact for the fixed-size types, the smallest encoding for a
+  // string (its u64 length) and an array (u32 element type + u64 count).
+  uint32_t min_bytes;
+};
+// Info of a type id; nullptr for an id that is not a GGUF value type.
+const GgufTypeInfo* gguf_type_info(uint32_t type_id);
+const GgufTypeInfo& gguf_type_info(GgufType t);
 std::string_view gguf_type_name(GgufType t);
 
 // One metadata value. Integers keep their exact value in `u` or `i` (by signedness),

@@ -13,37 +13,9 @@ namespace {
 
 using kernels::GgmlType;
 
-// Smallest encoding of one element of a GGUF value type: bounds element counts by the
-// bytes left (a string is at least its u64 length, an array its u32 type + u64 count).
-uint64_t min_encoded_size(GgufType t) {
-  switch (t) {
-    case GgufType::U8:
-    case GgufType::I8:
-    case GgufType::BOOL:
-      return 1;
-    case GgufType::U16:
-    case GgufType::I16:
-      return 2;
-    case GgufType::U32:
-    case GgufType::I32:
-    case GgufType::F32:
-      return 4;
-    case GgufType::U64:
-    case GgufType::I64:
-    case GgufType::F64:
-    case GgufType::STRING:
-      return 8;
-    case GgufType::ARRAY:
-      return 12;
-  }
-  return 1;
-}
-
 // Up-front reservations are capped: counts are checked against the bytes left, but an
 // in-memory element is larger than its smallest encoding.
 constexpr uint64_t kReserveCap = 4096;
-
-bool valid_value_type(uint32_t t) { return t <= static_cast<uint32_t>(GgufType::F64); }
 
 // ggml type names for ids pv knows of but does not implement (clearer errors).
 std::string ggml_id_name(uint32_t id) {
@@ -99,63 +71,61 @@ class GgufParser {
     }
   }
 
+  // A little-endian integer of `width` bytes (1, 2, 4 or 8).
+  uint64_t read_uint(uint32_t width, std::string_view what) {
+    switch (width) {
+      case 1:
+        return cur_.u8(what);
+      case 2:
+        return cur_.u16(what);
+      case 4:
+        return cur_.u32(what);
+      default:
+        return cur_.u64(what);
+    }
+  }
+
   GgufValue read_value(GgufType type, int depth) {
     GgufValue v;
     v.type = type;
-    switch (type) {
-      case GgufType::U8:
-        v.u = cur_.u8("u8 value");
+    const GgufTypeInfo& info = gguf_type_info(type);
+    const std::string what = fmt::format("{} value", info.name);
+    switch (info.kind) {
+      case GgufKind::Unsigned:
+        v.u = read_uint(info.min_bytes, what);
         break;
-      case GgufType::I8:
-        v.i = static_cast<int8_t>(cur_.u8("i8 value"));
+      case GgufKind::Signed: {
+        // Sign-extends the low `width` bytes (C++20 shifts are arithmetic).
+        const int shift = 64 - 8 * static_cast<int>(info.min_bytes);
+        v.i = static_cast<int64_t>(read_uint(info.min_bytes, what) << shift) >> shift;
         break;
-      case GgufType::U16:
-        v.u = cur_.u16("u16 value");
+      }
+      case GgufKind::Float:
+        v.f = info.min_bytes == 4 ? cur_.f32(what) : cur_.f64(what);
         break;
-      case GgufType::I16:
-        v.i = static_cast<int16_t>(cur_.u16("i16 value"));
-        break;
-      case GgufType::U32:
-        v.u = cur_.u32("u32 value");
-        break;
-      case GgufType::I32:
-        v.i = static_cast<int32_t>(cur_.u32("i32 value"));
-        break;
-      case GgufType::U64:
-        v.u = cur_.u64("u64 value");
-        break;
-      case GgufType::I64:
-        v.i = static_cast<int64_t>(cur_.u64("i64 value"));
-        break;
-      case GgufType::F32:
-        v.f = cur_.f32("f32 value");
-        break;
-      case GgufType::F64:
-        v.f = cur_.f64("f64 value");
-        break;
-      case GgufType::BOOL: {
+      case GgufKind::Bool: {
         uint64_t at = cur_.pos();
-        uint8_t b = cur_.u8("bool value");
+        uint8_t b = cur_.u8(what);
         if (b > 1) cur_.fail_at(at, fmt::format("bool value {} is neither 0 nor 1", b));
         v.b = b == 1;
         break;
       }
-      case GgufType::STRING:
-        v.str = read_string("string value");
+      case GgufKind::String:
+        v.str = read_string(what);
         break;
-      case GgufType::ARRAY: {
+      case GgufKind::Array: {
         if (depth >= kGgufMaxArrayDepth) {
           cur_.fail(fmt::format("arrays nested deeper than {} levels", kGgufMaxArrayDepth));
         }
         uint64_t at = cur_.pos();
         uint32_t et = cur_.u32("array element type");
-        if (!valid_value_type(et)) {
+        if (gguf_type_info(et) == nullptr) {
           cur_.fail_at(at, fmt::format("unknown array element type id {}", et));
         }
         v.elem_type = static_cast<GgufType>(et);
         uint64_t count_at = cur_.pos();
         uint64_t count = cur_.u64("array element count");
-        uint64_t min_size = min_encoded_size(v.elem_type);
+        uint64_t min_size = gguf_type_info(v.elem_type).min_bytes;
         if (count > cur_.remaining() / min_size) {
           cur_.fail_at(count_at,
                        fmt::format("array of {} {} elements needs at least {} bytes per element "
@@ -199,7 +169,8 @@ class GgufParser {
       if (!seen.insert(kv.key).second) cur_.fail_at(kv.offset, "duplicate metadata key");
       uint64_t type_at = cur_.pos();
       uint32_t t = cur_.u32("value type");
-      if (!valid_value_type(t)) cur_.fail_at(type_at, fmt::format("unknown value type id {}", t));
+      if (gguf_type_info(t) == nullptr)
+        cur_.fail_at(type_at, fmt::format("unknown value type id {}", t));
       kv.value = read_value(static_cast<GgufType>(t), 0);
       out_.kvs.push_back(std::move(kv));
     }

@@ -1,56 +1,51 @@
 // GgufValue builders and rendering (shared by the reader, the writer and pv inspect).
 #include <fmt/format.h>
 
+#include <iterator>
+
 #include "model/formats/gguf.h"
 
 namespace pv::model {
 
-std::string_view gguf_type_name(GgufType t) {
-  switch (t) {
-    case GgufType::U8:
-      return "u8";
-    case GgufType::I8:
-      return "i8";
-    case GgufType::U16:
-      return "u16";
-    case GgufType::I16:
-      return "i16";
-    case GgufType::U32:
-      return "u32";
-    case GgufType::I32:
-      return "i32";
-    case GgufType::F32:
-      return "f32";
-    case GgufType::BOOL:
-      return "bool";
-    case GgufType::STRING:
-      return "string";
-    case GgufType::ARRAY:
-      return "array";
-    case GgufType::U64:
-      return "u64";
-    case GgufType::I64:
-      return "i64";
-    case GgufType::F64:
-      return "f64";
+namespace {
+
+constexpr GgufTypeInfo kTypes[] = {
+    {GgufType::U8, "u8", GgufKind::Unsigned, 1},
+    {GgufType::I8, "i8", GgufKind::Signed, 1},
+    {GgufType::U16, "u16", GgufKind::Unsigned, 2},
+    {GgufType::I16, "i16", GgufKind::Signed, 2},
+    {GgufType::U32, "u32", GgufKind::Unsigned, 4},
+    {GgufType::I32, "i32", GgufKind::Signed, 4},
+    {GgufType::F32, "f32", GgufKind::Float, 4},
+    {GgufType::BOOL, "bool", GgufKind::Bool, 1},
+    {GgufType::STRING, "string", GgufKind::String, 8},
+    {GgufType::ARRAY, "array", GgufKind::Array, 12},
+    {GgufType::U64, "u64", GgufKind::Unsigned, 8},
+    {GgufType::I64, "i64", GgufKind::Signed, 8},
+    {GgufType::F64, "f64", GgufKind::Float, 8},
+};
+
+constexpr bool in_type_order() {
+  for (size_t i = 0; i < std::size(kTypes); ++i) {
+    if (static_cast<size_t>(kTypes[i].type) != i) return false;
   }
-  return "?";
+  return std::size(kTypes) == static_cast<size_t>(GgufType::F64) + 1;
+}
+static_assert(in_type_order(), "kTypes lists every GgufType, in id order");
+
+}  // namespace
+
+const GgufTypeInfo* gguf_type_info(uint32_t type_id) {
+  return type_id < std::size(kTypes) ? &kTypes[type_id] : nullptr;
 }
 
+const GgufTypeInfo& gguf_type_info(GgufType t) { return kTypes[static_cast<size_t>(t)]; }
+
+std::string_view gguf_type_name(GgufType t) { return gguf_type_info(t).name; }
+
 bool GgufValue::is_integer() const {
-  switch (type) {
-    case GgufType::U8:
-    case GgufType::I8:
-    case GgufType::U16:
-    case GgufType::I16:
-    case GgufType::U32:
-    case GgufType::I32:
-    case GgufType::U64:
-    case GgufType::I64:
-      return true;
-    default:
-      return false;
-  }
+  const GgufKind k = gguf_type_info(type).kind;
+  return k == GgufKind::Unsigned || k == GgufKind::Signed;
 }
 
 namespace {
@@ -117,27 +112,20 @@ GgufValue GgufValue::make_i32_array(const std::vector<int32_t>& v) {
 }
 
 std::string GgufValue::summary(size_t max_items) const {
-  switch (type) {
-    case GgufType::U8:
-    case GgufType::U16:
-    case GgufType::U32:
-    case GgufType::U64:
+  switch (gguf_type_info(type).kind) {
+    case GgufKind::Unsigned:
       return std::to_string(u);
-    case GgufType::I8:
-    case GgufType::I16:
-    case GgufType::I32:
-    case GgufType::I64:
+    case GgufKind::Signed:
       return std::to_string(i);
-    case GgufType::F32:
-    case GgufType::F64:
+    case GgufKind::Float:
       return fmt::format("{:g}", f);
-    case GgufType::BOOL:
+    case GgufKind::Bool:
       return b ? "true" : "false";
-    case GgufType::STRING: {
+    case GgufKind::String: {
       std::string s = str.size() > 60 ? str.substr(0, 57) + "..." : str;
       return "\"" + s + "\"";
     }
-    case GgufType::ARRAY: {
+    case GgufKind::Array: {
       std::string s = fmt::format("{}[{}] [", gguf_type_name(elem_type), items.size());
       for (size_t k = 0; k < items.size() && k < max_items; ++k) {
         if (k) s += ", ";

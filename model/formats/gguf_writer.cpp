@@ -20,6 +20,10 @@ class ByteSink {
     bytes.resize(at + sizeof(T));
     std::memcpy(bytes.data() + at, &v, sizeof(T));
   }
+  // The low `width` bytes of v, little-endian.
+  void put_uint(uint64_t v, uint32_t width) {
+    for (uint32_t k = 0; k < width; ++k) bytes.push_back(static_cast<uint8_t>(v >> (8 * k)));
+  }
   void put_string(const std::string& s) {
     put<uint64_t>(s.size());
     append(s.data(), s.size());
@@ -36,44 +40,28 @@ class ByteSink {
 };
 
 void put_value(ByteSink& out, const GgufValue& v) {
-  switch (v.type) {
-    case GgufType::U8:
-      out.put<uint8_t>(static_cast<uint8_t>(v.u));
+  const GgufTypeInfo& info = gguf_type_info(v.type);
+  switch (info.kind) {
+    case GgufKind::Unsigned:
+      out.put_uint(v.u, info.min_bytes);
       break;
-    case GgufType::I8:
-      out.put<int8_t>(static_cast<int8_t>(v.i));
+    case GgufKind::Signed:
+      out.put_uint(static_cast<uint64_t>(v.i), info.min_bytes);  // two's complement
       break;
-    case GgufType::U16:
-      out.put<uint16_t>(static_cast<uint16_t>(v.u));
+    case GgufKind::Float:
+      if (info.min_bytes == 4) {
+        out.put<float>(static_cast<float>(v.f));
+      } else {
+        out.put<double>(v.f);
+      }
       break;
-    case GgufType::I16:
-      out.put<int16_t>(static_cast<int16_t>(v.i));
-      break;
-    case GgufType::U32:
-      out.put<uint32_t>(static_cast<uint32_t>(v.u));
-      break;
-    case GgufType::I32:
-      out.put<int32_t>(static_cast<int32_t>(v.i));
-      break;
-    case GgufType::U64:
-      out.put<uint64_t>(v.u);
-      break;
-    case GgufType::I64:
-      out.put<int64_t>(v.i);
-      break;
-    case GgufType::F32:
-      out.put<float>(static_cast<float>(v.f));
-      break;
-    case GgufType::F64:
-      out.put<double>(v.f);
-      break;
-    case GgufType::BOOL:
+    case GgufKind::Bool:
       out.put<uint8_t>(v.b ? 1 : 0);
       break;
-    case GgufType::STRING:
+    case GgufKind::String:
       out.put_string(v.str);
       break;
-    case GgufType::ARRAY:
+    case GgufKind::Array:
       out.put<uint32_t>(static_cast<uint32_t>(v.elem_type));
       out.put<uint64_t>(v.items.size());
       for (const auto& item : v.items) {

@@ -89,43 +89,6 @@ class Meta {
   const GgufFile& g_;
 };
 
-std::string gguf_name(TensorRole role, int layer) {
-  const std::string b = "blk." + std::to_string(layer) + ".";
-  switch (role) {
-    case TensorRole::kEmbedding:
-      return "token_embd.weight";
-    case TensorRole::kOutputNorm:
-      return "output_norm.weight";
-    case TensorRole::kOutput:
-      return "output.weight";
-    case TensorRole::kAttnNorm:
-      return b + "attn_norm.weight";
-    case TensorRole::kWq:
-      return b + "attn_q.weight";
-    case TensorRole::kBq:
-      return b + "attn_q.bias";
-    case TensorRole::kWk:
-      return b + "attn_k.weight";
-    case TensorRole::kBk:
-      return b + "attn_k.bias";
-    case TensorRole::kWv:
-      return b + "attn_v.weight";
-    case TensorRole::kBv:
-      return b + "attn_v.bias";
-    case TensorRole::kWo:
-      return b + "attn_output.weight";
-    case TensorRole::kFfnNorm:
-      return b + "ffn_norm.weight";
-    case TensorRole::kGate:
-      return b + "ffn_gate.weight";
-    case TensorRole::kUp:
-      return b + "ffn_up.weight";
-    case TensorRole::kDown:
-      return b + "ffn_down.weight";
-  }
-  return "";
-}
-
 TokenizerData read_tokenizer(const GgufFile& g, const Meta& m) {
   TokenizerData t;
   const GgufValue* tokens = m.array("tokenizer.ggml.tokens", GgufType::STRING);
@@ -246,7 +209,7 @@ LoadedModel load_gguf_model(std::shared_ptr<const MappedFile> file) {
     auto it = by_name.find(n);
     return it == by_name.end() ? nullptr : &it->second;
   };
-  src.name_of = gguf_name;
+  src.name_of = gguf_tensor_name;
   src.missing_file = g.path();
   src.missing_offset = g.tensor_infos_offset;
   out.weights = bind_weights(c, src);

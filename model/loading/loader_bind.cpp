@@ -3,10 +3,48 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <iterator>
+#include <string_view>
+
 #include "model/formats/mapped_file.h"
 
 namespace pv::model {
 namespace {
+
+// Both formats' names of every role, in TensorRole order; per-layer names get the
+// format's layer prefix.
+struct RoleNames {
+  TensorRole role;
+  bool per_layer;
+  std::string_view gguf, hf;
+};
+constexpr RoleNames kRoleNames[] = {
+    {TensorRole::kEmbedding, false, "token_embd.weight", "model.embed_tokens.weight"},
+    {TensorRole::kOutputNorm, false, "output_norm.weight", "model.norm.weight"},
+    {TensorRole::kOutput, false, "output.weight", "lm_head.weight"},
+    {TensorRole::kAttnNorm, true, "attn_norm.weight", "input_layernorm.weight"},
+    {TensorRole::kWq, true, "attn_q.weight", "self_attn.q_proj.weight"},
+    {TensorRole::kBq, true, "attn_q.bias", "self_attn.q_proj.bias"},
+    {TensorRole::kWk, true, "attn_k.weight", "self_attn.k_proj.weight"},
+    {TensorRole::kBk, true, "attn_k.bias", "self_attn.k_proj.bias"},
+    {TensorRole::kWv, true, "attn_v.weight", "self_attn.v_proj.weight"},
+    {TensorRole::kBv, true, "attn_v.bias", "self_attn.v_proj.bias"},
+    {TensorRole::kWo, true, "attn_output.weight", "self_attn.o_proj.weight"},
+    {TensorRole::kFfnNorm, true, "ffn_norm.weight", "post_attention_layernorm.weight"},
+    {TensorRole::kGate, true, "ffn_gate.weight", "mlp.gate_proj.weight"},
+    {TensorRole::kUp, true, "ffn_up.weight", "mlp.up_proj.weight"},
+    {TensorRole::kDown, true, "ffn_down.weight", "mlp.down_proj.weight"},
+};
+
+constexpr bool in_role_order() {
+  for (size_t i = 0; i < std::size(kRoleNames); ++i) {
+    if (static_cast<size_t>(kRoleNames[i].role) != i) return false;
+  }
+  return std::size(kRoleNames) == static_cast<size_t>(TensorRole::kDown) + 1;
+}
+static_assert(in_role_order(), "kRoleNames lists every TensorRole, in order");
+
+const RoleNames& role_names(TensorRole role) { return kRoleNames[static_cast<size_t>(role)]; }
 
 struct Expect {
   std::vector<uint64_t> shape;
@@ -82,6 +120,20 @@ kernels::TensorView bind(const ModelConfig& c, const TensorSource& src, TensorRo
 }
 
 }  // namespace
+
+std::string gguf_tensor_name(TensorRole role, int layer) {
+  const RoleNames& r = role_names(role);
+  return r.per_layer ? fmt::format("blk.{}.{}", layer, r.gguf) : std::string(r.gguf);
+}
+
+std::string hf_tensor_name(TensorRole role, int layer) {
+  const RoleNames& r = role_names(role);
+  return r.per_layer ? fmt::format("model.layers.{}.{}", layer, r.hf) : std::string(r.hf);
+}
+
+std::vector<uint64_t> role_shape(const ModelConfig& c, TensorRole role) {
+  return expected_shape(c, role).shape;
+}
 
 void check_config(const ModelConfig& c, const std::string& where, uint64_t offset) {
   auto fail = [&](const std::string& detail) {

@@ -39,6 +39,15 @@ enum class TensorRole {
   kDown,
 };
 
+// A role's tensor name in each format (layer ignored for whole-model roles):
+// "blk.<l>.attn_q.weight" in GGUF, "model.layers.<l>.self_attn.q_proj.weight" in HF.
+std::string gguf_tensor_name(TensorRole role, int layer);
+std::string hf_tensor_name(TensorRole role, int layer);
+
+// The shape a config implies for a role, outermost first: [out, in] for a matrix
+// (HF's orientation, pv's rows x cols), [n] for a norm or bias.
+std::vector<uint64_t> role_shape(const ModelConfig& config, TensorRole role);
+
 struct TensorSource {
   // nullptr when absent.
   std::function<const SourceTensor*(const std::string& name)> find;

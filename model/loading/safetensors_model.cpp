@@ -135,43 +135,6 @@ ModelConfig parse_config(const JsonDoc& d) {
   return c;
 }
 
-std::string hf_name(TensorRole role, int layer) {
-  const std::string b = "model.layers." + std::to_string(layer) + ".";
-  switch (role) {
-    case TensorRole::kEmbedding:
-      return "model.embed_tokens.weight";
-    case TensorRole::kOutputNorm:
-      return "model.norm.weight";
-    case TensorRole::kOutput:
-      return "lm_head.weight";
-    case TensorRole::kAttnNorm:
-      return b + "input_layernorm.weight";
-    case TensorRole::kWq:
-      return b + "self_attn.q_proj.weight";
-    case TensorRole::kBq:
-      return b + "self_attn.q_proj.bias";
-    case TensorRole::kWk:
-      return b + "self_attn.k_proj.weight";
-    case TensorRole::kBk:
-      return b + "self_attn.k_proj.bias";
-    case TensorRole::kWv:
-      return b + "self_attn.v_proj.weight";
-    case TensorRole::kBv:
-      return b + "self_attn.v_proj.bias";
-    case TensorRole::kWo:
-      return b + "self_attn.o_proj.weight";
-    case TensorRole::kFfnNorm:
-      return b + "post_attention_layernorm.weight";
-    case TensorRole::kGate:
-      return b + "mlp.gate_proj.weight";
-    case TensorRole::kUp:
-      return b + "mlp.up_proj.weight";
-    case TensorRole::kDown:
-      return b + "mlp.down_proj.weight";
-  }
-  return "";
-}
-
 // The shard files of the directory: model.safetensors, or those the index names.
 std::vector<std::string> shard_files(const std::string& dir,
                                      std::map<std::string, std::string>* map,
@@ -281,7 +244,7 @@ LoadedModel load_hf_model(const std::string& dir) {
     auto it = by_name.find(n);
     return it == by_name.end() ? nullptr : &it->second;
   };
-  src.name_of = hf_name;
+  src.name_of = hf_tensor_name;
   src.missing_file = files.size() == 1 ? files.front() : index_path;
   src.missing_offset = 8;  // the header of the safetensors file
   out.weights = bind_weights(c, src);

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -30,6 +31,9 @@ struct DecodedChar {
 };
 
 void decode_utf8(std::string_view text, std::vector<DecodedChar>& out);
+
+// Appends the UTF-8 encoding of code point `c` (<= U+10FFFF) to `out`.
+void append_utf8(std::string& out, char32_t c);
 
 // Appends the pre-tokens of `text` to `out` (offsets relative to `text`).
 void pretokenize_qwen2(std::string_view text, std::vector<Piece>& out);
