@@ -10,13 +10,15 @@
 
 namespace pv::kernels {
 
+// The ids are ggml's, so they have gaps: every ggml type missing here (Q4_1 = 3, Q5_0 = 6,
+// Q5_1 = 7, Q2_K .. Q5_K, the IQ types, ...) is refused by the readers, by name and id.
 enum class GgmlType : uint32_t {
   F32 = 0,
   F16 = 1,
-  Q4_0 = 2,
-  Q8_0 = 8,
-  Q4_K = 12,
-  Q6_K = 14,
+  Q4_0 = 2,   // 32 values: f16 scale, 4-bit codes
+  Q8_0 = 8,   // 32 values: f16 scale, int8 codes
+  Q4_K = 12,  // 256 values: f16 scale and min, 6-bit sub-block scales, 4-bit codes
+  Q6_K = 14,  // 256 values: f16 scale, int8 sub-block scales, 6-bit codes
   BF16 = 30,
 };
 

@@ -26,10 +26,10 @@ namespace pv::model {
 // GGUF tokenizer.ggml.token_type values.
 enum class TokenType : int32_t {
   kUndefined = 0,
-  kNormal = 1,
+  kNormal = 1,  // byte-level BPE: decoded through the byte mapping
   kUnknown = 2,
-  kControl = 3,
-  kUserDefined = 4,
+  kControl = 3,      // special (<|im_start|>, ...): matched whole in the text, decoded as is
+  kUserDefined = 4,  // treated like kControl
   kUnused = 5,
   kByte = 6,
 };
