@@ -17,7 +17,7 @@
 #include "falsifiers/support/op_reference.h"
 #include "harness/testing/pv_test.h"
 
-namespace pv::cudatest {
+namespace pv::optest {
 namespace {
 
 constexpr double kNmseAttention = 1e-9;  // attention kernel alone, same f32 inputs
@@ -228,4 +228,4 @@ TEST(CudaGqaAttention, PropertyRandomGqaShapesPrefillThenStep) {
 }
 
 }  // namespace
-}  // namespace pv::cudatest
+}  // namespace pv::optest

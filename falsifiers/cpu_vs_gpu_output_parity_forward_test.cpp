@@ -24,7 +24,7 @@
 #include "model/loading/loader.h"
 #include "model/stages.h"
 
-namespace pv::cudatest {
+namespace pv::optest {
 namespace {
 
 // Per-stage bound, one for every weight type: both backends compute in f32 and, for block
@@ -260,4 +260,4 @@ TEST(CudaOutputParity, Greedy32TokensIdenticalEveryFixture) {
 }
 
 }  // namespace
-}  // namespace pv::cudatest
+}  // namespace pv::optest

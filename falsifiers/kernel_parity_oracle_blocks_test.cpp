@@ -16,7 +16,7 @@
 #include "falsifiers/support/op_reference.h"
 #include "harness/testing/pv_test.h"
 
-namespace pv::cudatest {
+namespace pv::optest {
 namespace {
 
 struct OracleType {
@@ -120,4 +120,4 @@ TEST(CudaOracleBlocks, CudaDecoderMatchesGgml) {
 }
 
 }  // namespace
-}  // namespace pv::cudatest
+}  // namespace pv::optest

@@ -38,7 +38,7 @@
 #include "kernels/backend_factory.h"
 #include "kernels/cpu/simd.h"
 
-namespace pv::cudatest {
+namespace pv::optest {
 namespace {
 
 // NMSE bounds per op class (contracts/kernel-parity-v1.yaml states the same numbers).
@@ -855,4 +855,4 @@ TEST(KernelParityCuda, MatmulActivationCodesReusedOnlyWhileValid) {
 }
 
 }  // namespace
-}  // namespace pv::cudatest
+}  // namespace pv::optest

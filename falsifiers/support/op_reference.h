@@ -25,7 +25,7 @@
 #include "kernels/quant/ggml_types.h"
 #include "kernels/tensor.h"
 
-namespace pv::cudatest {
+namespace pv::optest {
 
 using kernels::GgmlType;
 
@@ -408,4 +408,4 @@ inline void ref_rope(std::vector<double>* x, int T, int H, int D, int pos0, doub
       }
 }
 
-}  // namespace pv::cudatest
+}  // namespace pv::optest
