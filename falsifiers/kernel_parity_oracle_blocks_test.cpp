@@ -1,5 +1,5 @@
 // Anchors the CUDA parity sweep to ggml itself: the known-answer blocks that ggml's own
-// decoder produced (../shared/oracle/ggml-blocks, or the repo copy in kernels/testdata)
+// decoder produced (../shared/oracle/ggml-blocks, or the repo copy in kernels/quant/testdata)
 // must come out of (1) the test's host reference decoder -- runs everywhere, so CI
 // checks the reference the GPU is judged against -- and (2) the CUDA decoder, through
 // the embedding lookup, on a device.
@@ -32,7 +32,7 @@ constexpr OracleType kOracle[] = {{"q4_0", GgmlType::Q4_0, 32},
 std::string oracle_dir() {
   const std::string src = testing::source_dir();
   for (const std::string& d :
-       {src + "/kernels/testdata/ggml-blocks", src + "/../shared/oracle/ggml-blocks"}) {
+       {src + "/kernels/quant/testdata/ggml-blocks", src + "/../shared/oracle/ggml-blocks"}) {
     if (std::ifstream(d + "/q8_0.blocks").good()) return d;
   }
   return {};

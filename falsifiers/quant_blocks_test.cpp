@@ -36,11 +36,11 @@ using pv::kernels::GgmlType;
 using pv::kernels::TensorView;
 using pv::testing::record_metric;
 
-// The repo copy (kernels/testdata) first, else the shared oracle beside the clone.
+// The repo copy (kernels/quant/testdata) first, else the shared oracle beside the clone.
 std::string oracle_dir() {
   const std::string src = pv::testing::source_dir();
   for (const std::string& dir :
-       {src + "/kernels/testdata/ggml-blocks", src + "/../shared/oracle/ggml-blocks"}) {
+       {src + "/kernels/quant/testdata/ggml-blocks", src + "/../shared/oracle/ggml-blocks"}) {
     if (std::filesystem::exists(dir + "/q4_K.blocks")) return dir;
   }
   return "";
