@@ -305,4 +305,176 @@ TEST(TraceAttnSubStages, Falsify004_PlantedBugsVsHfOracle) {
   pv::testing::record_metric("bugs_located", located);
 }
 
+// FALSIFY-ATTN-SUB-005. llama.cpp's converter reorders a llama checkpoint's q/k rows per
+// head (convert_hf_to_gguf permute(): reshape(heads, 2, D/2) -> swapaxes -> reshape), so
+// the value at HF row s*D/2 + j sits at GGUF row 2j + s. Written here from that recipe,
+// independently of the library's inverse.
+void permute_like_convert_hf_to_gguf(float* row, int64_t col0, int heads, int head_dim) {
+  const int half = head_dim / 2;
+  for (int h = 0; h < heads; ++h) {
+    float* p = row + col0 + int64_t{h} * head_dim;
+    std::vector<float> hf(p, p + head_dim);
+    for (int s = 0; s < 2; ++s) {
+      for (int j = 0; j < half; ++j) p[2 * j + s] = hf[size_t(s * half + j)];
+    }
+  }
+}
+
+// Rewrites a trace's q/k stage files into GGUF order and says so in its trace.json.
+void permute_trace_qk(const std::string& dir) {
+  auto meta = pv::model::read_trace_meta(dir);
+  const int H = meta.n_heads, Hkv = meta.n_kv_heads, D = meta.head_dim;
+  for (const auto& e : meta.entries) {
+    if (!pv::model::is_qk_row_stage(e.stage)) continue;
+    const std::string f = dir + "/" + e.file;
+    auto t = pv::model::read_aprt(f);
+    const int64_t width = e.shape[1];
+    for (int64_t r = 0; r < e.shape[0]; ++r) {
+      float* row = t.data.data() + r * width;
+      if (e.stage == Stage::k_post_rope) {
+        permute_like_convert_hf_to_gguf(row, 0, Hkv, D);
+      } else {
+        permute_like_convert_hf_to_gguf(row, 0, H, D);
+        if (e.stage != Stage::q_post_rope) permute_like_convert_hf_to_gguf(row, H * D, Hkv, D);
+      }
+    }
+    pv::model::write_aprt(f, t.layer, t.data.data(), t.data.size());
+  }
+  meta.qk_rows = pv::model::kQkRowsGgufLlama;
+  pv::model::write_trace_meta(dir, meta);
+}
+
+// The stage bisect names, "" when none.
+std::string bisect_first(const pv::model::TraceDiff& d) {
+  const auto r = pv::model::bisect(d, pv::model::BisectCriterion{});
+  if (!r.first) return "";
+  const auto& row = r.rows[*r.first];
+  return pv::model::entry_label(row.stage, row.layer);
+}
+
+// On the synthetic model: a trace and its GGUF-ordered copy compare bit-identically once
+// normalised (only the q/k stages are touched), diverge at L0 qkv_matmul when compared as
+// stored, and an unknown order is refused; bisect refuses traces of different tokens and
+// compares only the shared stages with --common.
+TEST(TraceAttnSubStages, Falsify005_QkRowsNormalisedSynthetic) {
+  const uint64_t seed = pv::testing::seed();
+  TempDir tmp("attn-qk-rows");
+  auto m = pv::testing::trace_model(seed, GgmlType::F32);
+  const auto tokens = prompt(seed, m->config.vocab, 7);
+  pv::kernels::CpuBackend cpu(1);
+  const std::string hf = tmp.sub("hf"), gguf = tmp.sub("gguf");
+  pv::testing::trace_all(m->config, m->weights, cpu, tokens, hf);
+  pv::testing::trace_all(m->config, m->weights, cpu, tokens, gguf);
+  ASSERT_EQ(pv::model::read_trace_meta(hf).qk_rows, pv::model::kQkRowsHf);
+  permute_trace_qk(gguf);
+
+  const auto d = pv::model::diff_trace_dirs(hf, gguf, 5, true);
+  EXPECT_NE(d.qk_note.find("normalised llama GGUF q/k rows to HF order"), std::string::npos);
+  size_t normalised = 0;
+  for (const auto& s : d.stages) {
+    const std::string where = pv::model::entry_label(s.stage, s.layer);
+    EXPECT_EQ(s.qk_normalised, pv::model::is_qk_row_stage(s.stage)) << where;
+    EXPECT_EQ(s.stats.max_abs, 0.0) << where;  // the inverse is exact
+    normalised += s.qk_normalised;
+  }
+  EXPECT_EQ(normalised, size_t(4 * m->config.n_layers));
+  EXPECT_EQ(bisect_first(d), "");
+
+  const auto raw = pv::model::diff_trace_dirs(hf, gguf, 5, true, pv::model::QkRows::AsIs);
+  EXPECT_TRUE(raw.qk_note.empty());
+  EXPECT_EQ(bisect_first(raw), "L0 qkv_matmul");
+  pv::testing::record_metric("as_is_l0_qkv_matmul_cosine", raw.stages.at(2).stats.cosine);
+
+  // A pv trace without the key: its order is unknown, so the q/k stages are refused.
+  auto meta = pv::model::read_trace_meta(gguf);
+  meta.qk_rows.clear();
+  pv::model::write_trace_meta(gguf, meta);
+  try {
+    pv::model::diff_trace_dirs(hf, gguf, 5, true);
+    ADD_FAILURE() << "compared q/k stages of a trace whose row order is unknown";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("qk_rows"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(gguf), std::string::npos) << e.what();
+  }
+
+  // Different tokens (same length, so no shape error stands in for the refusal).
+  std::vector<int32_t> other = tokens;
+  std::reverse(other.begin(), other.end());
+  if (other == tokens) other[0] = (other[0] + 1) % m->config.vocab;
+  const std::string moved = tmp.sub("other-tokens");
+  pv::testing::trace_all(m->config, m->weights, cpu, other, moved);
+  try {
+    pv::model::require_same_tokens(pv::model::read_trace_meta(hf),
+                                   pv::model::read_trace_meta(moved), hf, moved);
+    ADD_FAILURE() << "accepted traces of different tokens";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(pv::model::tokens_str(tokens)), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find(pv::model::tokens_str(other)), std::string::npos);
+  }
+  std::string out;
+  EXPECT_EQ(pv::testing::run_pv({"bisect", "--json", hf, moved}, &out), 2) << out;
+
+  // --common: drop every ffn_silu from a copy; plain bisect refuses, --common compares
+  // the rest.
+  const std::string part = tmp.sub("part");
+  pv::testing::trace_all(m->config, m->weights, cpu, tokens, part);
+  auto pm = pv::model::read_trace_meta(part);
+  const size_t all = pm.entries.size();
+  std::erase_if(pm.entries, [](const auto& e) { return e.stage == Stage::ffn_silu; });
+  pv::model::write_trace_meta(part, pm);
+  EXPECT_EQ(pv::testing::run_pv({"bisect", "--json", hf, part}, &out), 2) << out;
+  ASSERT_EQ(pv::testing::run_pv({"bisect", "--json", "--common", hf, part}, &out), 0) << out;
+  const auto j = nlohmann::json::parse(out);
+  EXPECT_TRUE(j.at("first_divergence").is_null());
+  EXPECT_EQ(j.at("stages").size(), all - size_t(m->config.n_layers));
+}
+
+// The llama GGUF fixture against the HF float64 oracle of the same weights: pv bisect (the
+// CLI) reports no divergence and says it normalised; every q/k stage is within the oracle
+// contract's thresholds once normalised; compared as stored, bisect names L0 qkv_matmul.
+TEST(TraceAttnSubStages, Falsify005_LlamaGgufVsHfOracle) {
+  const std::string oracle = pv::testing::source_dir() + "/evidence/oracle/llama-gqa8/f64";
+  const std::string gguf = fixture_path("llama-gqa8/llama-gqa8-f32.gguf");
+  if (!std::filesystem::exists(oracle + "/trace.json")) PV_SKIP_FIXTURE_ABSENT("oracle:llama-gqa8");
+  if (!std::filesystem::exists(gguf)) PV_SKIP_FIXTURE_ABSENT("model:llama-gqa8-f32");
+  const auto ometa = pv::model::read_trace_meta(oracle);
+  ASSERT_EQ(ometa.tokens, kFixtureTokens);
+  ASSERT_EQ(ometa.qk_rows, pv::model::kQkRowsHf);  // inferred: tools/hf_oracle.py wrote it
+  TempDir tmp("attn-llama-oracle");
+  const std::string cand = tmp.sub("gguf");
+  trace_fixture(gguf, PlantedBug::None, cand);
+  ASSERT_EQ(pv::model::read_trace_meta(cand).qk_rows, pv::model::kQkRowsGgufLlama);
+
+  std::string out;
+  EXPECT_EQ(pv::testing::run_pv({"bisect", "--json", oracle, cand}, &out), 0) << out;
+  const auto j = nlohmann::json::parse(out);
+  EXPECT_TRUE(j.at("first_divergence").is_null()) << j.at("first_divergence").dump();
+  EXPECT_TRUE(j.contains("qk_normalised"));
+
+  // The oracle contract's thresholds (qwen2-cpu-vs-hf-oracle-v1.yaml).
+  constexpr double kCosineFloor = 1.0 - 1e-10, kNmseMax = 1e-10;
+  const auto d = pv::model::diff_trace_dirs(oracle, cand, 5, true);
+  double qk_cos_min = 1, qk_nmse_max = 0;
+  for (const auto& s : d.stages) {
+    if (!pv::model::is_qk_row_stage(s.stage)) continue;
+    const std::string where = pv::model::entry_label(s.stage, s.layer);
+    EXPECT_TRUE(s.qk_normalised) << where;
+    EXPECT_GE(s.stats.cosine, kCosineFloor) << where;
+    EXPECT_LE(s.stats.nmse, kNmseMax) << where;
+    qk_cos_min = std::min(qk_cos_min, s.stats.cosine);
+    qk_nmse_max = std::max(qk_nmse_max, s.stats.nmse);
+  }
+  pv::testing::record_metric("qk_cosine_min", qk_cos_min);
+  pv::testing::record_metric("qk_nmse_max", qk_nmse_max);
+
+  EXPECT_EQ(pv::testing::run_pv({"bisect", "--json", "--qk-rows-as-is", oracle, cand}, &out), 1)
+      << out;
+  const auto f = nlohmann::json::parse(out).at("first_divergence");
+  ASSERT_FALSE(f.is_null());
+  EXPECT_EQ(f.at("stage"), "qkv_matmul");
+  EXPECT_EQ(f.at("layer"), 0);
+  const auto as_is = pv::model::diff_trace_dirs(oracle, cand, 5, true, pv::model::QkRows::AsIs);
+  pv::testing::record_metric("as_is_l0_qkv_matmul_cosine", as_is.stages.at(2).stats.cosine);
+}
+
 }  // namespace

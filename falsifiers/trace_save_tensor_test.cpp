@@ -203,6 +203,12 @@ TEST(TraceSaveTensor, Falsify003_StageNamesOrderAndSchema) {
     EXPECT_EQ(e.shape, shape) << pv::model::entry_label(e.stage, e.layer);
   }
   EXPECT_EQ(meta.tokens, tokens);
+  // The q/k row order and head geometry come from the config (half-split RoPE: HF order).
+  EXPECT_EQ(meta.qk_rows, pv::model::kQkRowsHf);
+  EXPECT_FALSE(meta.qk_rows_inferred);
+  EXPECT_EQ(meta.n_heads, c.n_heads);
+  EXPECT_EQ(meta.n_kv_heads, c.n_kv_heads);
+  EXPECT_EQ(meta.head_dim, c.head_dim);
   // Schema violations are named with the file and the key.
   nlohmann::json j = nlohmann::json::parse(std::ifstream(tmp.path() + "/trace.json"));
   auto broken = [&](nlohmann::json bad, const std::string& says) {
@@ -230,6 +236,23 @@ TEST(TraceSaveTensor, Falsify003_StageNamesOrderAndSchema) {
   auto b5 = j;
   b5["stages"][2]["file"] = "layer-0/x.bin";
   broken(b5, "should be");
+  auto b6 = j;
+  b6["qk_rows"] = "interleaved";
+  broken(b6, "\"qk_rows\" is \"interleaved\"");
+  auto b7 = j;
+  b7["qk_rows"] = pv::model::kQkRowsGgufLlama;
+  b7.erase("head_dim");
+  broken(b7, "needs \"n_heads\", \"n_kv_heads\" and \"head_dim\"");
+  // Without the key the order is unknown unless tools/hf_oracle.py wrote the trace.
+  auto old = j;
+  old.erase("qk_rows");
+  std::ofstream(tmp.path() + "/trace.json") << old.dump();
+  EXPECT_EQ(pv::model::read_trace_meta(tmp.path()).qk_rows, "");
+  old["backend"] = "hf-transformers";
+  std::ofstream(tmp.path() + "/trace.json") << old.dump();
+  const auto hf = pv::model::read_trace_meta(tmp.path());
+  EXPECT_EQ(hf.qk_rows, pv::model::kQkRowsHf);
+  EXPECT_TRUE(hf.qk_rows_inferred);
 }
 
 // Capture is additive: all 20 stages traced or nothing traced, the logits and the greedy

@@ -16,19 +16,25 @@ namespace {
 struct BisectOpts {
   std::string ref, cand, noise_ref, noise_cand;
   bool json = false;
+  bool common = false;
+  bool qk_as_is = false;
   std::string prior = "auto";
   pv::model::BisectCriterion crit;
 };
 
 int run_bisect(const BisectOpts& o) {
-  const pv::model::TraceDiff d = pv::model::diff_trace_dirs(o.ref, o.cand, 5, true);
+  const pv::model::QkRows qk = o.qk_as_is ? pv::model::QkRows::AsIs : pv::model::QkRows::Normalise;
+  // Before any stage is read: different lengths would otherwise surface as a shape error.
+  pv::model::require_same_tokens(pv::model::read_trace_meta(o.ref),
+                                 pv::model::read_trace_meta(o.cand), o.ref, o.cand);
+  const pv::model::TraceDiff d = pv::model::diff_trace_dirs(o.ref, o.cand, 5, !o.common, qk);
   std::unique_ptr<pv::model::TraceDiff> noise;
   if (!o.noise_ref.empty()) {
     // --noise REF2: REF vs REF2 is the clean drift (e.g. a healthy quantized run);
     // --noise-cand lets the clean pair be two other traces entirely.
     const std::string a = o.noise_cand.empty() ? o.ref : o.noise_ref;
     const std::string b = o.noise_cand.empty() ? o.noise_ref : o.noise_cand;
-    noise = std::make_unique<pv::model::TraceDiff>(pv::model::diff_trace_dirs(a, b, 5, false));
+    noise = std::make_unique<pv::model::TraceDiff>(pv::model::diff_trace_dirs(a, b, 5, false, qk));
   }
   pv::model::BisectCriterion crit = o.crit;
   std::string prior_note = "none";
@@ -47,6 +53,8 @@ int run_bisect(const BisectOpts& o) {
               << "criterion: diverged when 1-cos or NMSE > max(abs floor, " << o.crit.ratio
               << " x noise); noise = " << r.noise_source << "\n"
               << "quantization noise prior: " << prior_note << "\n"
+              << (d.qk_note.empty() ? "" : d.qk_note + "\n")
+              << (o.qk_as_is ? "q/k rows compared as stored (--qk-rows-as-is)\n" : "")
               << pv::model::bisect_table(r) << pv::model::bisect_summary(r, crit);
   }
   return r.first ? 1 : 0;
@@ -61,6 +69,13 @@ PV_COMMAND("bisect", "Name the first stage where two traces diverge beyond their
              sub.add_option("CAND", o->cand, "candidate trace directory")->required();
              sub.add_flag("--json", o->json,
                           "machine-readable output (schema pv-bisect-v1, with first_divergence)");
+             sub.add_flag("--common", o->common,
+                          "compare only the stages both traces hold (default: refuse when the "
+                          "stage sets differ)");
+             sub.add_flag("--qk-rows-as-is", o->qk_as_is,
+                          "compare q/k stages in their stored row order even when the traces' "
+                          "qk_rows differ or are unknown (default: put llama GGUF rows in HF "
+                          "order, refuse an unknown order)");
              sub.add_option("--ratio", o->crit.ratio,
                             "a stage diverges when its drift exceeds ratio x the noise level "
                             "(default 10)")
@@ -83,6 +98,6 @@ PV_COMMAND("bisect", "Name the first stage where two traces diverge beyond their
                             "with --noise: the clean pair is (--noise, --noise-cand)");
              sub.footer(
                  "Exit codes: 0 no divergence, 1 a stage diverged, 2 unreadable or mismatched "
-                 "inputs.");
+                 "inputs (including traces of different tokens, which bisect refuses).");
              return [o] { return run_bisect(*o); };
            });

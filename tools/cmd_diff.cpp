@@ -14,6 +14,7 @@ struct DiffOpts {
   bool json = false;
   int top_k = 5;
   bool common = false;
+  bool qk_as_is = false;
 };
 
 int run_diff(const DiffOpts& o) {
@@ -38,14 +39,30 @@ int run_diff(const DiffOpts& o) {
     }
     return 0;
   }
-  const pv::model::TraceDiff d = pv::model::diff_trace_dirs(o.a, o.b, o.top_k, !o.common);
+  const pv::model::TraceDiff d = pv::model::diff_trace_dirs(
+      o.a, o.b, o.top_k, !o.common,
+      o.qk_as_is ? pv::model::QkRows::AsIs : pv::model::QkRows::Normalise);
+  // diff still compares different inputs (it is a look at two tensors, not a verdict, and
+  // the JSON says tokens_equal: false), but never quietly: bisect refuses outright.
+  const bool tokens_differ = d.a.tokens != d.b.tokens;
+  if (tokens_differ) {
+    std::cerr << "WARNING: the two traces ran different tokens (" << o.a << " ran "
+              << pv::model::tokens_str(d.a.tokens) << ", " << o.b << " ran "
+              << pv::model::tokens_str(d.b.tokens)
+              << "); every difference below may come from the inputs, not the engines\n";
+  }
   if (o.json) {
     std::cout << pv::model::trace_diff_json(d, o.a, o.b).dump(1) << "\n";
     return 0;
   }
   std::cout << "a: " << o.a << " (" << d.a.backend << ", " << d.a.dtype << ")\n"
             << "b: " << o.b << " (" << d.b.backend << ", " << d.b.dtype << ")\n";
-  if (d.a.tokens != d.b.tokens) std::cout << "warning: the two traces ran different tokens\n";
+  if (tokens_differ) {
+    std::cout << "WARNING: different tokens: a ran " << pv::model::tokens_str(d.a.tokens)
+              << ", b ran " << pv::model::tokens_str(d.b.tokens) << "\n";
+  }
+  if (!d.qk_note.empty()) std::cout << d.qk_note << "\n";
+  if (o.qk_as_is) std::cout << "q/k rows compared as stored (--qk-rows-as-is)\n";
   std::cout << pv::model::diff_table(d);
   if (!d.a.greedy_tokens.empty() && !d.b.greedy_tokens.empty()) {
     std::cout << "greedy tokens "
@@ -67,6 +84,12 @@ PV_COMMAND("diff", "Compare two APRT files or two trace directories stage by sta
              sub.add_flag("--common", o->common,
                           "compare only the stages both traces hold (default: refuse when the "
                           "stage sets differ)");
-             sub.footer("Exit codes: 0 compared, 2 unreadable or mismatched inputs.");
+             sub.add_flag("--qk-rows-as-is", o->qk_as_is,
+                          "compare q/k stages in their stored row order even when the traces' "
+                          "qk_rows differ or are unknown (default: put llama GGUF rows in HF "
+                          "order, refuse an unknown order)");
+             sub.footer(
+                 "Exit codes: 0 compared (traces of different tokens are compared with a "
+                 "warning on stderr), 2 unreadable or mismatched inputs.");
              return [o] { return run_diff(*o); };
            });

@@ -1,6 +1,7 @@
 #include "model/trace/trace_compare.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -29,7 +30,86 @@ std::vector<size_t> top_k_indices(const float* row, size_t vocab, int k) {
   return idx;
 }
 
+std::string join_labels(const std::vector<std::string>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size() && i < 8; ++i) s += (i ? ", " : "") + v[i];
+  if (v.size() > 8) s += fmt::format(", ... ({} in all)", v.size());
+  return s.empty() ? std::string("none") : s;
+}
+
+// The q and k column blocks of a q/k stage, as (first column, heads).
+std::vector<std::pair<int64_t, int>> qk_blocks(Stage stage, const TraceMeta& m) {
+  switch (stage) {
+    case Stage::qkv_matmul:
+    case Stage::qkv_bias:  // [T, q | k | v]; v is not permuted
+      return {{0, m.n_heads}, {int64_t{m.n_heads} * m.head_dim, m.n_kv_heads}};
+    case Stage::q_post_rope:
+      return {{0, m.n_heads}};
+    case Stage::k_post_rope:
+      return {{0, m.n_kv_heads}};
+    default:
+      return {};
+  }
+}
+
+int64_t qk_width(Stage stage, const TraceMeta& m) {
+  const int64_t d = m.head_dim;
+  switch (stage) {
+    case Stage::qkv_matmul:
+    case Stage::qkv_bias:
+      return (int64_t{m.n_heads} + 2 * int64_t{m.n_kv_heads}) * d;
+    case Stage::q_post_rope:
+      return int64_t{m.n_heads} * d;
+    case Stage::k_post_rope:
+      return int64_t{m.n_kv_heads} * d;
+    default:
+      return 0;
+  }
+}
+
+std::string layout_desc(const TraceMeta& m) {
+  if (m.qk_rows.empty()) return "unknown";
+  return m.qk_rows_inferred ? fmt::format("\"{}\", from its HF producer", m.qk_rows)
+                            : fmt::format("\"{}\"", m.qk_rows);
+}
+
 }  // namespace
+
+std::string tokens_str(const std::vector<int32_t>& tokens) {
+  return fmt::format("[{}]", fmt::join(tokens, ","));
+}
+
+void unpermute_gguf_llama_qk(float* data, int64_t rows, int64_t width, int64_t col0, int n_heads,
+                             int head_dim) {
+  if (head_dim <= 0 || head_dim % 2 != 0 || n_heads < 0 ||
+      col0 + int64_t{n_heads} * head_dim > width) {
+    throw std::invalid_argument(fmt::format(
+        "q/k unpermute: {} heads of {} from column {} do not fit a row of {} (head_dim must be "
+        "even)",
+        n_heads, head_dim, col0, width));
+  }
+  const int half = head_dim / 2;
+  std::vector<float> head(static_cast<size_t>(head_dim));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int h = 0; h < n_heads; ++h) {
+      float* p = data + r * width + col0 + int64_t{h} * head_dim;
+      for (int j = 0; j < half; ++j) {
+        head[static_cast<size_t>(j)] = p[2 * j];
+        head[static_cast<size_t>(half + j)] = p[2 * j + 1];
+      }
+      std::copy(head.begin(), head.end(), p);
+    }
+  }
+}
+
+void require_same_tokens(const TraceMeta& a, const TraceMeta& b, const std::string& dir_a,
+                         const std::string& dir_b) {
+  if (a.tokens == b.tokens) return;
+  throw std::runtime_error(
+      fmt::format("the two traces ran different tokens: {} ran {}, {} ran {}; their stages are not "
+                  "comparable (re-trace one with the other's tokens)",
+                  dir_a, tokens_str(a.tokens), dir_b, tokens_str(b.tokens)));
+}
 
 std::string shape_str(const std::vector<int64_t>& shape) {
   std::string s = "[";
@@ -102,7 +182,7 @@ void add_logit_stats(DiffStats& s, const float* a, const float* b, size_t rows, 
 }
 
 TraceDiff diff_trace_dirs(const std::string& dir_a, const std::string& dir_b, int top_k,
-                          bool require_same_stages) {
+                          bool require_same_stages, QkRows qk) {
   TraceDiff out;
   out.a = read_trace_meta(dir_a);
   out.b = read_trace_meta(dir_b);
@@ -112,6 +192,36 @@ TraceDiff diff_trace_dirs(const std::string& dir_a, const std::string& dir_b, in
   }
   std::map<int64_t, const TraceEntry*> in_b;
   for (const auto& e : out.b.entries) in_b[computation_order(e.stage, e.layer)] = &e;
+  // Which side, if any, gets its q/k rows put back in HF order.
+  std::vector<std::string> shared_qk;
+  for (const auto& ea : out.a.entries) {
+    if (is_qk_row_stage(ea.stage) && in_b.count(computation_order(ea.stage, ea.layer))) {
+      shared_qk.push_back(entry_label(ea.stage, ea.layer));
+    }
+  }
+  const TraceMeta* permuted = nullptr;  // &out.a or &out.b
+  if (qk == QkRows::Normalise && !shared_qk.empty()) {
+    for (const auto* side : {&out.a, &out.b}) {
+      if (!side->qk_rows.empty()) continue;
+      const std::string& dir = side == &out.a ? dir_a : dir_b;
+      throw std::runtime_error(fmt::format(
+          "{}: trace.json has no \"qk_rows\" and tools/hf_oracle.py did not write it, so the "
+          "row order of its q/k stages ({}) is unknown (HF order, or llama.cpp's per-head "
+          "permutation of a llama GGUF); re-trace it with pv trace, which records it, or compare "
+          "the rows as stored with --qk-rows-as-is",
+          dir, join_labels(shared_qk)));
+    }
+    if (out.a.qk_rows != out.b.qk_rows) {
+      permuted = out.a.qk_rows == kQkRowsGgufLlama ? &out.a : &out.b;
+      out.qk_note = fmt::format(
+          "normalised llama GGUF q/k rows to HF order: {} ({}) vs {} ({}); undid the per-head "
+          "permutation of {} in the q and k columns of qkv_matmul/qkv_bias (v untouched) and in "
+          "q_post_rope/k_post_rope ({} stages); attention scores and later stages are "
+          "order-free",
+          dir_a, layout_desc(out.a), dir_b, layout_desc(out.b), permuted == &out.a ? dir_a : dir_b,
+          shared_qk.size());
+    }
+  }
   std::vector<std::string> only_a, only_b;
   for (const auto& ea : out.a.entries) {
     auto it = in_b.find(computation_order(ea.stage, ea.layer));
@@ -128,8 +238,8 @@ TraceDiff diff_trace_dirs(const std::string& dir_a, const std::string& dir_b, in
                                            entry_label(ea.stage, ea.layer), fa, shape_str(ea.shape),
                                            fb, shape_str(eb.shape)));
     }
-    const AprtTensor ta = read_aprt(fa);
-    const AprtTensor tb = read_aprt(fb);
+    AprtTensor ta = read_aprt(fa);
+    AprtTensor tb = read_aprt(fb);
     int64_t numel = 1;
     for (int64_t d : ea.shape) numel *= d;
     for (const auto* pr : {&fa, &fb}) {
@@ -144,8 +254,24 @@ TraceDiff diff_trace_dirs(const std::string& dir_a, const std::string& dir_b, in
                                              *pr, t.layer, want_layer));
       }
     }
+    const bool normalise = permuted != nullptr && is_qk_row_stage(ea.stage);
+    if (normalise) {
+      const std::string& pf = permuted == &out.a ? fa : fb;
+      const int64_t width = qk_width(ea.stage, *permuted);
+      if (ea.shape.size() != 2 || ea.shape[1] != width) {
+        throw std::runtime_error(fmt::format(
+            "{}: shape {} does not match trace.json's heads (n_heads {}, n_kv_heads {}, head_dim "
+            "{} give {} columns), so its q/k rows cannot be put in HF order",
+            pf, shape_str(ea.shape), permuted->n_heads, permuted->n_kv_heads, permuted->head_dim,
+            width));
+      }
+      AprtTensor& t = permuted == &out.a ? ta : tb;
+      for (const auto& [col0, heads] : qk_blocks(ea.stage, *permuted)) {
+        unpermute_gguf_llama_qk(t.data.data(), ea.shape[0], width, col0, heads, permuted->head_dim);
+      }
+    }
     StageDiff sd{ea.stage, ea.layer, ea.shape,
-                 compare_tensors(ta.data.data(), tb.data.data(), ta.data.size())};
+                 compare_tensors(ta.data.data(), tb.data.data(), ta.data.size()), normalise};
     if (ea.stage == Stage::lm_head && ea.shape.size() == 2) {
       add_logit_stats(sd.stats, ta.data.data(), tb.data.data(), static_cast<size_t>(ea.shape[0]),
                       static_cast<size_t>(ea.shape[1]), top_k);
@@ -154,14 +280,8 @@ TraceDiff diff_trace_dirs(const std::string& dir_a, const std::string& dir_b, in
   }
   for (const auto& [k, e] : in_b) only_b.push_back(entry_label(e->stage, e->layer));
   if (require_same_stages && (!only_a.empty() || !only_b.empty())) {
-    auto join = [](const std::vector<std::string>& v) {
-      std::string s;
-      for (size_t i = 0; i < v.size() && i < 8; ++i) s += (i ? ", " : "") + v[i];
-      if (v.size() > 8) s += fmt::format(", ... ({} in all)", v.size());
-      return s.empty() ? std::string("none") : s;
-    };
     throw std::runtime_error(fmt::format("stage sets differ: only in {}: {}; only in {}: {}", dir_a,
-                                         join(only_a), dir_b, join(only_b)));
+                                         join_labels(only_a), dir_b, join_labels(only_b)));
   }
   if (out.stages.empty()) {
     throw std::runtime_error(fmt::format("{} and {} share no stage to compare", dir_a, dir_b));

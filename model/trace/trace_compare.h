@@ -40,18 +40,44 @@ struct StageDiff {
   int layer;
   std::vector<int64_t> shape;
   DiffStats stats;
+  bool qk_normalised = false;  // one side's q/k rows were put in HF order before comparing
 };
 
 struct TraceDiff {
   TraceMeta a, b;
   std::vector<StageDiff> stages;  // computation order
+  // Non-empty when one side's q/k rows were normalised: says which side and which stages.
+  std::string qk_note;
+};
+
+// How diff_trace_dirs treats the q/k stages (is_qk_row_stage) of two traces whose
+// trace.json "qk_rows" differ.
+enum class QkRows {
+  // Undo llama.cpp's per-head permutation on the "gguf-llama-permuted" side, so both are
+  // compared in HF order; refuse (throw) when either side's order is unknown.
+  Normalise,
+  // Compare the rows as stored, whatever their order (shows what normalising fixes).
+  AsIs,
 };
 
 // Compares every stage present in both directories. Throws a clear error (both file
 // paths and shapes) when a shared stage's shape differs, when the layer counts differ,
-// or when `require_same_stages` and one side has stages the other lacks.
+// when `require_same_stages` and one side has stages the other lacks, or (Normalise) when
+// a shared q/k stage's row order is unknown on either side.
 TraceDiff diff_trace_dirs(const std::string& dir_a, const std::string& dir_b, int top_k,
-                          bool require_same_stages);
+                          bool require_same_stages, QkRows qk = QkRows::Normalise);
+
+// Inverse of llama.cpp's convert_hf_to_gguf permute() for llama q/k: within each of
+// `n_heads` heads of `head_dim` columns starting at column `col0` of every one of `rows`
+// rows of width `width`, the value at 2j+s moves to s*head_dim/2 + j (s in {0, 1}).
+void unpermute_gguf_llama_qk(float* data, int64_t rows, int64_t width, int64_t col0, int n_heads,
+                             int head_dim);
+
+// Throws, naming both token lists, when the two traces ran different tokens: stage
+// drift between different inputs says nothing about either engine.
+void require_same_tokens(const TraceMeta& a, const TraceMeta& b, const std::string& dir_a,
+                         const std::string& dir_b);
+std::string tokens_str(const std::vector<int32_t>& tokens);
 // Compares two APRT files (shape = [count]); refuses different layers or counts.
 StageDiff diff_aprt_files(const std::string& file_a, const std::string& file_b);
 

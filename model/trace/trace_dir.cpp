@@ -42,7 +42,25 @@ std::vector<int32_t> int_list(const json& v, const char* key, const std::string&
   return out;
 }
 
+int optional_positive_int(const json& j, const char* key, const std::string& path) {
+  if (!j.contains(key)) return 0;
+  const json& v = j[key];
+  if (!v.is_number_integer() || v.get<int64_t>() <= 0 || v.get<int64_t>() > 1000000) {
+    fail(path, fmt::format("\"{}\" must be a positive integer", key));
+  }
+  return v.get<int>();
+}
+
 }  // namespace
+
+bool is_qk_row_stage(Stage stage) {
+  return stage == Stage::qkv_matmul || stage == Stage::qkv_bias || stage == Stage::q_post_rope ||
+         stage == Stage::k_post_rope;
+}
+
+bool is_hf_produced(const TraceMeta& meta) {
+  return meta.backend == "hf-transformers" || meta.producer.rfind("tools/hf_oracle.py", 0) == 0;
+}
 
 std::string stage_file(Stage stage, int layer) {
   if (!is_per_layer(stage)) return fmt::format("{}.bin", stage_name(stage));
@@ -98,6 +116,26 @@ TraceMeta read_trace_meta(const std::string& dir) {
   m.tokens = int_list(need(j, "tokens", path, "trace.json"), "tokens", path);
   if (j.contains("greedy_tokens"))
     m.greedy_tokens = int_list(j["greedy_tokens"], "greedy_tokens", path);
+  m.n_heads = optional_positive_int(j, "n_heads", path);
+  m.n_kv_heads = optional_positive_int(j, "n_kv_heads", path);
+  m.head_dim = optional_positive_int(j, "head_dim", path);
+  if (j.contains("qk_rows")) {
+    const std::string rows = need_string(j, "qk_rows", path, "trace.json");
+    if (rows != kQkRowsHf && rows != kQkRowsGgufLlama) {
+      fail(path, fmt::format("\"qk_rows\" is \"{}\"; expected \"{}\" or \"{}\"", rows, kQkRowsHf,
+                             kQkRowsGgufLlama));
+    }
+    if (rows == kQkRowsGgufLlama && (m.n_heads == 0 || m.n_kv_heads == 0 || m.head_dim == 0)) {
+      fail(path, fmt::format("\"qk_rows\": \"{}\" needs \"n_heads\", \"n_kv_heads\" and "
+                             "\"head_dim\" (the per-head permutation is undone with them)",
+                             rows));
+    }
+    m.qk_rows = rows;
+  } else if (is_hf_produced(m)) {
+    // tools/hf_oracle.py dumps transformers' own tensors, which are in checkpoint order.
+    m.qk_rows = kQkRowsHf;
+    m.qk_rows_inferred = true;
+  }
   const json& stages = need(j, "stages", path, "trace.json");
   if (!stages.is_array()) fail(path, "\"stages\" must be an array");
   std::set<std::pair<int, int>> seen;
@@ -156,6 +194,10 @@ void write_trace_meta(const std::string& dir, const TraceMeta& meta) {
   j["n_layers"] = meta.n_layers;
   j["tokens"] = meta.tokens;
   if (!meta.greedy_tokens.empty()) j["greedy_tokens"] = meta.greedy_tokens;
+  if (!meta.qk_rows.empty() && !meta.qk_rows_inferred) j["qk_rows"] = meta.qk_rows;
+  if (meta.n_heads > 0) j["n_heads"] = meta.n_heads;
+  if (meta.n_kv_heads > 0) j["n_kv_heads"] = meta.n_kv_heads;
+  if (meta.head_dim > 0) j["head_dim"] = meta.head_dim;
   std::vector<TraceEntry> entries = meta.entries;
   sort_entries(entries);
   json st = json::array();

@@ -8,9 +8,19 @@
 //     "backend": "cpu" | "cuda" | "hf-transformers", "dtype": "f32" | "f64" | ...,
 //     "weight_type": "F32" | "Q4_K" | ... (optional; bisect's quantization noise prior),
 //     "n_layers": N, "tokens": [ids], "greedy_tokens": [ids] (optional),
+//     "qk_rows": "hf" | "gguf-llama-permuted" (optional; see below),
+//     "n_heads": H, "n_kv_heads": KV, "head_dim": D (optional; required with
+//                                                   "gguf-llama-permuted"),
 //     "stages": [ { "stage": "attn_norm", "layer": 0 | null, "file": "layer-0/attn_norm.bin",
 //                   "shape": [T, hidden] }, ... ]   (computation order) }
-// Files hold float32 whatever the producing dtype was.
+// Files hold float32 whatever the producing dtype was. model/trace/FORMAT.md is the full
+// description.
+//
+// "qk_rows" is the order of the rows within each head of the q/k stages (qkv_matmul's and
+// qkv_bias's q and k columns, q_post_rope, k_post_rope): "hf" is the checkpoint order, whose
+// RoPE pairs are (i, i + D/2); "gguf-llama-permuted" is llama.cpp's converter order, whose
+// pairs are (2i, 2i+1). A trace without the key reads as "hf" only when tools/hf_oracle.py
+// wrote it; otherwise its q/k row order is unknown and comparisons of those stages refuse.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +32,9 @@
 namespace pv::model {
 
 inline constexpr const char* kTraceSchema = "pv-trace-v1";
+
+inline constexpr const char* kQkRowsHf = "hf";
+inline constexpr const char* kQkRowsGgufLlama = "gguf-llama-permuted";
 
 struct TraceEntry {
   Stage stage = Stage::embedding;
@@ -40,8 +53,18 @@ struct TraceMeta {
   int n_layers = 0;
   std::vector<int32_t> tokens;
   std::vector<int32_t> greedy_tokens;
-  std::vector<TraceEntry> entries;  // kept in computation order
+  // kQkRowsHf, kQkRowsGgufLlama, or empty when unknown (an older pv trace, a foreign one).
+  std::string qk_rows;
+  bool qk_rows_inferred = false;  // not in trace.json: read as "hf" from an HF producer
+  int n_heads = 0, n_kv_heads = 0, head_dim = 0;  // 0 when trace.json does not say
+  std::vector<TraceEntry> entries;                // kept in computation order
 };
+
+// True for the stages whose rows follow "qk_rows" (the others are the same in every order:
+// attention scores are dot products over a head's dimensions, whatever their order).
+bool is_qk_row_stage(Stage stage);
+// True when tools/hf_oracle.py wrote the trace (its producer string or backend says so).
+bool is_hf_produced(const TraceMeta& meta);
 
 // "layer-<N>/<stage>.bin" or "<stage>.bin".
 std::string stage_file(Stage stage, int layer);

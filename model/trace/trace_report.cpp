@@ -42,6 +42,7 @@ json stage_diff_json(const StageDiff& d) {
   j["nan_b"] = s.nan_b;
   j["inf_b"] = s.inf_b;
   j["nonfinite_mismatch"] = s.nonfinite_mismatch;
+  if (d.qk_normalised) j["qk_normalised"] = true;
   if (s.argmax_agreement) {
     j["argmax_agreement"] = *s.argmax_agreement;
     j["topk_overlap"] = *s.topk_overlap;
@@ -58,6 +59,13 @@ json trace_diff_json(const TraceDiff& d, const std::string& a, const std::string
   j["b"] = {
       {"path", b}, {"backend", d.b.backend}, {"dtype", d.b.dtype}, {"producer", d.b.producer}};
   j["tokens_equal"] = d.a.tokens == d.b.tokens;
+  if (d.a.tokens != d.b.tokens) {
+    j["tokens_a"] = d.a.tokens;
+    j["tokens_b"] = d.b.tokens;
+  }
+  j["a"]["qk_rows"] = d.a.qk_rows.empty() ? json(nullptr) : json(d.a.qk_rows);
+  j["b"]["qk_rows"] = d.b.qk_rows.empty() ? json(nullptr) : json(d.b.qk_rows);
+  if (!d.qk_note.empty()) j["qk_normalised"] = d.qk_note;
   if (!d.a.greedy_tokens.empty() && !d.b.greedy_tokens.empty()) {
     j["greedy_tokens_equal"] = d.a.greedy_tokens == d.b.greedy_tokens;
   }
@@ -129,6 +137,7 @@ json bisect_json(const TraceDiff& d, const BisectResult& r, const BisectCriterio
   j["schema"] = "pv-bisect-v1";
   j["ref"] = ref;
   j["cand"] = cand;
+  if (!d.qk_note.empty()) j["qk_normalised"] = d.qk_note;
   j["criterion"] = {{"ratio", c.ratio},
                     {"abs_floor_cos", c.abs_floor_cos},
                     {"abs_floor_nmse", c.abs_floor_nmse},

@@ -99,7 +99,7 @@ TraceRunResult run_trace(Forward& forward, const std::vector<int32_t>& tokens,
   meta.n_layers = c.n_layers;
   if (meta.architecture.empty()) meta.architecture = c.architecture;
   if (meta.backend.empty()) meta.backend = std::string(forward.backend().name());
-  TraceDirSink sink(out_dir, meta);
+  TraceDirSink sink(out_dir, meta, c);
   TraceRunResult r;
   const int T = static_cast<int>(tokens.size());
   r.logits.resize(static_cast<size_t>(T) * c.vocab);

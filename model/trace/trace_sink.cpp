@@ -9,9 +9,18 @@
 
 namespace pv::model {
 
-TraceDirSink::TraceDirSink(std::string dir, TraceMeta meta)
+std::string qk_rows_of(const ModelConfig& config) {
+  return config.rope_style == kernels::RopeStyle::Interleaved ? kQkRowsGgufLlama : kQkRowsHf;
+}
+
+TraceDirSink::TraceDirSink(std::string dir, TraceMeta meta, const ModelConfig& config)
     : dir_(std::move(dir)), meta_(std::move(meta)) {
   meta_.entries.clear();
+  meta_.qk_rows = qk_rows_of(config);
+  meta_.qk_rows_inferred = false;
+  meta_.n_heads = config.n_heads;
+  meta_.n_kv_heads = config.n_kv_heads;
+  meta_.head_dim = config.head_dim;
   std::filesystem::create_directories(dir_);
 }
 
