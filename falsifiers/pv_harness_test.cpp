@@ -20,10 +20,12 @@
 
 #include "harness/atomic_file.h"
 #include "harness/contract.h"
+#include "harness/evidence.h"
 #include "harness/grader.h"
 #include "harness/gtest_listing.h"
 #include "harness/gtest_result.h"
 #include "harness/process.h"
+#include "harness/runner.h"
 #include "harness/sha256.h"
 #include "harness/source_tree.h"
 #include "harness/testing/pv_test.h"
@@ -629,6 +631,116 @@ TEST(PvHarness, FreshEvidenceCreditedStaleNot) {
   EXPECT_EQ(r.exit_code, 1);
   out = json::parse(r.stdout_text, nullptr, false);
   EXPECT_EQ(out["contracts"][0]["falsifiers"][0]["earned"], "FALSIFIED");
+}
+
+// ---------------------------------------------------------------- FALSIFY-PVH-010
+// harness/testdata/thresholds.yaml through the real pv: a metric beyond its threshold
+// refutes with both numbers, an unrecorded one is an error, a skip stays a skip, one
+// within earns, and the contract's number reaches the test.
+TEST(PvHarness, ThresholdsEnforcedOnRecordedMetrics) {
+  TempDir ev;
+  const auto r = run_pv({"validate", "--evidence-dir", ev.path, testdata("thresholds.yaml")},
+                        {{"PV_MACHINE_ID", "m1"}});
+  EXPECT_EQ(r.exit_code, 1) << r.describe() << "\n" << r.stdout_text;
+  const auto earned = [&](const std::string& id) {
+    return bundle(ev.path, "m1", "PVT-THRESHOLDS", id)["falsifier"]["earned"];
+  };
+  EXPECT_EQ(earned("PVT-THR-001"), "FUNCTIONAL");
+  EXPECT_EQ(earned("PVT-THR-004"), "BLOCKER_FIXTURE_ABSENT");
+
+  const json b2 = bundle(ev.path, "m1", "PVT-THRESHOLDS", "PVT-THR-002");
+  EXPECT_EQ(b2["falsifier"]["earned"], "FALSIFIED");
+  const std::string cx = b2["tests"][0]["counterexample"].get<std::string>();
+  EXPECT_NE(cx.find("metric.nmse_max = 1.5e-09"), std::string::npos) << cx;
+  EXPECT_NE(cx.find("<= 1.0e-9"), std::string::npos) << cx;
+  EXPECT_NE(cx.find("Fixture.PassesToo"), std::string::npos) << cx;
+  EXPECT_NE(r.stdout_text.find("1.5e-09"), std::string::npos) << r.stdout_text;
+
+  const json b3 = bundle(ev.path, "m1", "PVT-THRESHOLDS", "PVT-THR-003");
+  EXPECT_EQ(b3["falsifier"]["earned"], "FALSIFIED");
+  const std::string why = b3.dump();
+  EXPECT_NE(why.find("no bound test recorded metric sqnr_db_min"), std::string::npos) << why;
+
+  const json b5 = bundle(ev.path, "m1", "PVT-THRESHOLDS", "PVT-THR-005");
+  EXPECT_EQ(b5["falsifier"]["earned"], "PARTIAL_ALGORITHM_LEVEL") << b5.dump(2);
+  EXPECT_EQ(b5["tests"][0]["metrics"]["echo_max"], 0.125);
+  pv::testing::record_metric("threshold_falsifiers", 5);
+}
+
+// The environment the runner gives a test, read back by pv::testing::threshold.
+TEST(PvHarness, ThresholdEnvironmentNamesEveryBound) {
+  ph::Threshold a{"nmse_max", "nmse_max", true, 1e-9, "1.0e-9", {}};
+  ph::Threshold b{"cos.floor", "cosine.*", false, 0.97, "0.97", {}};
+  const auto env = ph::threshold_env({a, b});
+  EXPECT_EQ(env.at("PV_THRESHOLD_NMSE_MAX"), "1.0e-9");
+  EXPECT_EQ(env.at("PV_THRESHOLD_COS_FLOOR"), "0.97");
+  const json all = json::parse(env.at("PV_THRESHOLDS"));
+  EXPECT_EQ(all["nmse_max"]["metric"], "nmse_max");
+  EXPECT_EQ(all["nmse_max"]["max"], 1e-9);
+  EXPECT_EQ(all["cos.floor"]["metric"], "cosine.*");
+  EXPECT_EQ(all["cos.floor"]["min"], 0.97);
+  EXPECT_TRUE(ph::threshold_env({}).empty());
+}
+
+// Committed evidence credited for a locally skipped test meets the thresholds with the
+// metrics it recorded: beyond -> FALSIFIED naming the bundle; within -> credited.
+TEST(PvHarness, CreditedEvidenceMeetsThresholds) {
+  ph::Falsifier f;
+  f.id = "T-1";
+  ph::LevelSpec lv;
+  lv.tests.push_back({"bin", "Suite.Gpu", {}});
+  f.levels.push_back(lv);
+  f.thresholds.push_back({"nmse_max", "nmse_max", true, 1e-9, "1e-9", {"c.yaml", 3, 5}});
+  const auto grade_with = [&](double recorded) {
+    ph::TestRun skipped;
+    skipped.binary = "bin";
+    skipped.name = "Suite.Gpu";
+    skipped.result = ph::TestResult::kSkipped;
+    skipped.skip_reason = "fixture-absent: cuda-device";
+    std::vector<ph::LevelOutcome> levels(1);
+    levels[0].tests.push_back(ph::fold_runs({skipped}));
+    ph::CommittedEvidence ev;
+    ev.where = "evidence/runs/gpu/C/T-1.json";
+    ev.machine_id = "gpu";
+    ev.fresh = true;
+    ph::EvidenceTest t;
+    t.binary = "bin";
+    t.name = "Suite.Gpu";
+    t.result = "passed";
+    t.metrics["nmse_max"] = recorded;
+    ev.bundle.tests.push_back(t);
+    return ph::grade_falsifier(f, levels, {ev}, true, "here");
+  };
+  const auto bad = grade_with(3.2e-7);
+  EXPECT_EQ(bad.earned, ph::Status::FALSIFIED);
+  EXPECT_NE(bad.counterexample.find("3.2e-07"), std::string::npos) << bad.counterexample;
+  EXPECT_NE(bad.counterexample.find("1e-9"), std::string::npos) << bad.counterexample;
+  EXPECT_NE(bad.counterexample.find("evidence/runs/gpu/"), std::string::npos) << bad.counterexample;
+  const auto good = grade_with(4e-12);
+  EXPECT_EQ(good.earned, ph::Status::PARTIAL_ALGORITHM_LEVEL) << good.failure;
+  ASSERT_EQ(good.credited_from.size(), 1u);
+}
+
+// Every run of a repeated test is held to the thresholds, not only the first.
+TEST(PvHarness, ThresholdsCheckEveryRun) {
+  ph::Falsifier f;
+  f.id = "T-2";
+  ph::LevelSpec lv;
+  lv.runs = 2;
+  lv.tests.push_back({"bin", "Suite.Twice", {}});
+  f.levels.push_back(lv);
+  f.thresholds.push_back({"cosine_min", "cosine_min", false, 0.999, "0.999", {}});
+  ph::TestRun r1, r2;
+  r1.binary = r2.binary = "bin";
+  r1.name = r2.name = "Suite.Twice";
+  r1.result = r2.result = ph::TestResult::kPassed;
+  r1.metrics["cosine_min"] = 0.9999;
+  r2.metrics["cosine_min"] = 0.99;
+  std::vector<ph::LevelOutcome> levels(1);
+  levels[0].tests.push_back(ph::fold_runs({r1, r2}));
+  const auto g = ph::grade_falsifier(f, levels, {}, false, "here");
+  EXPECT_EQ(g.earned, ph::Status::FALSIFIED);
+  EXPECT_NE(g.counterexample.find("0.99,"), std::string::npos) << g.counterexample;
 }
 
 // ---------------------------------------------------------------- FALSIFY-PVH-009

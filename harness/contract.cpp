@@ -4,6 +4,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -26,6 +28,7 @@ const std::vector<std::string> kObligationKeys = {"type", "property", "formal", 
 const std::vector<std::string> kFalsifierKeys = {"id",     "rule",   "prediction", "if_fails",
                                                  "status", "inputs", "levels",     "thresholds"};
 const std::vector<std::string> kLevelKeys = {"tests", "fixtures", "runs", "machines"};
+const std::vector<std::string> kThresholdKeys = {"metric", "max", "min"};
 const std::vector<std::string> kLevelNames = {"PARTIAL_ALGORITHM_LEVEL", "FUNCTIONAL",
                                               "DISCHARGED"};
 const std::vector<std::string> kClaimNames = {"BLOCKER_FIXTURE_ABSENT", "PARTIAL_ALGORITHM_LEVEL",
@@ -184,6 +187,83 @@ class Checker {
     return out;
   }
 
+  // A falsifier's thresholds (see Threshold in contract.h): every entry states its
+  // direction, by the key's suffix or by max/min; there is no default direction.
+  std::vector<Threshold> thresholds(const YAML::Node& map, std::string_view what) {
+    std::vector<Threshold> out;
+    const YAML::Node v = map["thresholds"];
+    if (!v || v.IsNull()) return out;
+    if (!v.IsMap()) {
+      error(v, fmt::format("'thresholds' in {} must be a mapping of names to bounds", what));
+      return out;
+    }
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      if (!it->first.IsScalar() || it->first.Scalar().empty()) {
+        error(it->first,
+              fmt::format("'thresholds' in {} has a key that is not a plain name", what));
+        continue;
+      }
+      Threshold t;
+      t.name = it->first.Scalar();
+      t.pos = pos(it->first);
+      const YAML::Node body = it->second;
+      const std::string where = fmt::format("threshold '{}' of {}", t.name, what);
+      YAML::Node value;
+      if (body.IsScalar()) {
+        const auto ends = [&](std::string_view sfx) {
+          return t.name.size() > sfx.size() &&
+                 t.name.compare(t.name.size() - sfx.size(), sfx.size(), sfx) == 0;
+        };
+        if (ends("_max")) {
+          t.upper = true;
+        } else if (ends("_min")) {
+          t.upper = false;
+        } else {
+          error(it->first,
+                fmt::format("{} says no direction: name it <metric>_max or <metric>_min (it then "
+                            "bounds the metric of that name), or write {{metric: <name>, max: "
+                            "<x>}} or {{metric: <name>, min: <x>}}",
+                            where));
+          continue;
+        }
+        t.metric = t.name;
+        value = body;
+      } else if (body.IsMap()) {
+        if (!check_map(body, where, kThresholdKeys, {"metric"})) continue;
+        if (body["max"] && body["min"]) {
+          error(body,
+                fmt::format("{} gives both max and min; write one threshold per bound", where));
+          continue;
+        }
+        if (!body["max"] && !body["min"]) {
+          error(body, fmt::format("{} needs a direction: max: <x> (metric <= x) or min: <x> "
+                                  "(metric >= x)",
+                                  where));
+          continue;
+        }
+        t.metric = str(body, "metric", where, true);
+        if (t.metric.empty()) continue;
+        t.upper = static_cast<bool>(body["max"]);
+        value = t.upper ? body["max"] : body["min"];
+      } else {
+        error(it->first,
+              fmt::format("{} must be a number or {{metric: <name>, max|min: <x>}}", where));
+        continue;
+      }
+      const std::string text = value.IsScalar() ? value.Scalar() : std::string();
+      char* end = nullptr;
+      const double x = text.empty() ? 0.0 : std::strtod(text.c_str(), &end);
+      if (text.empty() || end == nullptr || *end != '\0' || !std::isfinite(x)) {
+        error(value, fmt::format("{} must bound by a finite number, not '{}'", where, text));
+        continue;
+      }
+      t.bound = x;
+      t.text = text;
+      out.push_back(std::move(t));
+    }
+    return out;
+  }
+
   const std::string& file() const { return file_; }
 
  private:
@@ -336,7 +416,7 @@ void parse_falsifier(Checker& c, const YAML::Node& n, Contract& out) {
   f.prediction = c.str(n, "prediction", what, true);
   f.if_fails = c.str(n, "if_fails", what, true);
   f.inputs = c.str_list(n, "inputs", what, &f.input_pos);
-  f.thresholds = c.scalar_map(n, "thresholds", what);
+  f.thresholds = c.thresholds(n, what);
   const std::string claimed = c.str(n, "status", what, true);
   bool claimed_ok = false;
   if (n["status"]) f.status_pos = c.pos(n["status"]);
@@ -387,6 +467,10 @@ void parse_falsifier(Checker& c, const YAML::Node& n, Contract& out) {
 }
 
 }  // namespace
+
+std::string Threshold::describe() const {
+  return fmt::format("{} {} {}", metric, upper ? "<=" : ">=", text);
+}
 
 bool is_semver(std::string_view v) {
   static const std::regex re(

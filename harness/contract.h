@@ -28,6 +28,23 @@ struct LevelSpec {
   SourcePos pos;
 };
 
+// One bound on a metric the falsifier's tests record (gtest property metric.<name>).
+// `key: x` with a key ending in "_max" bounds the metric named `key` from above, "_min"
+// from below; `key: {metric: m, max: x}` / `{metric: m, min: x}` names the metric
+// explicitly, and m may be a gtest-style pattern ('*', '?') that every matching metric
+// must satisfy. The grader checks it (harness/grader.h); the runner hands it to the test.
+struct Threshold {
+  std::string name;    // the key as the contract writes it
+  std::string metric;  // a metric name, or a pattern over metric names
+  bool upper = true;   // true: metric <= bound; false: metric >= bound
+  double bound = 0;
+  std::string text;  // the bound as written (what the test is given)
+  SourcePos pos;
+  bool pattern() const { return metric.find_first_of("*?") != std::string::npos; }
+  bool holds(double v) const { return upper ? v <= bound : v >= bound; }
+  std::string describe() const;  // "nmse_max <= 1e-09" / "cosine.* >= 0.999"
+};
+
 struct Falsifier {
   std::string id;
   std::string rule;
@@ -36,8 +53,8 @@ struct Falsifier {
   Status claimed = Status::PARTIAL_ALGORITHM_LEVEL;
   std::vector<std::string> inputs;  // source globs (relative to the source root)
   std::vector<SourcePos> input_pos;
-  std::map<std::string, std::string> thresholds;
-  std::vector<LevelSpec> levels;  // ascending on the ladder
+  std::vector<Threshold> thresholds;  // enforced on the metrics of every bound test
+  std::vector<LevelSpec> levels;      // ascending on the ladder
   SourcePos pos;
   SourcePos status_pos;
 };
@@ -67,6 +84,8 @@ struct Contract {
   std::vector<std::string> references;
   std::vector<std::string> depends_on;
   std::vector<SourcePos> depends_on_pos;
+  // Named constants the prose and equations refer to; nothing checks them (a bound that
+  // is enforced lives in a falsifier's thresholds).
   std::map<std::string, std::string> thresholds;
   std::vector<Equation> equations;
   std::vector<ProofObligation> proof_obligations;

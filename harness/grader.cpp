@@ -5,12 +5,54 @@
 #include <set>
 
 #include "harness/evidence.h"
+#include "harness/gtest_listing.h"
 
 namespace pv::harness {
 namespace {
 
 // Credited entries do not credit again: evidence must come from a run that ran it.
 bool passed_here(const EvidenceTest& e) { return e.result == "passed" && e.credited_from.empty(); }
+
+bool metric_matches(const Threshold& t, const std::string& name) {
+  return t.pattern() ? gtest_pattern_match(t.metric, name) : t.metric == name;
+}
+
+// Checks every threshold against every run of every bound test that ran (or was
+// credited). A metric past its bound turns its test into a failure that names both
+// numbers. Returns the first threshold no bound test recorded a metric for, when no
+// bound test was skipped (a skipped test records nothing, and its skip already caps
+// the level).
+const Threshold* check_thresholds(const Falsifier& f, std::vector<LevelOutcome>& levels) {
+  const Threshold* unrecorded = nullptr;
+  for (const auto& t : f.thresholds) {
+    bool recorded = false, any_skip = false;
+    for (auto& lv : levels) {
+      for (auto& b : lv.tests) {
+        if (b.agg.result == TestResult::kSkipped) {
+          any_skip = true;
+          continue;
+        }
+        for (const auto& metrics : b.run_metrics) {
+          for (const auto& [name, v] : metrics) {
+            if (!metric_matches(t, name)) continue;
+            recorded = true;
+            if (t.holds(v) || b.agg.result == TestResult::kFailed) continue;
+            const std::string test = b.agg.binary + ":" + b.agg.name;
+            b.agg.result = TestResult::kFailed;
+            b.agg.failure = fmt::format("metric {} = {:.9g} is beyond threshold {} ({}) in {}",
+                                        name, v, t.name, t.describe(), test);
+            b.agg.counterexample = fmt::format(
+                "{}: metric.{} = {:.9g}, threshold {}: {} {}{}", test, name, v, t.name,
+                t.upper ? "<=" : ">=", t.text,
+                b.agg.credited_from.empty() ? "" : " (recorded by " + b.agg.credited_from + ")");
+          }
+        }
+      }
+    }
+    if (!recorded && !any_skip && unrecorded == nullptr) unrecorded = &t;
+  }
+  return unrecorded;
+}
 
 }  // namespace
 
@@ -22,6 +64,7 @@ BindingOutcome fold_runs(const std::vector<TestRun>& runs) {
   b.agg.duration_ms = 0;
   for (const auto& r : runs) {
     b.seeds.push_back(r.seed);
+    b.run_metrics.push_back(r.metrics);
     b.agg.duration_ms += r.duration_ms;
     if (r.result == TestResult::kFailed && b.agg.result != TestResult::kFailed) {
       const double d = b.agg.duration_ms;
@@ -65,6 +108,8 @@ Grade grade_falsifier(const Falsifier& f, std::vector<LevelOutcome>& levels,
           b.agg.credited_from = where;
           b.agg.skip_reason.clear();
           for (const auto& [k, v] : e->metrics) b.agg.metrics[k] = v;
+          // The thresholds hold the bundle to the numbers it recorded.
+          b.run_metrics.assign(1, e->metrics);
           credited.insert(where);
           break;
         }
@@ -86,6 +131,8 @@ Grade grade_falsifier(const Falsifier& f, std::vector<LevelOutcome>& levels,
         "freshness cannot be checked; it earns nothing");
   }
 
+  const Threshold* unrecorded = check_thresholds(f, levels);
+
   // Any failure anywhere refutes the claim.
   for (const auto& lv : levels) {
     for (const auto& b : lv.tests) {
@@ -104,6 +151,17 @@ Grade grade_falsifier(const Falsifier& f, std::vector<LevelOutcome>& levels,
         return g;
       }
     }
+  }
+
+  if (unrecorded != nullptr) {
+    g.earned = Status::FALSIFIED;
+    g.failure =
+        fmt::format("threshold {} ({}) at {}:{}:{} is unchecked: no bound test recorded metric {}",
+                    unrecorded->name, unrecorded->describe(), unrecorded->pos.file,
+                    unrecorded->pos.line, unrecorded->pos.col, unrecorded->metric);
+    g.counterexample = g.failure;
+    g.capped_by = "unchecked threshold " + unrecorded->name;
+    return g;
   }
 
   g.earned = Status::BLOCKER_FIXTURE_ABSENT;

@@ -4,8 +4,13 @@
 //   the lowest level skipped -> BLOCKER_FIXTURE_ABSENT; any failure -> FALSIFIED.
 // A locally skipped test may be credited from a committed bundle made on another
 // machine while that bundle is fresh (same inputs_digest) and says the test passed.
+// The falsifier's thresholds are checked against the metrics its bound tests recorded
+// (every run, and the bundle's metrics for a credited test): a metric past its bound is
+// a failure; a threshold whose metric no bound test recorded, while none was skipped,
+// refutes the claim too (an unchecked bound is not a pass).
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -20,6 +25,7 @@ struct BindingOutcome {
   TestRun agg;
   int runs = 0;
   std::vector<uint64_t> seeds;
+  std::vector<std::map<std::string, double>> run_metrics;  // one per run (or the bundle's)
 };
 BindingOutcome fold_runs(const std::vector<TestRun>& runs);
 

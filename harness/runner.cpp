@@ -3,13 +3,37 @@
 #include <stdlib.h>
 
 #include <atomic>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
 namespace pv::harness {
+
+std::string threshold_env_name(std::string_view key) {
+  std::string n = "PV_THRESHOLD_";
+  for (char ch : key) {
+    n += std::isalnum(static_cast<unsigned char>(ch))
+             ? static_cast<char>(std::toupper(static_cast<unsigned char>(ch)))
+             : '_';
+  }
+  return n;
+}
+
+std::map<std::string, std::string> threshold_env(const std::vector<Threshold>& thresholds) {
+  std::map<std::string, std::string> env;
+  if (thresholds.empty()) return env;
+  nlohmann::json all = nlohmann::json::object();
+  for (const auto& t : thresholds) {
+    env[threshold_env_name(t.name)] = t.text;
+    all[t.name] = {{"metric", t.metric}, {t.upper ? "max" : "min", t.bound}};
+  }
+  env["PV_THRESHOLDS"] = all.dump();
+  return env;
+}
 
 TestRun run_one(const RunJob& job, const RunnerOptions& opts) {
   namespace fs = std::filesystem;
@@ -23,6 +47,7 @@ TestRun run_one(const RunJob& job, const RunnerOptions& opts) {
     ProcessOptions po;
     po.argv = {opts.bin_dir + "/" + job.binary, "--gtest_filter=" + job.test,
                "--gtest_output=json:" + json_path, "--gtest_color=no"};
+    po.env = job.env;
     po.env["PV_SEED"] = std::to_string(job.seed);
     po.env["RC_PARAMS"] = "seed=" + std::to_string(job.seed);
     po.timeout = opts.timeout;

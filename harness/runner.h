@@ -1,14 +1,18 @@
 // Runs bound tests: one process per (test, run), the binary executed directly with
 // --gtest_filter and --gtest_output=json, PV_SEED / RC_PARAMS set, a per-test timeout,
-// and --jobs N processes at once.
+// and --jobs N processes at once. A falsifier's thresholds reach its tests as
+// PV_THRESHOLD_<NAME>=<bound> (NAME: the key upper-cased, other characters '_') and
+// PV_THRESHOLDS={"<key>": {"metric": "<m>", "max"|"min": <bound>}, ...}.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "harness/contract.h"
 #include "harness/gtest_result.h"
 
 namespace pv::harness {
@@ -17,6 +21,7 @@ struct RunJob {
   std::string binary;  // plain file name inside bin_dir
   std::string test;    // gtest filter (a full name or a pattern)
   uint64_t seed = 0;
+  std::map<std::string, std::string> env;  // added to the test's environment (thresholds)
 };
 
 struct RunnerOptions {
@@ -26,6 +31,10 @@ struct RunnerOptions {
   // Called (serialized) after each job finishes: (done, total, the job).
   std::function<void(size_t, size_t, const RunJob&)> progress;
 };
+
+// The environment that hands `thresholds` to a test (see above).
+std::map<std::string, std::string> threshold_env(const std::vector<Threshold>& thresholds);
+std::string threshold_env_name(std::string_view key);
 
 TestRun run_one(const RunJob& job, const RunnerOptions& opts);
 // Results in the order of `jobs`.

@@ -165,18 +165,22 @@ ValidateResult validate(const ValidateOptions& opts) {
 
   // One job per distinct (binary, test, run index): a test bound by several falsifiers
   // runs once per run index and its outcome is shared.
+  // Falsifiers stating different thresholds give the test different environments, so
+  // the thresholds are part of the key.
   std::vector<RunJob> jobs;
-  std::map<std::tuple<std::string, std::string, int>, size_t> job_of;
+  std::map<std::tuple<std::string, std::string, int, std::string>, size_t> job_of;
   for (const auto& c : res.contracts) {
     for (const auto& f : c.falsifiers) {
       if (opts.select && !opts.select(f.id)) continue;
+      const auto env = threshold_env(f.thresholds);
+      const std::string env_key = env.count("PV_THRESHOLDS") ? env.at("PV_THRESHOLDS") : "";
       for (const auto& lv : f.levels) {
         for (const auto& t : lv.tests) {
           for (int r = 0; r < lv.runs; ++r) {
-            auto key = std::make_tuple(t.binary, t.test, r);
+            auto key = std::make_tuple(t.binary, t.test, r, env_key);
             if (job_of.count(key)) continue;
             job_of[key] = jobs.size();
-            jobs.push_back({t.binary, t.test, res.seed + jobs.size()});
+            jobs.push_back({t.binary, t.test, res.seed + jobs.size(), env});
           }
         }
       }
@@ -197,6 +201,8 @@ ValidateResult validate(const ValidateOptions& opts) {
     SourceTree& tree = trees.try_emplace(c.root, c.root).first->second;
     for (const auto& f : c.falsifiers) {
       if (opts.select && !opts.select(f.id)) continue;
+      const auto env = threshold_env(f.thresholds);
+      const std::string env_key = env.count("PV_THRESHOLDS") ? env.at("PV_THRESHOLDS") : "";
       FalsifierVerdict v;
       v.contract = &c;
       v.falsifier = &f;
@@ -206,7 +212,7 @@ ValidateResult validate(const ValidateOptions& opts) {
         for (const auto& t : lv.tests) {
           std::vector<TestRun> these;
           for (int r = 0; r < lv.runs; ++r) {
-            TestRun tr = runs[job_of.at(std::make_tuple(t.binary, t.test, r))];
+            TestRun tr = runs[job_of.at(std::make_tuple(t.binary, t.test, r, env_key))];
             tr.name = t.test;
             these.push_back(std::move(tr));
           }

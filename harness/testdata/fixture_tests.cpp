@@ -21,6 +21,13 @@ TEST(Fixture, Passes) {
 
 TEST(Fixture, PassesToo) { pv::testing::record_metric("nmse_max", 1.5e-9); }
 
+// Records the bound its falsifier's contract hands it (PV_THRESHOLD_ECHO_MAX), or 1.0
+// when none arrives; bound by a falsifier with echo_max below 1, it passes only when the
+// contract's number reached the test.
+TEST(Fixture, RecordsItsThreshold) {
+  pv::testing::record_metric("echo_max", pv::testing::threshold("echo_max", 1.0));
+}
+
 TEST(Fixture, Fails) {
   pv::testing::record_counterexample("h=5 maps to kv=1, expected kv=0");
   EXPECT_EQ(5 % 4, 5 / 8) << "kv head of h=5 with H=8, H_kv=2";

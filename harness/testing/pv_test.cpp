@@ -1,6 +1,8 @@
 #include "harness/testing/pv_test.h"
 
+#include <cctype>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -32,6 +34,32 @@ uint64_t seed() {
               static_cast<unsigned long long>(s));
   ::testing::Test::RecordProperty("seed", std::to_string(s));
   return s;
+}
+
+double threshold(std::string_view name, double fallback) {
+  std::string var = "PV_THRESHOLD_";
+  for (char ch : name) {
+    var += std::isalnum(static_cast<unsigned char>(ch))
+               ? static_cast<char>(std::toupper(static_cast<unsigned char>(ch)))
+               : '_';
+  }
+  double v = fallback;
+  const char* from = "the test's default";
+  if (const char* env = std::getenv(var.c_str()); env != nullptr && *env != '\0') {
+    char* end = nullptr;
+    const double x = std::strtod(env, &end);
+    if (end == env || *end != '\0' || !std::isfinite(x)) {
+      ADD_FAILURE() << var << "='" << env << "' is not a finite number";
+    } else {
+      v = x;
+      from = "the contract";
+    }
+  }
+  std::printf("pv threshold %s = %.9g (from %s)\n", std::string(name).c_str(), v, from);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  ::testing::Test::RecordProperty("threshold." + std::string(name), buf);
+  return v;
 }
 
 std::string source_dir() {

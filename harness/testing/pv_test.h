@@ -22,6 +22,13 @@ void record_counterexample(std::string_view text);
 // failure is replayed with it), else a fresh one. Printed and recorded either way.
 uint64_t seed();
 
+// A bound the contract states for this test's falsifier (its `thresholds:` entry named
+// `name`, e.g. "nmse_max"), which pv validate passes as $PV_THRESHOLD_<NAME>; `fallback`
+// when the test runs outside pv validate. Printed and recorded (threshold.<name>) either
+// way, so the log says which limit the test applied. A value that is not a number fails
+// the test and gives `fallback`.
+double threshold(std::string_view name, double fallback);
+
 // Root of the source tree (fixtures, contracts): $PV_SOURCE_DIR or the build-time path.
 std::string source_dir();
 
