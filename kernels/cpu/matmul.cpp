@@ -24,6 +24,14 @@ constexpr RowKernels kScalar[] = {
     {ActFormat::Q8A, scalar::quantize_act_q8a, scalar::dot_q4_0},
     {ActFormat::Q8K, scalar::quantize_act_q8k, scalar::dot_q4_K},
     {ActFormat::Q8K, scalar::quantize_act_q8k, scalar::dot_q6_K},
+    {ActFormat::Q8A, scalar::quantize_act_q8a, scalar::dot_q4_1},
+    {ActFormat::Q8A, scalar::quantize_act_q8a, scalar::dot_q5_0},
+    {ActFormat::Q8A, scalar::quantize_act_q8a, scalar::dot_q5_1},
+    {ActFormat::Q8A, scalar::quantize_act_q8a, scalar::dot_iq4_nl},
+    {ActFormat::Q8K, scalar::quantize_act_q8k, scalar::dot_q2_K},
+    {ActFormat::Q8K, scalar::quantize_act_q8k, scalar::dot_q3_K},
+    {ActFormat::Q8K, scalar::quantize_act_q8k, scalar::dot_q5_K},
+    {ActFormat::Q8K, scalar::quantize_act_q8k, scalar::dot_iq4_xs},
 };
 #if defined(__x86_64__)
 constexpr RowKernels kAvx2[] = {
@@ -34,6 +42,16 @@ constexpr RowKernels kAvx2[] = {
     {ActFormat::Q8A, avx2::quantize_act_q8a, avx2::dot_q4_0},
     {ActFormat::Q8K, avx2::quantize_act_q8k, avx2::dot_q4_K, avx2::dot_q4_K_x4},
     {ActFormat::Q8K, avx2::quantize_act_q8k, avx2::dot_q6_K, avx2::dot_q6_K_x4},
+    {ActFormat::Q8A, avx2::quantize_act_q8a, avx2::dot_q4_1},
+    {ActFormat::Q8A, avx2::quantize_act_q8a, avx2::dot_q5_0},
+    {ActFormat::Q8A, avx2::quantize_act_q8a, avx2::dot_q5_1},
+    {ActFormat::Q8A, avx2::quantize_act_q8a, avx2::dot_iq4_nl},
+    // Q2_K and Q3_K have no AVX2 kernel: the scalar dot runs on the AVX2-quantized
+    // activations (the codes are identical at both levels).
+    {ActFormat::Q8K, avx2::quantize_act_q8k, scalar::dot_q2_K},
+    {ActFormat::Q8K, avx2::quantize_act_q8k, scalar::dot_q3_K},
+    {ActFormat::Q8K, avx2::quantize_act_q8k, avx2::dot_q5_K},
+    {ActFormat::Q8K, avx2::quantize_act_q8k, avx2::dot_iq4_xs},
 };
 #endif
 
@@ -53,6 +71,22 @@ int kernel_index(GgmlType type) {
       return 5;
     case GgmlType::Q6_K:
       return 6;
+    case GgmlType::Q4_1:
+      return 7;
+    case GgmlType::Q5_0:
+      return 8;
+    case GgmlType::Q5_1:
+      return 9;
+    case GgmlType::IQ4_NL:
+      return 10;
+    case GgmlType::Q2_K:
+      return 11;
+    case GgmlType::Q3_K:
+      return 12;
+    case GgmlType::Q5_K:
+      return 13;
+    case GgmlType::IQ4_XS:
+      return 14;
   }
   throw std::invalid_argument("matmul: unsupported weight type id " +
                               std::to_string(static_cast<uint32_t>(type)));

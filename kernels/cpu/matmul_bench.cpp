@@ -59,6 +59,20 @@ ThreadPool& pool(int threads) {
 // Plausible block contents: random quant bytes, scale fields set to small normal halves,
 // float weights drawn from N(0, 0.02). The speed of the kernels does not depend on values;
 // these keep them finite (no NaN/denormal slow paths in the float types).
+// Sets every block's fp16 scale (and its min/offset where the type has one, named m or dmin).
+template <typename Block>
+void set_scales(uint8_t* p, size_t bytes, uint16_t v, bool has_min) {
+  for (size_t i = 0; i < bytes / sizeof(Block); ++i) {
+    auto& b = reinterpret_cast<Block*>(p)[i];
+    b.d = v;
+    if constexpr (requires { b.m; }) {
+      if (has_min) b.m = v;
+    } else if constexpr (requires { b.dmin; }) {
+      if (has_min) b.dmin = v;
+    }
+  }
+}
+
 void fill_weights(GgmlType type, uint8_t* p, size_t bytes, uint64_t seed) {
   std::mt19937_64 rng(seed);
   for (size_t i = 0; i + 8 <= bytes; i += 8) {
@@ -94,6 +108,30 @@ void fill_weights(GgmlType type, uint8_t* p, size_t bytes, uint64_t seed) {
       break;
     case GgmlType::Q6_K:
       for (size_t i = 0; i < bytes / 210; ++i) reinterpret_cast<BlockQ6_K*>(p)[i].d = small;
+      break;
+    case GgmlType::Q4_1:
+      set_scales<BlockQ4_1>(p, bytes, small, true);
+      break;
+    case GgmlType::Q5_0:
+      set_scales<BlockQ5_0>(p, bytes, small, false);
+      break;
+    case GgmlType::Q5_1:
+      set_scales<BlockQ5_1>(p, bytes, small, true);
+      break;
+    case GgmlType::Q2_K:
+      set_scales<BlockQ2_K>(p, bytes, small, true);
+      break;
+    case GgmlType::Q3_K:
+      set_scales<BlockQ3_K>(p, bytes, small, false);
+      break;
+    case GgmlType::Q5_K:
+      set_scales<BlockQ5_K>(p, bytes, small, true);
+      break;
+    case GgmlType::IQ4_NL:
+      set_scales<BlockIQ4_NL>(p, bytes, small, false);
+      break;
+    case GgmlType::IQ4_XS:
+      set_scales<BlockIQ4_XS>(p, bytes, small, false);
       break;
   }
 }
@@ -220,8 +258,10 @@ int register_benchmarks() {
       ->Arg(2)
       ->UseRealTime()
       ->Unit(benchmark::kMillisecond);
-  const GgmlType types[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0,
-                            GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K};
+  const GgmlType types[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16,   GgmlType::Q8_0,
+                            GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K,   GgmlType::Q4_1,
+                            GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q2_K,   GgmlType::Q3_K,
+                            GgmlType::Q5_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS};
   const std::pair<int64_t, int64_t> shapes[] = {{4096, 14336}, {14336, 4096}};  // (in, out)
   auto add = [](const std::string& prefix, GgmlType t, int64_t in, int64_t out, int T) {
     const std::string name = prefix + "/" + std::string(pv::kernels::type_name(t)) + "/in" +
@@ -242,9 +282,11 @@ int register_benchmarks() {
   // fit ffn_down (in 4864); the in-896 matrices use the 32-value types (as llama.cpp's
   // Q4_K_M files fall back for such rows).
   for (const auto& [in, out] : {std::pair<int64_t, int64_t>{896, 896}, {896, 4864}}) {
-    for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0}) add("MatvecSmall", t, in, out, 1);
+    for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q5_1}) {
+      add("MatvecSmall", t, in, out, 1);
+    }
   }
-  for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q6_K}) {
+  for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
     add("MatvecSmall", t, 4864, 896, 1);
   }
   // Prefill: 16 tokens per call over the same weights (tokens_per_s counter).

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "kernels/quant/quant_blocks.h"
+#include "kernels/quant/quant_ext.h"
 #include "kernels/quant/quant_k.h"
 
 namespace pv::kernels {
@@ -149,6 +150,15 @@ void dequantize_row(GgmlType type, const void* src, float* dst, int64_t n) {
       return dequantize_q4_K(static_cast<const BlockQ4_K*>(src), dst, nb);
     case GgmlType::Q6_K:
       return dequantize_q6_K(static_cast<const BlockQ6_K*>(src), dst, nb);
+    case GgmlType::Q4_1:
+    case GgmlType::Q5_0:
+    case GgmlType::Q5_1:
+    case GgmlType::Q2_K:
+    case GgmlType::Q3_K:
+    case GgmlType::Q5_K:
+    case GgmlType::IQ4_NL:
+    case GgmlType::IQ4_XS:
+      return dequantize_ext(type, src, dst, nb);
   }
   throw std::invalid_argument("dequantize_row: unsupported type id " +
                               std::to_string(static_cast<uint32_t>(type)));
@@ -187,6 +197,22 @@ void quantize_row(GgmlType type, const float* src, void* dst, int64_t n) {
       return quantize_q4_K(src, static_cast<BlockQ4_K*>(dst), nb);
     case GgmlType::Q6_K:
       return quantize_q6_K(src, static_cast<BlockQ6_K*>(dst), nb);
+    case GgmlType::Q4_1:
+      return quantize_q4_1(src, static_cast<BlockQ4_1*>(dst), nb);
+    case GgmlType::Q5_0:
+      return quantize_q5_0(src, static_cast<BlockQ5_0*>(dst), nb);
+    case GgmlType::Q5_1:
+      return quantize_q5_1(src, static_cast<BlockQ5_1*>(dst), nb);
+    case GgmlType::Q2_K:
+      return quantize_q2_K(src, static_cast<BlockQ2_K*>(dst), nb);
+    case GgmlType::Q3_K:
+      return quantize_q3_K(src, static_cast<BlockQ3_K*>(dst), nb);
+    case GgmlType::Q5_K:
+      return quantize_q5_K(src, static_cast<BlockQ5_K*>(dst), nb);
+    case GgmlType::IQ4_NL:
+      return quantize_iq4_nl(src, static_cast<BlockIQ4_NL*>(dst), nb);
+    case GgmlType::IQ4_XS:
+      return quantize_iq4_xs(src, static_cast<BlockIQ4_XS*>(dst), nb);
   }
   throw std::invalid_argument("quantize_row: unsupported type id " +
                               std::to_string(static_cast<uint32_t>(type)));
