@@ -1,6 +1,6 @@
 // Anchors the CUDA parity sweep to ggml itself: the known-answer blocks that ggml's own
-// decoder produced (../shared/oracle/ggml-blocks, or the repo copy in kernels/quant/testdata)
-// must come out of (1) the test's host reference decoder -- runs everywhere, so CI
+// decoder produced (kernels/quant/testdata/ggml-blocks, part of the repository: a missing
+// file fails the test) must come out of (1) the test's host reference decoder -- runs everywhere, so CI
 // checks the reference the GPU is judged against -- and (2) the CUDA decoder, through
 // the embedding lookup, on a device.
 #include <gtest/gtest.h>
@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -24,22 +25,19 @@ struct OracleType {
   GgmlType type;
   int values;
 };
-constexpr OracleType kOracle[] = {{"q4_0", GgmlType::Q4_0, 32},
-                                  {"q8_0", GgmlType::Q8_0, 32},
-                                  {"q4_K", GgmlType::Q4_K, 256},
-                                  {"q6_K", GgmlType::Q6_K, 256}};
+constexpr OracleType kOracle[] = {
+    {"q4_0", GgmlType::Q4_0, 32},     {"q8_0", GgmlType::Q8_0, 32},
+    {"q4_K", GgmlType::Q4_K, 256},    {"q6_K", GgmlType::Q6_K, 256},
+    {"q4_1", GgmlType::Q4_1, 32},     {"q5_0", GgmlType::Q5_0, 32},
+    {"q5_1", GgmlType::Q5_1, 32},     {"q2_K", GgmlType::Q2_K, 256},
+    {"q3_K", GgmlType::Q3_K, 256},    {"q5_K", GgmlType::Q5_K, 256},
+    {"iq4_nl", GgmlType::IQ4_NL, 32}, {"iq4_xs", GgmlType::IQ4_XS, 256}};
 
-std::string oracle_dir() {
-  const std::string src = testing::source_dir();
-  for (const std::string& d :
-       {src + "/kernels/quant/testdata/ggml-blocks", src + "/../shared/oracle/ggml-blocks"}) {
-    if (std::ifstream(d + "/q8_0.blocks").good()) return d;
-  }
-  return {};
-}
+std::string oracle_dir() { return testing::source_dir() + "/kernels/quant/testdata/ggml-blocks"; }
 
 std::vector<uint8_t> read_all(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error("cannot open " + path + " (part of the repository)");
   return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
 }
 
@@ -67,7 +65,6 @@ size_t exact_matches(const std::vector<float>& a, const float* b) {
 
 TEST(CudaOracleBlocks, HostReferenceDecoderMatchesGgml) {
   const std::string dir = oracle_dir();
-  if (dir.empty()) PV_SKIP_FIXTURE_ABSENT("ggml-block-oracle");
   double worst = 0;
   for (const auto& t : kOracle) {
     const Oracle o = load(dir, t);
@@ -89,9 +86,14 @@ TEST(CudaOracleBlocks, HostReferenceDecoderMatchesGgml) {
 TEST(CudaOracleBlocks, CudaDecoderMatchesGgml) {
   PV_REQUIRE_CUDA_BACKEND(be);
   const std::string dir = oracle_dir();
-  if (dir.empty()) PV_SKIP_FIXTURE_ABSENT("ggml-block-oracle");
   double worst = 0;
+  std::string pending;
   for (const auto& t : kOracle) {
+    if (cuda_kernels_pending(t.type)) {
+      // No CUDA kernels for this type yet: skipped with the reason, not passed.
+      pending += std::string(pending.empty() ? "" : ",") + t.file;
+      continue;
+    }
     const Oracle o = load(dir, t);
     kernels::TensorView v;
     v.name = std::string(t.file) + ".blocks";
@@ -117,6 +119,10 @@ TEST(CudaOracleBlocks, CudaDecoderMatchesGgml) {
     EXPECT_LE(c.nmse, 1e-14) << t.file;
   }
   testing::record_metric("nmse_max", worst);
+  if (!pending.empty()) {
+    std::printf("SKIPPED on CUDA (no CUDA kernels yet): %s\n", pending.c_str());
+    ::testing::Test::RecordProperty("skipped_types_reason", "no CUDA kernels yet for " + pending);
+  }
 }
 
 }  // namespace

@@ -1,13 +1,21 @@
 // pv inspect PATH: the first thing to run on an unknown checkpoint — architecture,
 // hyper-parameters, tensor table (name, type, shape, bytes, offset), totals per type
-// and a tokenizer summary. A bad file is an error naming the place (exit 2, from main).
+// and a tokenizer summary. A GGUF file holding tensors of types pv does not decode is still
+// shown in full: every metadata entry and every tensor, those tensors marked
+// "unsupported: IQ2_XXS (16)" (pv could not run that model).
+// Exit status: 0 the file was read and shown (unsupported tensor types included, marked);
+// 2 a malformed or unreadable file, an error naming the place (from main).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "kernels/quant/ggml_types.h"
+#include "model/formats/gguf.h"
+#include "model/formats/mapped_file.h"
 #include "model/loading/loader.h"
 #include "tools/command.h"
 
@@ -25,7 +33,90 @@ std::string token_text(const pv::model::TokenizerData& t, int id) {
   return " '" + t.tokens[static_cast<size_t>(id)] + "'";
 }
 
+// A GGUF file with tensors of types pv does not decode: no model can be bound, so the file
+// itself is shown -- all metadata, every tensor (the unsupported ones marked), totals.
+int inspect_gguf_file(const pv::model::GgufFile& f, bool as_json) {
+  std::map<std::string, std::pair<uint64_t, uint64_t>> per_type;
+  uint64_t total = 0;
+  size_t unsupported = 0;
+  auto type_label = [](const pv::model::GgufTensorInfo& t) {
+    return t.type_supported ? std::string(pv::kernels::type_name(t.type))
+                            : "unsupported: " + pv::kernels::describe_type_id(t.type_id);
+  };
+  for (const auto& t : f.tensors) {
+    const std::string key =
+        t.type_supported ? std::string(pv::kernels::type_name(t.type))
+                         : std::string(pv::kernels::ggml_type_name(t.type_id).value_or("?"));
+    per_type[key].first += 1;
+    per_type[key].second += t.nbytes;
+    total += t.nbytes;
+    unsupported += t.type_supported ? 0 : 1;
+  }
+  if (as_json) {
+    nlohmann::ordered_json j;
+    j["path"] = f.path();
+    j["format"] = "gguf";
+    j["gguf_version"] = f.version;
+    j["unsupported_tensors"] = unsupported;
+    auto& mj = j["metadata"] = nlohmann::ordered_json::object();
+    for (const auto& kv : f.kvs) mj[kv.key] = kv.value.summary();
+    auto& tj = j["tensors"] = nlohmann::ordered_json::array();
+    for (const auto& t : f.tensors) {
+      tj.push_back({{"name", t.name},
+                    {"type", t.type_supported ? std::string(pv::kernels::type_name(t.type))
+                                              : std::string(pv::kernels::ggml_type_name(t.type_id)
+                                                                .value_or("?"))},
+                    {"type_id", t.type_id},
+                    {"supported", t.type_supported},
+                    {"dims", t.dims},
+                    {"bytes", t.nbytes},
+                    {"offset", t.file_offset(f.data_start)}});
+    }
+    auto& pj = j["totals"] = nlohmann::ordered_json::object();
+    for (const auto& [type, cb] : per_type)
+      pj[type] = {{"tensors", cb.first}, {"bytes", cb.second}};
+    j["total_bytes"] = total;
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  fmt::print("{}  (gguf v{}, {} tensors, {} of weights; {} of types pv does not decode)\n",
+             f.path(), f.version, f.tensors.size(), human_bytes(total), unsupported);
+  fmt::print("\nmetadata ({} entries)\n", f.kvs.size());
+  for (const auto& kv : f.kvs) fmt::print("  {:<44} {}\n", kv.key, kv.value.summary());
+  size_t w = 4, tw = 4;
+  for (const auto& t : f.tensors) {
+    w = std::max(w, t.name.size());
+    tw = std::max(tw, type_label(t).size());
+  }
+  fmt::print("\n  {:<{}}  {:<{}}  {:<14}  {:>10}  {:>10}\n", "name", w, "type", tw, "dims", "bytes",
+             "offset");
+  for (const auto& t : f.tensors) {
+    fmt::print("  {:<{}}  {:<{}}  {:<14}  {:>10}  {:>10}\n", t.name, w, type_label(t), tw,
+               fmt::format("[{}]", fmt::join(t.dims, ", ")), t.nbytes,
+               t.file_offset(f.data_start));
+  }
+  fmt::print("\ntotals per type\n");
+  for (const auto& [type, cb] : per_type) {
+    fmt::print("  {:<8}  {:>4} tensors  {:>12} bytes  ({})\n", type, cb.first, cb.second,
+               human_bytes(cb.second));
+  }
+  fmt::print("\npv cannot run this model: {} tensor(s) are stored in types it does not decode "
+             "(marked above)\n",
+             unsupported);
+  return 0;
+}
+
 int run_inspect(const std::string& path, bool as_json, bool show_metadata) {
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(path, ec) &&
+      pv::model::looks_like_gguf(*pv::model::MappedFile::open(path))) {
+    pv::model::GgufReadOptions opts;
+    opts.keep_unsupported_types = true;
+    const pv::model::GgufFile f = pv::model::read_gguf(path, opts);
+    for (const auto& t : f.tensors) {
+      if (!t.type_supported) return inspect_gguf_file(f, as_json);
+    }
+  }
   pv::model::LoadedModel m = pv::model::load_model(path);
   const auto& c = m.config;
   std::map<std::string, std::pair<uint64_t, uint64_t>> per_type;  // type -> count, bytes

@@ -23,6 +23,7 @@
 #include "kernels/backend.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/quant/ggml_types.h"
+#include "falsifiers/support/op_reference_ext.h"
 #include "kernels/tensor.h"
 
 namespace pv::optest {
@@ -66,10 +67,30 @@ inline float bf16_to_float(uint16_t b) {
 using HostBytes = std::deque<std::vector<uint8_t>>;
 
 inline const std::vector<GgmlType>& all_weight_types() {
-  static const std::vector<GgmlType> v = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16,
-                                          GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_K,
-                                          GgmlType::Q6_K};
+  static const std::vector<GgmlType> v = {
+      GgmlType::F32,  GgmlType::F16,  GgmlType::BF16, GgmlType::Q8_0,   GgmlType::Q4_0,
+      GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q4_1, GgmlType::Q5_0,   GgmlType::Q5_1,
+      GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q5_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS};
   return v;
+}
+
+// Types whose CUDA kernels do not exist yet (the CUDA backend refuses them in
+// prepare_weight with kernels::UnsupportedWeightType): the sweep reports their CUDA cases as
+// skipped with that reason, never as passed. Every other backend must run them.
+inline bool cuda_kernels_pending(GgmlType t) {
+  switch (t) {
+    case GgmlType::Q4_1:
+    case GgmlType::Q5_0:
+    case GgmlType::Q5_1:
+    case GgmlType::Q2_K:
+    case GgmlType::Q3_K:
+    case GgmlType::Q5_K:
+    case GgmlType::IQ4_NL:
+    case GgmlType::IQ4_XS:
+      return true;
+    default:
+      return false;
+  }
 }
 
 // Random rows of `type`: every quant bit pattern is possible (random bytes), while the
@@ -121,6 +142,23 @@ inline std::vector<uint8_t> random_weight(GgmlType type, int64_t rows, int64_t c
     case GgmlType::Q6_K:
       for (size_t b = 0; b < n / 256; ++b) put_half(out.data() + 210 * b + 208, scale(rng) / 256.f);
       break;
+    case GgmlType::Q4_1:
+    case GgmlType::Q5_0:
+    case GgmlType::Q5_1:
+    case GgmlType::Q2_K:
+    case GgmlType::Q3_K:
+    case GgmlType::Q5_K:
+    case GgmlType::IQ4_NL:
+    case GgmlType::IQ4_XS: {
+      const auto& tr = kernels::traits(type);
+      for (size_t b = 0; b < n / static_cast<size_t>(tr.block_values); ++b) {
+        for (const ExtScaleField& f : ext_scale_fields(type)) {
+          const float v = scale(rng) * f.magnitude;
+          put_half(out.data() + tr.block_bytes * b + f.offset, f.negative ? -v : v);
+        }
+      }
+      break;
+    }
   }
   return out;
 }
@@ -219,17 +257,32 @@ inline std::vector<double> dequant_row(GgmlType type, const uint8_t* row, int64_
         }
       }
       break;
+    case GgmlType::Q4_1:
+    case GgmlType::Q5_0:
+    case GgmlType::Q5_1:
+    case GgmlType::Q2_K:
+    case GgmlType::Q3_K:
+    case GgmlType::Q5_K:
+    case GgmlType::IQ4_NL:
+    case GgmlType::IQ4_XS: {
+      const auto& tr = kernels::traits(type);
+      for (int64_t i = 0; i < cols; ++i) {
+        const uint8_t* b = row + tr.block_bytes * static_cast<size_t>(i / tr.block_values);
+        y[i] = ext_block_value(type, b, static_cast<int>(i % tr.block_values));
+      }
+      break;
+    }
   }
   return y;
 }
 
 // The activations a matmul over block weights actually multiplies: both backends round x
-// to int8 codes per activation block (32 values for Q8_0/Q4_0, 256 for Q4_K/Q6_K) against
+// to int8 codes per activation block (32 values for 32-value weight blocks, 256 for 256-value ones) against
 // d = amax/127, codes nearbyint(x * (127/amax)) in f32, a non-finite value making the
 // whole block NaN. Written here from that statement, not taken from either backend.
 // Float weights keep f32 x. n is a multiple of the block (rows of tokens back to back).
 inline std::vector<float> act_rounded(GgmlType type, const float* x, int64_t n) {
-  const int64_t block = (type == GgmlType::Q8_0 || type == GgmlType::Q4_0) ? 32 : 256;
+  const int64_t block = kernels::traits(type).block_values == 32 ? 32 : 256;
   std::vector<float> out(x, x + n);
   for (int64_t b = 0; b < n; b += block) {
     float amax = 0.f;
@@ -245,9 +298,7 @@ inline std::vector<float> act_rounded(GgmlType type, const float* x, int64_t n) 
   return out;
 }
 
-inline bool is_block_type(GgmlType t) {
-  return t == GgmlType::Q8_0 || t == GgmlType::Q4_0 || t == GgmlType::Q4_K || t == GgmlType::Q6_K;
-}
+inline bool is_block_type(GgmlType t) { return kernels::traits(t).block_values > 1; }
 
 inline std::vector<float> random_floats(size_t n, std::mt19937_64& rng, float sd = 1.f) {
   std::normal_distribution<float> normal(0.f, sd);

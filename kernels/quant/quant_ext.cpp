@@ -262,18 +262,23 @@ float fit_symmetric(const float* x, int n, int nmin, int nmax) {
   return best;
 }
 
-// The codebook level nearest to v (kIQ4NLValues is sorted).
+// The codebook level nearest to v (kIQ4NLValues is sorted): a binary search for the first
+// level above v, then the nearer of it and the one below (ties to the lower level).
 int nearest_iq4(float v) {
-  int best = 0;
-  float be = std::fabs(v - kIQ4NLValues[0]);
-  for (int k = 1; k < 16; ++k) {
-    const float e = std::fabs(v - static_cast<float>(kIQ4NLValues[k]));
-    if (e < be) {
-      be = e;
-      best = k;
+  int lo = 0, hi = 16;
+  while (lo < hi) {
+    const int mid = (lo + hi) / 2;
+    if (static_cast<float>(kIQ4NLValues[mid]) <= v) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
     }
   }
-  return best;
+  if (lo == 0) return 0;
+  if (lo == 16) return 15;
+  const float below = v - static_cast<float>(kIQ4NLValues[lo - 1]);
+  const float above = static_cast<float>(kIQ4NLValues[lo]) - v;
+  return above < below ? lo : lo - 1;
 }
 
 float iq4_error(const float* x, int n, float scale) {

@@ -92,7 +92,9 @@ struct GgufKV {
 struct GgufTensorInfo {
   std::string name;
   std::vector<uint64_t> dims;  // dims[0] fastest-varying (GGUF order)
-  kernels::GgmlType type = kernels::GgmlType::F32;
+  kernels::GgmlType type = kernels::GgmlType::F32;  // meaningful only when type_supported
+  uint32_t type_id = 0;                              // the stored ggml type id
+  bool type_supported = true;  // false only under GgufReadOptions::keep_unsupported_types
   uint64_t offset = 0;       // relative to the data section, as stored
   uint64_t info_offset = 0;  // byte offset of this tensor's info record in the file
   uint64_t nbytes = 0;
@@ -125,6 +127,15 @@ constexpr uint32_t kGgufMaxDims = 4;
 // Parses and validates; throws FormatError.
 GgufFile read_gguf(std::shared_ptr<const MappedFile> file);
 GgufFile read_gguf(const std::string& path);
+
+// A tensor of a type ggml defines but pv does not decode is refused by read_gguf; with
+// keep_unsupported_types it is kept (type_supported false, its bytes sized and checked from
+// ggml's block geometry) so tools can list it (pv inspect) or name it in an error (pv
+// dequant). Ids ggml does not define are refused either way.
+struct GgufReadOptions {
+  bool keep_unsupported_types = false;
+};
+GgufFile read_gguf(const std::string& path, const GgufReadOptions& options);
 
 // True when the first four bytes are "GGUF".
 bool looks_like_gguf(const MappedFile& file);

@@ -24,14 +24,15 @@ std::string ggml_id_name(uint32_t id) {
       {11, "Q3_K"},    {13, "Q5_K"},  {15, "Q8_K"},   {16, "IQ2_XXS"}, {17, "IQ2_XS"},
       {18, "IQ3_XXS"}, {19, "IQ1_S"}, {20, "IQ4_NL"}, {21, "IQ3_S"},   {22, "IQ2_S"},
       {23, "IQ4_XS"},  {24, "I8"},    {25, "I16"},    {26, "I32"},     {27, "I64"},
-      {28, "F64"},     {29, "IQ1_M"}};
+      {28, "F64"},     {29, "IQ1_M"},  {34, "TQ1_0"},  {35, "TQ2_0"},   {39, "MXFP4"}};
   auto it = names.find(id);
   return it == names.end() ? "" : it->second;
 }
 
 class GgufParser {
  public:
-  explicit GgufParser(std::shared_ptr<const MappedFile> file) : cur_(*file) {
+  explicit GgufParser(std::shared_ptr<const MappedFile> file, GgufReadOptions options = {})
+      : cur_(*file), options_(options) {
     out_.file = std::move(file);
   }
 
@@ -220,21 +221,28 @@ class GgufParser {
       uint64_t type_at = cur_.pos();
       uint32_t type_id = cur_.u32("ggml type");
       auto traits = kernels::type_traits(type_id);
-      if (!traits) {
+      const auto geometry = kernels::ggml_block_geometry(type_id);
+      if (!traits && !(options_.keep_unsupported_types && geometry)) {
         std::string known = ggml_id_name(type_id);
         cur_.fail_at(type_at, known.empty()
                                   ? fmt::format("unknown ggml type id {}", type_id)
                                   : fmt::format("ggml type {} (id {}) is not supported by pv",
                                                 known, type_id));
       }
-      ti.type = traits->type;
-      if (ti.dims[0] % static_cast<uint64_t>(traits->block_values) != 0) {
+      ti.type_id = type_id;
+      ti.type_supported = traits.has_value();
+      if (traits) ti.type = traits->type;
+      const std::string type_label = traits ? std::string(traits->name) : ggml_id_name(type_id);
+      const uint64_t block_values =
+          static_cast<uint64_t>(traits ? traits->block_values : geometry->block_values);
+      const uint64_t block_bytes = traits ? traits->block_bytes : geometry->block_bytes;
+      if (ti.dims[0] % block_values != 0) {
         cur_.fail_at(nd_at, fmt::format("rows of {} values are not a multiple of the {} block "
                                         "size {}",
-                                        ti.dims[0], traits->name, traits->block_values));
+                                        ti.dims[0], type_label, block_values));
       }
-      // numel <= 2^50 and block_bytes <= 210: no overflow.
-      ti.nbytes = numel / static_cast<uint64_t>(traits->block_values) * traits->block_bytes;
+      // numel <= 2^50 and block_bytes <= 292: no overflow.
+      ti.nbytes = numel / block_values * block_bytes;
       ti.offset = cur_.u64("tensor data offset");
       out_.tensors.push_back(std::move(ti));
     }
@@ -298,6 +306,7 @@ class GgufParser {
   }
 
   Cursor cur_;
+  GgufReadOptions options_;
   GgufFile out_;
   uint64_t tensor_count_ = 0;
 };
@@ -314,5 +323,10 @@ GgufFile read_gguf(std::shared_ptr<const MappedFile> file) {
 }
 
 GgufFile read_gguf(const std::string& path) { return read_gguf(MappedFile::open(path)); }
+
+GgufFile read_gguf(const std::string& path, const GgufReadOptions& options) {
+  GgufParser p(MappedFile::open(path), options);
+  return p.parse();
+}
 
 }  // namespace pv::model
