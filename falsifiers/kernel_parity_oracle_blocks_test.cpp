@@ -1,8 +1,8 @@
 // Anchors the CUDA parity sweep to ggml itself: the known-answer blocks that ggml's own
 // decoder produced (kernels/quant/testdata/ggml-blocks, part of the repository: a missing
-// file fails the test) must come out of (1) the test's host reference decoder -- runs everywhere, so CI
-// checks the reference the GPU is judged against -- and (2) the CUDA decoder, through
-// the embedding lookup, on a device.
+// file fails the test) must come out of (1) the test's host reference decoder -- runs everywhere,
+// so CI checks the reference the GPU is judged against -- and (2) the CUDA decoder, through the
+// embedding lookup, on a device.
 #include <gtest/gtest.h>
 
 #include <algorithm>

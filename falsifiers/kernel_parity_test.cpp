@@ -124,8 +124,8 @@ class KernelParity : public ::testing::TestWithParam<BackendCase> {
       for (const auto& [t, n] : pending_skips_) types += (types.empty() ? "" : ",") + t;
       size_t total = 0;
       for (const auto& [t, n] : pending_skips_) total += n;
-      std::printf("SKIPPED %zu cases on %s: no CUDA kernels yet for %s\n", total,
-                  GetParam().name, types.c_str());
+      std::printf("SKIPPED %zu cases on %s: no CUDA kernels yet for %s\n", total, GetParam().name,
+                  types.c_str());
       RecordProperty("skipped_cases_reason", "no CUDA kernels yet for " + types);
       testing::record_metric("cases_skipped_no_cuda_kernels", static_cast<double>(total));
     }

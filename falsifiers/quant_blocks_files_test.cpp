@@ -33,8 +33,8 @@ namespace fs = std::filesystem;
 using pv::kernels::GgmlType;
 using pv::testing::record_metric;
 
-constexpr GgmlType kNewTypes[] = {GgmlType::Q4_1, GgmlType::Q5_0,   GgmlType::Q5_1,
-                                  GgmlType::Q2_K, GgmlType::Q3_K,   GgmlType::Q5_K,
+constexpr GgmlType kNewTypes[] = {GgmlType::Q4_1,   GgmlType::Q5_0,  GgmlType::Q5_1,
+                                  GgmlType::Q2_K,   GgmlType::Q3_K,  GgmlType::Q5_K,
                                   GgmlType::IQ4_NL, GgmlType::IQ4_XS};
 
 std::vector<uint8_t> read_bytes(const std::string& path) {
@@ -98,7 +98,8 @@ TEST(QuantBlocksFiles, GgufWithNewTypesLoadsAndRuns) {
     const pv::model::LoadedModel m = pv::model::load_model(path);
     size_t of_type = 0;
     for (const auto& ti : m.tensors) of_type += ti.type == tn ? 1 : 0;
-    EXPECT_GE(of_type, 7u * static_cast<size_t>(spec.n_layers)) << tn << ": weights not stored as " << tn;
+    EXPECT_GE(of_type, 7u * static_cast<size_t>(spec.n_layers))
+        << tn << ": weights not stored as " << tn;
     const auto got = prompt_logits(m);
     size_t nonfinite = 0;
     for (float v : got) nonfinite += std::isfinite(v) ? 0 : 1;
@@ -222,8 +223,8 @@ TEST(QuantBlocksFiles, DequantCliWritesGgmlKnownAnswers) {
   EXPECT_EQ(missing.exit_code, 2) << missing.describe();
   EXPECT_NE(missing.stderr_text.find("no.such"), std::string::npos) << missing.stderr_text;
   pv::testing::write_text(dir / "not.gguf", "not a gguf file at all");
-  const auto bad = run_pv({"dequant", (dir / "not.gguf").string(), "kat.q4_0", "--out",
-                           (dir / "y.out").string()});
+  const auto bad = run_pv(
+      {"dequant", (dir / "not.gguf").string(), "kat.q4_0", "--out", (dir / "y.out").string()});
   EXPECT_EQ(bad.exit_code, 2) << bad.describe();
   EXPECT_NE(bad.stderr_text.find("not.gguf"), std::string::npos) << bad.stderr_text;
 }
@@ -237,8 +238,9 @@ TEST(QuantBlocksFiles, InspectShowsUnsupportedTensorTypes) {
   const auto r = run_pv({"inspect", gguf});
   ASSERT_EQ(r.exit_code, 0) << r.describe() << "\n" << r.stderr_text;
   size_t missing = 0;
-  std::vector<std::string> needles = {"general.architecture", "pv-known-answers", "general.name",
-                                      "pv.test.count", "odd.weight", "unsupported: IQ2_XXS (16)"};
+  std::vector<std::string> needles = {"general.architecture", "pv-known-answers",
+                                      "general.name",         "pv.test.count",
+                                      "odd.weight",           "unsupported: IQ2_XXS (16)"};
   for (const auto& k : kKnown) needles.push_back(std::string("kat.") + k.file);
   for (const auto& n : needles) {
     const bool found = r.stdout_text.find(n) != std::string::npos;

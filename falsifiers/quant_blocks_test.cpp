@@ -467,7 +467,7 @@ TEST(QuantBlocks, QuantErrorQ4_1) {
   check_new_type(GgmlType::Q4_1, 32, b);
 }
 TEST(QuantBlocks, QuantErrorQ5_0) {
-  KBound b[7] = {{1.95e-3, 0.10}, {9.8e-4, 0.10}, {3.2e-3, 0.10}, {7.5e-3, 0.10},
+  KBound b[7] = {{1.95e-3, 0.10}, {9.8e-4, 0.10},  {3.2e-3, 0.10}, {7.5e-3, 0.10},
                  {1.35e-3, 0.10}, {1.95e-3, 0.10}, {1.95e-3, 0.10}};
   check_new_type(GgmlType::Q5_0, 32, b);
 }
@@ -482,7 +482,7 @@ TEST(QuantBlocks, QuantErrorIQ4_NL) {
   check_new_type(GgmlType::IQ4_NL, 32, b);
 }
 TEST(QuantBlocks, QuantErrorQ2_K) {
-  KBound b[7] = {{8.2e-2, 0.70}, {5.7e-2, 0.70}, {0.10, 0.70}, {5.8e-2, 0.90},
+  KBound b[7] = {{8.2e-2, 0.70}, {5.7e-2, 0.70}, {0.10, 0.70},  {5.8e-2, 0.90},
                  {2.5e-2, 0.45}, {8.2e-2, 0.80}, {8.2e-2, 0.70}};
   check_new_type(GgmlType::Q2_K, 16, b);
 }
@@ -492,8 +492,8 @@ TEST(QuantBlocks, QuantErrorQ3_K) {
   check_new_type(GgmlType::Q3_K, 16, b);
 }
 TEST(QuantBlocks, QuantErrorQ5_K) {
-  KBound b[7] = {{1.45e-3, 0.10}, {8.5e-4, 0.10}, {2.0e-3, 0.10}, {2.6e-3, 0.11},
-                 {3.6e-4, 0.06}, {1.45e-3, 0.10}, {1.45e-3, 0.10}};
+  KBound b[7] = {{1.45e-3, 0.10}, {8.5e-4, 0.10},  {2.0e-3, 0.10}, {2.6e-3, 0.11},
+                 {3.6e-4, 0.06},  {1.45e-3, 0.10}, {1.45e-3, 0.10}};
   check_new_type(GgmlType::Q5_K, 32, b);
 }
 TEST(QuantBlocks, QuantErrorIQ4_XS) {
@@ -602,10 +602,10 @@ TEST(QuantBlocks, MatmulEqualsRowDots) {
   cpu::ThreadPool pool(3);
   const int64_t rows = 37, cols = 512;
   int64_t mismatches = 0, checked = 0;
-  for (GgmlType type : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0,
-                        GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q4_1,
-                        GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::IQ4_NL, GgmlType::Q2_K,
-                        GgmlType::Q3_K, GgmlType::Q5_K, GgmlType::IQ4_XS}) {
+  for (GgmlType type :
+       {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0,
+        GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
+        GgmlType::IQ4_NL, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q5_K, GgmlType::IQ4_XS}) {
     const size_t rb = pv::kernels::row_bytes(type, cols);
     std::vector<uint8_t> wq(rb * rows);
     for (int64_t r = 0; r < rows; ++r) {

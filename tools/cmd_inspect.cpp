@@ -44,9 +44,9 @@ int inspect_gguf_file(const pv::model::GgufFile& f, bool as_json) {
                             : "unsupported: " + pv::kernels::describe_type_id(t.type_id);
   };
   for (const auto& t : f.tensors) {
-    const std::string key =
-        t.type_supported ? std::string(pv::kernels::type_name(t.type))
-                         : std::string(pv::kernels::ggml_type_name(t.type_id).value_or("?"));
+    const std::string key = t.type_supported
+                                ? std::string(pv::kernels::type_name(t.type))
+                                : std::string(pv::kernels::ggml_type_name(t.type_id).value_or("?"));
     per_type[key].first += 1;
     per_type[key].second += t.nbytes;
     total += t.nbytes;
@@ -62,15 +62,16 @@ int inspect_gguf_file(const pv::model::GgufFile& f, bool as_json) {
     for (const auto& kv : f.kvs) mj[kv.key] = kv.value.summary();
     auto& tj = j["tensors"] = nlohmann::ordered_json::array();
     for (const auto& t : f.tensors) {
-      tj.push_back({{"name", t.name},
-                    {"type", t.type_supported ? std::string(pv::kernels::type_name(t.type))
-                                              : std::string(pv::kernels::ggml_type_name(t.type_id)
-                                                                .value_or("?"))},
-                    {"type_id", t.type_id},
-                    {"supported", t.type_supported},
-                    {"dims", t.dims},
-                    {"bytes", t.nbytes},
-                    {"offset", t.file_offset(f.data_start)}});
+      tj.push_back(
+          {{"name", t.name},
+           {"type", t.type_supported
+                        ? std::string(pv::kernels::type_name(t.type))
+                        : std::string(pv::kernels::ggml_type_name(t.type_id).value_or("?"))},
+           {"type_id", t.type_id},
+           {"supported", t.type_supported},
+           {"dims", t.dims},
+           {"bytes", t.nbytes},
+           {"offset", t.file_offset(f.data_start)}});
     }
     auto& pj = j["totals"] = nlohmann::ordered_json::object();
     for (const auto& [type, cb] : per_type)
@@ -92,17 +93,17 @@ int inspect_gguf_file(const pv::model::GgufFile& f, bool as_json) {
              "offset");
   for (const auto& t : f.tensors) {
     fmt::print("  {:<{}}  {:<{}}  {:<14}  {:>10}  {:>10}\n", t.name, w, type_label(t), tw,
-               fmt::format("[{}]", fmt::join(t.dims, ", ")), t.nbytes,
-               t.file_offset(f.data_start));
+               fmt::format("[{}]", fmt::join(t.dims, ", ")), t.nbytes, t.file_offset(f.data_start));
   }
   fmt::print("\ntotals per type\n");
   for (const auto& [type, cb] : per_type) {
     fmt::print("  {:<8}  {:>4} tensors  {:>12} bytes  ({})\n", type, cb.first, cb.second,
                human_bytes(cb.second));
   }
-  fmt::print("\npv cannot run this model: {} tensor(s) are stored in types it does not decode "
-             "(marked above)\n",
-             unsupported);
+  fmt::print(
+      "\npv cannot run this model: {} tensor(s) are stored in types it does not decode "
+      "(marked above)\n",
+      unsupported);
   return 0;
 }
 

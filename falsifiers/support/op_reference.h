@@ -19,11 +19,11 @@
 #include <string>
 #include <vector>
 
+#include "falsifiers/support/op_reference_ext.h"
 #include "harness/testing/pv_test.h"
 #include "kernels/backend.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/quant/ggml_types.h"
-#include "falsifiers/support/op_reference_ext.h"
 #include "kernels/tensor.h"
 
 namespace pv::optest {
@@ -277,10 +277,10 @@ inline std::vector<double> dequant_row(GgmlType type, const uint8_t* row, int64_
 }
 
 // The activations a matmul over block weights actually multiplies: both backends round x
-// to int8 codes per activation block (32 values for 32-value weight blocks, 256 for 256-value ones) against
-// d = amax/127, codes nearbyint(x * (127/amax)) in f32, a non-finite value making the
-// whole block NaN. Written here from that statement, not taken from either backend.
-// Float weights keep f32 x. n is a multiple of the block (rows of tokens back to back).
+// to int8 codes per activation block (32 values for 32-value weight blocks, 256 for 256-value ones)
+// against d = amax/127, codes nearbyint(x * (127/amax)) in f32, a non-finite value making the whole
+// block NaN. Written here from that statement, not taken from either backend. Float weights keep
+// f32 x. n is a multiple of the block (rows of tokens back to back).
 inline std::vector<float> act_rounded(GgmlType type, const float* x, int64_t n) {
   const int64_t block = kernels::traits(type).block_values == 32 ? 32 : 256;
   std::vector<float> out(x, x + n);

@@ -30,8 +30,8 @@ PV_AVX2_INLINE __m256i nibbles32(const uint8_t* qs) {
 PV_AVX2_INLINE __m256i bits_to_bytes(const uint8_t* p) {
   uint32_t bits;
   std::memcpy(&bits, p, 4);
-  const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
-                                         0x0101010101010101, 0x0000000000000000);
+  const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101,
+                                         0x0000000000000000);
   const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(bits)), shuf);
   const __m256i others = _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe);  // all bits but bit j%8
   return _mm256_cmpeq_epi8(_mm256_or_si256(bytes, others), _mm256_set1_epi64x(-1));
@@ -56,8 +56,8 @@ PV_AVX2_INLINE float dot_affine32(int64_t n, const void* w, const void* x) {
   for (int64_t i = 0; i < n / kQK; ++i) {
     const __m256i q8 = load32(bx[i].qs);
     const __m256i s = dot_u8_i8(Row::levels(bw[i]), q8);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16_scalar(bw[i].d) * bx[i].d), _mm256_cvtepi32_ps(s),
-                          acc);
+    acc =
+        _mm256_fmadd_ps(_mm256_set1_ps(fp16_scalar(bw[i].d) * bx[i].d), _mm256_cvtepi32_ps(s), acc);
     acc_m = _mm256_fmadd_ps(_mm256_set1_ps(fp16_scalar(bw[i].m) * bx[i].d),
                             _mm256_cvtepi32_ps(q8_sums(q8)), acc_m);
   }
@@ -107,12 +107,14 @@ PV_AVX2 float dot_q5_0(int64_t n, const void* w, const void* x) {
   const int64_t nb = n / kQK;
   int64_t i = 0;
   for (; i + 2 <= nb; i += 2) {
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(fp16_scalar(bw[i].d) * bx[i].d), q5_0_block(bw[i], bx[i]), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(fp16_scalar(bw[i + 1].d) * bx[i + 1].d), q5_0_block(bw[i + 1], bx[i + 1]),
-                           acc1);
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(fp16_scalar(bw[i].d) * bx[i].d), q5_0_block(bw[i], bx[i]),
+                           acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(fp16_scalar(bw[i + 1].d) * bx[i + 1].d),
+                           q5_0_block(bw[i + 1], bx[i + 1]), acc1);
   }
   for (; i < nb; ++i) {
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(fp16_scalar(bw[i].d) * bx[i].d), q5_0_block(bw[i], bx[i]), acc0);
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(fp16_scalar(bw[i].d) * bx[i].d), q5_0_block(bw[i], bx[i]),
+                           acc0);
   }
   return hsum_ps(_mm256_add_ps(acc0, acc1));
 }
@@ -185,8 +187,8 @@ PV_AVX2 float dot_iq4_xs(int64_t n, const void* w, const void* x) {
     for (int ib = 0; ib < 8; ++ib) {
       const __m256i v = _mm256_shuffle_epi8(table, nibbles32(bw[i].qs + 16 * ib));
       const __m256i p = dot_i8(v, load32(bx[i].qs + 32 * ib));
-      sumi = _mm256_add_epi32(sumi,
-                              _mm256_mullo_epi32(p, _mm256_set1_epi32(iq4xs_scale(bw[i], ib) - 32)));
+      sumi = _mm256_add_epi32(
+          sumi, _mm256_mullo_epi32(p, _mm256_set1_epi32(iq4xs_scale(bw[i], ib) - 32)));
     }
     acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16_scalar(bw[i].d) * bx[i].d), _mm256_cvtepi32_ps(sumi),
                           acc);

@@ -258,9 +258,9 @@ int register_benchmarks() {
       ->Arg(2)
       ->UseRealTime()
       ->Unit(benchmark::kMillisecond);
-  const GgmlType types[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::BF16,   GgmlType::Q8_0,
-                            GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K,   GgmlType::Q4_1,
-                            GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q2_K,   GgmlType::Q3_K,
+  const GgmlType types[] = {GgmlType::F32,  GgmlType::F16,    GgmlType::BF16,  GgmlType::Q8_0,
+                            GgmlType::Q4_0, GgmlType::Q4_K,   GgmlType::Q6_K,  GgmlType::Q4_1,
+                            GgmlType::Q5_0, GgmlType::Q5_1,   GgmlType::Q2_K,  GgmlType::Q3_K,
                             GgmlType::Q5_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS};
   const std::pair<int64_t, int64_t> shapes[] = {{4096, 14336}, {14336, 4096}};  // (in, out)
   auto add = [](const std::string& prefix, GgmlType t, int64_t in, int64_t out, int T) {

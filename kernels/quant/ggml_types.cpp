@@ -27,11 +27,10 @@ constexpr std::array<TypeTraits, 15> kTraits = {{
 
 // ggml's type names by id (ggml.h's enum ggml_type); empty entries are ids ggml retired.
 constexpr std::array<std::string_view, 40> kGgmlNames = {
-    "F32",     "F16",    "Q4_0",   "Q4_1",   "",       "",      "Q5_0",    "Q5_1",
-    "Q8_0",    "Q8_1",   "Q2_K",   "Q3_K",   "Q4_K",   "Q5_K",  "Q6_K",    "Q8_K",
-    "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ4_NL", "IQ3_S", "IQ2_S",   "IQ4_XS",
-    "I8",      "I16",    "I32",    "I64",    "F64",    "IQ1_M", "BF16",    "",
-    "",        "",       "TQ1_0",  "TQ2_0",  "",       "",      "",        "MXFP4",
+    "F32",    "F16",   "Q4_0",  "Q4_1",   "",      "",      "Q5_0",    "Q5_1",   "Q8_0",    "Q8_1",
+    "Q2_K",   "Q3_K",  "Q4_K",  "Q5_K",   "Q6_K",  "Q8_K",  "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S",
+    "IQ4_NL", "IQ3_S", "IQ2_S", "IQ4_XS", "I8",    "I16",   "I32",     "I64",    "F64",     "IQ1_M",
+    "BF16",   "",      "",      "",       "TQ1_0", "TQ2_0", "",        "",       "",        "MXFP4",
 };
 
 }  // namespace
@@ -47,11 +46,11 @@ std::optional<TypeTraits> type_traits(uint32_t ggml_type_id) {
 // for retired ids). The IQ1/IQ2/IQ3 lattice, ternary and MXFP4 layouts are listed only so a
 // file holding them can be walked and shown; pv decodes none of them.
 constexpr std::array<BlockGeometry, 40> kGgmlGeometry = {{
-    {1, 4},    {1, 2},    {32, 18},  {32, 20},  {0, 0},    {0, 0},    {32, 22},  {32, 24},
+    {1, 4},    {1, 2},    {32, 18},  {32, 20},   {0, 0},     {0, 0},     {32, 22},   {32, 24},
     {32, 34},  {32, 36},  {256, 84}, {256, 110}, {256, 144}, {256, 176}, {256, 210}, {256, 292},
-    {256, 66}, {256, 74}, {256, 98}, {256, 50}, {32, 18},  {256, 110}, {256, 82}, {256, 136},
-    {1, 1},    {1, 2},    {1, 4},    {1, 8},    {1, 8},    {256, 56}, {1, 2},    {0, 0},
-    {0, 0},    {0, 0},    {256, 54}, {256, 66}, {0, 0},    {0, 0},    {0, 0},    {32, 17},
+    {256, 66}, {256, 74}, {256, 98}, {256, 50},  {32, 18},   {256, 110}, {256, 82},  {256, 136},
+    {1, 1},    {1, 2},    {1, 4},    {1, 8},     {1, 8},     {256, 56},  {1, 2},     {0, 0},
+    {0, 0},    {0, 0},    {256, 54}, {256, 66},  {0, 0},     {0, 0},     {0, 0},     {32, 17},
 }};
 
 std::optional<BlockGeometry> ggml_block_geometry(uint32_t ggml_type_id) {

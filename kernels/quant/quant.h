@@ -1,8 +1,8 @@
 // Row decoders and quantizers for every weight type pv stores (F32, F16, BF16, Q8_0, Q4_0,
-// Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS). A row is `n` values; for block types n must be a multiple of the block size
-// (32 or 256) or std::invalid_argument is thrown naming the type and n; block quantizers also
-// refuse non-finite inputs (naming the index). `dst`/`src` of the
-// stored type hold row_bytes(type, n) bytes.
+// Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS). A row is `n` values; for block
+// types n must be a multiple of the block size (32 or 256) or std::invalid_argument is thrown
+// naming the type and n; block quantizers also refuse non-finite inputs (naming the index).
+// `dst`/`src` of the stored type hold row_bytes(type, n) bytes.
 //
 // Decoders reproduce ggml's to_float bit for bit. Quantizer error bounds (per value x in a
 // block; see contracts/quant-blocks-v1.yaml, which tests them):

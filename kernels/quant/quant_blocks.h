@@ -31,8 +31,8 @@ struct BlockQ6_K {
   uint16_t d;  // fp16
 };
 struct BlockQ4_1 {
-  uint16_t d;           // fp16
-  uint16_t m;           // fp16, added: x[j] = d*(qs[j]&15) + m, x[j+16] = d*(qs[j]>>4) + m
+  uint16_t d;  // fp16
+  uint16_t m;  // fp16, added: x[j] = d*(qs[j]&15) + m, x[j+16] = d*(qs[j]>>4) + m
   uint8_t qs[kQK / 2];
 };
 struct BlockQ5_0 {
@@ -59,8 +59,8 @@ struct BlockQ3_K {
   uint16_t d;               // fp16
 };
 struct BlockQ5_K {
-  uint16_t d;     // fp16 super-block scale of the 6-bit sub-block scales
-  uint16_t dmin;  // fp16 super-block scale of the 6-bit sub-block mins
+  uint16_t d;            // fp16 super-block scale of the 6-bit sub-block scales
+  uint16_t dmin;         // fp16 super-block scale of the 6-bit sub-block mins
   uint8_t scales[12];    // packed as Q4_K
   uint8_t qh[kQKK / 8];  // bit 2c (low nibble) / 2c+1 (high nibble) of chunk c
   uint8_t qs[kQKK / 2];  // low 4 bits, laid out as Q4_K
@@ -70,10 +70,10 @@ struct BlockIQ4_NL {
   uint8_t qs[kQK / 2];  // indices into kIQ4NLValues, nibble order as Q4_0
 };
 struct BlockIQ4_XS {
-  uint16_t d;                // fp16
-  uint16_t scales_h;         // 2 high bits per 32-value sub-block
+  uint16_t d;                   // fp16
+  uint16_t scales_h;            // 2 high bits per 32-value sub-block
   uint8_t scales_l[kQKK / 64];  // 4 low bits per sub-block; scale = (lo | hi << 4) - 32
-  uint8_t qs[kQKK / 2];      // per sub-block of 32: 16 bytes in IQ4_NL nibble order
+  uint8_t qs[kQKK / 2];         // per sub-block of 32: 16 bytes in IQ4_NL nibble order
 };
 static_assert(sizeof(BlockQ8_0) == 34);
 static_assert(sizeof(BlockQ4_1) == 20);

@@ -189,8 +189,8 @@ Affine fit_affine(const float* x, int n, int nmax, bool offset_max_zero) {
   Affine best{(hi - lo) / static_cast<float>(nmax), lo};
   float best_err = affine_error(x, n, nmax, best);
   for (int step = 0; step <= 25; ++step) {
-    const float iscale = (static_cast<float>(nmax) - 1.0f + 0.1f * static_cast<float>(step)) /
-                         (hi - lo);
+    const float iscale =
+        (static_cast<float>(nmax) - 1.0f + 0.1f * static_cast<float>(step)) / (hi - lo);
     double sl = 0, sl2 = 0, sx = 0, sxl = 0;
     for (int i = 0; i < n; ++i) {
       const int l = round_clamp(iscale * (x[i] - lo), 0, nmax);
@@ -462,7 +462,8 @@ void quantize_q2_K(const float* x, BlockQ2_K* b, int64_t nb) {
       b[i].scales[j] = static_cast<uint8_t>(sm.s | (sm.m << 4));
       const float scale = d * sm.s, min = dmin * sm.m;
       const float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
-      for (int l = 0; l < 16; ++l) levels[16 * j + l] = round_clamp((x[16 * j + l] + min) * inv, 0, 3);
+      for (int l = 0; l < 16; ++l)
+        levels[16 * j + l] = round_clamp((x[16 * j + l] + min) * inv, 0, 3);
     }
     // Value v: half h = v/128, shift s = (v%128)/32, byte 32h + v%32.
     for (int k = 0; k < kQKK / 4; ++k) b[i].qs[k] = 0;
@@ -545,7 +546,8 @@ void quantize_q5_K(const float* x, BlockQ5_K* b, int64_t nb) {
       lm[j] = sm.m;
       const float scale = d * sm.s, min = dmin * sm.m;
       const float inv = scale > 0.0f ? 1.0f / scale : 0.0f;
-      for (int l = 0; l < 32; ++l) levels[32 * j + l] = round_clamp((x[32 * j + l] + min) * inv, 0, 31);
+      for (int l = 0; l < 32; ++l)
+        levels[32 * j + l] = round_clamp((x[32 * j + l] + min) * inv, 0, 31);
     }
     for (int j = 0; j < 4; ++j) {
       b[i].scales[j] = static_cast<uint8_t>(ls[j] | ((ls[j + 4] >> 4) << 6));

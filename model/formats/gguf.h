@@ -92,9 +92,11 @@ struct GgufKV {
 struct GgufTensorInfo {
   std::string name;
   std::vector<uint64_t> dims;  // dims[0] fastest-varying (GGUF order)
-  kernels::GgmlType type = kernels::GgmlType::F32;  // meaningful only when type_supported
-  uint32_t type_id = 0;                              // the stored ggml type id
-  bool type_supported = true;  // false only under GgufReadOptions::keep_unsupported_types
+  kernels::GgmlType type = kernels::GgmlType::F32;
+  // The stored ggml type id. `type` is meaningful only when type_supported, which is false
+  // only for a type pv does not decode read under GgufReadOptions::keep_unsupported_types.
+  uint32_t type_id = 0;
+  bool type_supported = true;
   uint64_t offset = 0;       // relative to the data section, as stored
   uint64_t info_offset = 0;  // byte offset of this tensor's info record in the file
   uint64_t nbytes = 0;
