@@ -16,6 +16,7 @@
 #include <deque>
 #include <memory>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -121,6 +122,9 @@ inline std::vector<uint8_t> random_weight(GgmlType type, int64_t rows, int64_t c
     case GgmlType::Q6_K:
       for (size_t b = 0; b < n / 256; ++b) put_half(out.data() + 210 * b + 208, scale(rng) / 256.f);
       break;
+    default:
+      throw std::invalid_argument("random_weight: no generator for " +
+                                  std::string(kernels::type_name(type)));
   }
   return out;
 }
@@ -219,6 +223,9 @@ inline std::vector<double> dequant_row(GgmlType type, const uint8_t* row, int64_
         }
       }
       break;
+    default:
+      throw std::invalid_argument("dequant_row: no reference decoder for " +
+                                  std::string(kernels::type_name(type)));
   }
   return y;
 }

@@ -53,6 +53,8 @@ int kernel_index(GgmlType type) {
       return 5;
     case GgmlType::Q6_K:
       return 6;
+    default:
+      break;
   }
   throw std::invalid_argument("matmul: unsupported weight type id " +
                               std::to_string(static_cast<uint32_t>(type)));

@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,9 @@ void fill_weights(GgmlType type, uint8_t* p, size_t bytes, uint64_t seed) {
     case GgmlType::Q6_K:
       for (size_t i = 0; i < bytes / 210; ++i) reinterpret_cast<BlockQ6_K*>(p)[i].d = small;
       break;
+    default:
+      throw std::invalid_argument("matmul bench: no random weights for type " +
+                                  std::string(type_name(type)));
   }
 }
 

@@ -15,10 +15,18 @@ namespace pv::kernels {
 enum class GgmlType : uint32_t {
   F32 = 0,
   F16 = 1,
-  Q4_0 = 2,   // 32 values: f16 scale, 4-bit codes
-  Q8_0 = 8,   // 32 values: f16 scale, int8 codes
-  Q4_K = 12,  // 256 values: f16 scale and min, 6-bit sub-block scales, 4-bit codes
-  Q6_K = 14,  // 256 values: f16 scale, int8 sub-block scales, 6-bit codes
+  Q4_0 = 2,     // 32 values: f16 scale, 4-bit codes
+  Q4_1 = 3,     // 32 values: f16 scale and min, 4-bit codes
+  Q5_0 = 6,     // 32 values: f16 scale, 5-bit codes
+  Q5_1 = 7,     // 32 values: f16 scale and min, 5-bit codes
+  Q8_0 = 8,     // 32 values: f16 scale, int8 codes
+  Q2_K = 10,    // 256 values: f16 scale and min, 4-bit sub-block scales and mins, 2-bit codes
+  Q3_K = 11,    // 256 values: f16 scale, 6-bit sub-block scales, 3-bit codes
+  Q4_K = 12,    // 256 values: f16 scale and min, 6-bit sub-block scales, 4-bit codes
+  Q5_K = 13,    // 256 values: f16 scale and min, 6-bit sub-block scales, 5-bit codes
+  Q6_K = 14,    // 256 values: f16 scale, int8 sub-block scales, 6-bit codes
+  IQ4_NL = 20,  // 32 values: f16 scale, 4-bit indices into a non-linear int8 table
+  IQ4_XS = 23,  // 256 values: f16 scale, 6-bit sub-block scales, IQ4_NL indices
   BF16 = 30,
 };
 

@@ -149,6 +149,8 @@ void dequantize_row(GgmlType type, const void* src, float* dst, int64_t n) {
       return dequantize_q4_K(static_cast<const BlockQ4_K*>(src), dst, nb);
     case GgmlType::Q6_K:
       return dequantize_q6_K(static_cast<const BlockQ6_K*>(src), dst, nb);
+    default:
+      break;
   }
   throw std::invalid_argument("dequantize_row: unsupported type id " +
                               std::to_string(static_cast<uint32_t>(type)));
@@ -187,6 +189,8 @@ void quantize_row(GgmlType type, const float* src, void* dst, int64_t n) {
       return quantize_q4_K(src, static_cast<BlockQ4_K*>(dst), nb);
     case GgmlType::Q6_K:
       return quantize_q6_K(src, static_cast<BlockQ6_K*>(dst), nb);
+    default:
+      break;
   }
   throw std::invalid_argument("quantize_row: unsupported type id " +
                               std::to_string(static_cast<uint32_t>(type)));

@@ -30,7 +30,60 @@ struct BlockQ6_K {
   int8_t scales[kQKK / 16];
   uint16_t d;  // fp16
 };
+struct BlockQ4_1 {
+  uint16_t d;  // fp16
+  uint16_t m;  // fp16
+  uint8_t qs[kQK / 2];
+};
+struct BlockQ5_0 {
+  uint16_t d;     // fp16
+  uint8_t qh[4];  // bit j: the fifth bit of value j
+  uint8_t qs[kQK / 2];
+};
+struct BlockQ5_1 {
+  uint16_t d;  // fp16
+  uint16_t m;  // fp16
+  uint8_t qh[4];
+  uint8_t qs[kQK / 2];
+};
+struct BlockQ2_K {
+  uint8_t scales[kQKK / 16];  // 4-bit scale (low) and min (high) per 16 values
+  uint8_t qs[kQKK / 4];
+  uint16_t d;     // fp16
+  uint16_t dmin;  // fp16
+};
+struct BlockQ3_K {
+  uint8_t hmask[kQKK / 8];  // high bits (set: no -4 offset)
+  uint8_t qs[kQKK / 4];     // low 2 bits
+  uint8_t scales[12];       // 16 x 6-bit scales, packed
+  uint16_t d;               // fp16
+};
+struct BlockQ5_K {
+  uint16_t d;          // fp16
+  uint16_t dmin;       // fp16
+  uint8_t scales[12];  // as Q4_K
+  uint8_t qh[kQKK / 8];
+  uint8_t qs[kQKK / 2];
+};
+struct BlockIQ4_NL {
+  uint16_t d;  // fp16
+  uint8_t qs[kQK / 2];
+};
+struct BlockIQ4_XS {
+  uint16_t d;         // fp16
+  uint16_t scales_h;  // high 2 bits of the 8 6-bit sub-block scales
+  uint8_t scales_l[kQKK / 64];
+  uint8_t qs[kQKK / 2];
+};
 static_assert(sizeof(BlockQ8_0) == 34);
+static_assert(sizeof(BlockQ4_1) == 20);
+static_assert(sizeof(BlockQ5_0) == 22);
+static_assert(sizeof(BlockQ5_1) == 24);
+static_assert(sizeof(BlockQ2_K) == 84);
+static_assert(sizeof(BlockQ3_K) == 110);
+static_assert(sizeof(BlockQ5_K) == 176);
+static_assert(sizeof(BlockIQ4_NL) == 18);
+static_assert(sizeof(BlockIQ4_XS) == 136);
 static_assert(sizeof(BlockQ4_0) == 18);
 static_assert(sizeof(BlockQ4_K) == 144);
 static_assert(sizeof(BlockQ6_K) == 210);
