@@ -10,8 +10,8 @@
 
 namespace pv::kernels {
 
-// The ids are ggml's, so they have gaps: every ggml type missing here (Q4_1 = 3, Q5_0 = 6,
-// Q5_1 = 7, Q2_K .. Q5_K, the IQ types, ...) is refused by the readers, by name and id.
+// The ids are ggml's, so they have gaps: every ggml type missing here (Q8_1 = 9, Q8_K = 15,
+// the IQ types but IQ4_NL and IQ4_XS, ...) is refused by the readers, by name and id.
 enum class GgmlType : uint32_t {
   F32 = 0,
   F16 = 1,
