@@ -26,8 +26,8 @@ __device__ __forceinline__ uint32_t iq4nl_lookup(uint32_t idx) {
   // permutes get selectors 0..7 only (bit 3 of a prmt selector means sign replication).
   const uint32_t x = idx | (idx >> 4);
   const uint32_t sel = (x & 0xffu) | ((x >> 8) & 0xff00u);
-  const uint32_t lo = __byte_perm(iq4nl_word(0), iq4nl_word(1), sel & 0x7777u);
-  const uint32_t hi = __byte_perm(iq4nl_word(2), iq4nl_word(3), sel & 0x7777u);
+  const uint32_t lo = __byte_perm(kIq4nlWord0, kIq4nlWord1, sel & 0x7777u);
+  const uint32_t hi = __byte_perm(kIq4nlWord2, kIq4nlWord3, sel & 0x7777u);
   return __byte_perm(lo, hi, 0x3210u | ((sel & 0x8888u) >> 1));
 }
 

@@ -43,15 +43,17 @@ __device__ __forceinline__ void q4k_scale_min(const uint8_t* s, int j, float* sc
 constexpr int8_t kIq4nlValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                      1,    13,   25,  38,  53,  69,  89,  113};
 // The code book as four little-endian words of four levels each, for byte-permute lookups.
-constexpr uint32_t iq4nl_word(int w) {
+constexpr uint32_t iq4nl_pack(int w) {
   uint32_t r = 0;
   for (int b = 0; b < 4; ++b)
     r |= static_cast<uint32_t>(static_cast<uint8_t>(kIq4nlValues[4 * w + b])) << (8 * b);
   return r;
 }
+constexpr uint32_t kIq4nlWord0 = iq4nl_pack(0), kIq4nlWord1 = iq4nl_pack(1),
+                   kIq4nlWord2 = iq4nl_pack(2), kIq4nlWord3 = iq4nl_pack(3);
 __device__ __forceinline__ int iq4nl_value(int code) {
-  const uint32_t w = code < 8 ? (code < 4 ? iq4nl_word(0) : iq4nl_word(1))
-                              : (code < 12 ? iq4nl_word(2) : iq4nl_word(3));
+  const uint32_t w = code < 8 ? (code < 4 ? kIq4nlWord0 : kIq4nlWord1)
+                              : (code < 12 ? kIq4nlWord2 : kIq4nlWord3);
   return static_cast<int8_t>(w >> (8 * (code & 3)));
 }
 
