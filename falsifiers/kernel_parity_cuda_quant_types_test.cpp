@@ -170,14 +170,16 @@ struct Case {
   const char* what;
 };
 
-// Thresholds per type: the int8 reference is separated from the device only by f32
-// roundings of the block sums (observed ~1e-14 .. 1e-13); the f32-activation one by the
-// int8 rounding of x (~3e-5 for Gaussian x).
+// Bounds (the same for every type; a contract binding can set its own per type): against
+// the int8-x reference only f32 roundings of the block sums separate the two (H200: at most
+// 1.4e-13 over the eight types), so 1e-10 leaves three orders of margin and stays far below
+// any wrong level, scale or min term (>= 1e-4); against f32 x the int8 rounding of x adds
+// 5e-6 .. 6e-4 (most for Q4_1, whose min term cancels much of y), bounded at 1e-2.
 void check_matmul(const QuantType& t, bool multi) {
   PV_REQUIRE_CUDA_BACKEND(be);
   PV_REQUIRE_ORACLE(t, o);
   const double nmse_max = testing::threshold("nmse_max", 1e-10);
-  const double nmse_f32_max = testing::threshold("nmse_f32_max", 1e-3);
+  const double nmse_f32_max = testing::threshold("nmse_f32_max", 1e-2);
   const uint64_t seed = testing::seed();
   std::mt19937_64 rng(seed);
   const bool kquant = o.block_values == 256;
