@@ -174,7 +174,7 @@ struct Case {
 // the int8-x reference only f32 roundings of the block sums separate the two (H200: at most
 // 1.4e-13 over the eight types), so 1e-10 leaves three orders of margin and stays far below
 // any wrong level, scale or min term (>= 1e-4); against f32 x the int8 rounding of x adds
-// 5e-6 .. 6e-4 (most for Q4_1, whose min term cancels much of y), bounded at 1e-2.
+// 1e-6 .. 6e-4 (most for Q4_1, whose min term cancels much of y), bounded at 1e-2.
 void check_matmul(const QuantType& t, bool multi) {
   PV_REQUIRE_CUDA_BACKEND(be);
   PV_REQUIRE_ORACLE(t, o);
