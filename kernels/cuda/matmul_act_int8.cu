@@ -1,4 +1,5 @@
-// Matvec / matmul over block-quantized weights (Q8_0, Q4_0, Q4_K, Q6_K) with activations
+// Matvec / matmul over block-quantized weights (Q8_0, Q4_0, Q4_K, Q6_K; and Q4_1, Q5_0,
+// Q5_1, IQ4_NL, Q2_K, Q3_K, Q5_K, IQ4_XS from act_quant_more.cuh) with activations
 // rounded to int8 per activation block, as the CPU backend does (act_quant.cuh), so the
 // two backends sum the same integers.
 //
@@ -26,6 +27,7 @@
 #include <string>
 
 #include "kernels/cuda/act_quant.cuh"
+#include "kernels/cuda/act_quant_more.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/pdl.cuh"
@@ -580,6 +582,30 @@ bool launch_matmul_act_int8(const DeviceMatrix& w, const float* x, int T, void* 
       return true;
     case GgmlType::Q6_K:
       launch_any<ActQ6_K>(w, x, T, scratch, codes_ready, y);
+      return true;
+    case GgmlType::Q4_1:
+      launch_any<ActQ4_1>(w, x, T, scratch, codes_ready, y);
+      return true;
+    case GgmlType::Q5_0:
+      launch_any<ActQ5_0>(w, x, T, scratch, codes_ready, y);
+      return true;
+    case GgmlType::Q5_1:
+      launch_any<ActQ5_1>(w, x, T, scratch, codes_ready, y);
+      return true;
+    case GgmlType::IQ4_NL:
+      launch_any<ActIQ4_NL>(w, x, T, scratch, codes_ready, y);
+      return true;
+    case GgmlType::Q2_K:
+      launch_any<ActQ2_K>(w, x, T, scratch, codes_ready, y);
+      return true;
+    case GgmlType::Q3_K:
+      launch_any<ActQ3_K>(w, x, T, scratch, codes_ready, y);
+      return true;
+    case GgmlType::Q5_K:
+      launch_any<ActQ5_K>(w, x, T, scratch, codes_ready, y);
+      return true;
+    case GgmlType::IQ4_XS:
+      launch_any<ActIQ4_XS>(w, x, T, scratch, codes_ready, y);
       return true;
     default:
       return false;  // float weights: matmul.cu's fp32 kernels

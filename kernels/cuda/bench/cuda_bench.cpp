@@ -105,7 +105,39 @@ std::vector<uint8_t> random_weight(GgmlType type, int64_t rows, int64_t cols, ui
     case GgmlType::Q6_K:
       for (size_t k = 0; k < n / 256; ++k) put_half(&b[210 * k + 208], 0.001f);
       break;
-    default:  // the benchmark sweeps only the types with CUDA kernels
+    // The other block types: the f16 scale (and min) fields at their offsets.
+    case GgmlType::Q4_1:
+    case GgmlType::Q5_1: {
+      const size_t bb = type == GgmlType::Q4_1 ? 20 : 24;
+      for (size_t k = 0; k < n / 32; ++k) {
+        put_half(&b[bb * k], 0.05f);
+        put_half(&b[bb * k + 2], -0.3f);
+      }
+      break;
+    }
+    case GgmlType::Q5_0:
+      for (size_t k = 0; k < n / 32; ++k) put_half(&b[22 * k], 0.03f);
+      break;
+    case GgmlType::IQ4_NL:
+      for (size_t k = 0; k < n / 32; ++k) put_half(&b[18 * k], 0.001f);
+      break;
+    case GgmlType::Q2_K:
+      for (size_t k = 0; k < n / 256; ++k) {
+        put_half(&b[84 * k + 80], 0.01f);
+        put_half(&b[84 * k + 82], 0.01f);
+      }
+      break;
+    case GgmlType::Q3_K:
+      for (size_t k = 0; k < n / 256; ++k) put_half(&b[110 * k + 108], 0.001f);
+      break;
+    case GgmlType::Q5_K:
+      for (size_t k = 0; k < n / 256; ++k) {
+        put_half(&b[176 * k], 0.001f);
+        put_half(&b[176 * k + 2], 0.001f);
+      }
+      break;
+    case GgmlType::IQ4_XS:
+      for (size_t k = 0; k < n / 256; ++k) put_half(&b[136 * k], 0.0001f);
       break;
   }
   return b;
@@ -421,8 +453,10 @@ int main(int argc, char** argv) {
         ->Iterations(20)
         ->Unit(benchmark::kMicrosecond);
   };
-  for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::Q6_K, GgmlType::Q4_0, GgmlType::F16,
-                     GgmlType::BF16, GgmlType::F32})
+  for (GgmlType t :
+       {GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::Q6_K, GgmlType::Q4_0, GgmlType::F16,
+        GgmlType::BF16, GgmlType::F32, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
+        GgmlType::IQ4_NL, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q5_K, GgmlType::IQ4_XS})
     reg(t, {4096, 14336});
   // Qwen2.5-Coder-7B matvec shapes: q/o, gate/up, down, lm_head.
   for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q8_0})
