@@ -366,7 +366,8 @@ TEST(TokenizerQwen3, NfcCasesMatchVocabularyByConstruction) {
   const json vocab = json::parse(read_file(qwen3_dir() + "/tokenizer.json"))["model"]["vocab"];
   const Normalizer nfc({NormalizationForm::kNFC});
   size_t n = 0;
-  for (const auto& c : read_json(qwen3_path("cases.json"))["cases"]) {
+  const json cases = read_json(qwen3_path("cases.json"))["cases"];
+  for (const auto& c : cases) {
     if (!c["nfc_single_token"].get<bool>()) continue;
     const std::string text = c["text"].get<std::string>();
     const std::string mapped = bytes_to_mapped(normalized(nfc, text));
