@@ -19,7 +19,6 @@
 #include <cmath>
 #include <cstdio>
 #include <deque>
-#include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -118,33 +117,8 @@ class KernelParity : public ::testing::TestWithParam<BackendCase> {
     std::printf("backend %s: %s\n", b.name, be_->device_description().c_str());
   }
   void TearDown() override {
-    if (!pending_skips_.empty()) {
-      // Not passes: these cases did not run. The CUDA kernels of these types come later.
-      std::string types;
-      for (const auto& [t, n] : pending_skips_) types += (types.empty() ? "" : ",") + t;
-      size_t total = 0;
-      for (const auto& [t, n] : pending_skips_) total += n;
-      std::printf("SKIPPED %zu cases on %s: no CUDA kernels yet for %s\n", total, GetParam().name,
-                  types.c_str());
-      RecordProperty("skipped_cases_reason", "no CUDA kernels yet for " + types);
-      testing::record_metric("cases_skipped_no_cuda_kernels", static_cast<double>(total));
-    }
     be_.reset();
     simd_.reset();
-  }
-
-  // prepare_weight, except that on CUDA a type op_reference.h lists as pending (no CUDA
-  // kernels yet) is refused by the backend with UnsupportedWeightType: that case is counted
-  // as skipped with its reason (nullptr). Any other refusal, and any refusal on the CPU,
-  // propagates and fails the test.
-  const kernels::Weight* prepare_or_skip(const kernels::TensorView& v) {
-    try {
-      return &be().prepare_weight(v);
-    } catch (const kernels::UnsupportedWeightType& e) {
-      if (GetParam().kind != Kind::Cuda || !cuda_kernels_pending(v.type)) throw;
-      ++pending_skips_[std::string(kernels::type_name(v.type))];
-      return nullptr;
-    }
   }
 
   kernels::Backend& be() { return *be_; }
@@ -161,7 +135,6 @@ class KernelParity : public ::testing::TestWithParam<BackendCase> {
  private:
   std::optional<ScopedSimd> simd_;  // declared first: restored after the backend is gone
   std::unique_ptr<kernels::Backend> be_;
-  std::map<std::string, size_t> pending_skips_;  // type -> cases skipped (CUDA only)
 };
 
 // Collects the worst case of one op class and reports every failing case.
@@ -352,9 +325,7 @@ TEST_P(KernelParity, Matmul) {
     rows_split += m.rows > kCpuMatmulRowGrain;
     act_split += is_block_type(m.type) && m.T >= kCpuActRoundSplitT;
     const auto& bytes = keep.emplace_back(random_weight(m.type, m.rows, m.cols, rng));
-    const kernels::Weight* wp = prepare_or_skip(make_view("w", m.type, m.rows, m.cols, bytes));
-    if (wp == nullptr) continue;  // counted as skipped (CUDA kernels pending), not passed
-    const auto& w = *wp;
+    const auto& w = be().prepare_weight(make_view("w", m.type, m.rows, m.cols, bytes));
     const size_t n = static_cast<size_t>(m.T) * m.cols;
     const auto x = m.ties ? tie_floats(n, act_block(m.type), rng) : random_floats(n, rng);
     Guarded dx(be(), x.size(), x.data());
@@ -377,9 +348,7 @@ TEST_P(KernelParity, Matmul) {
       const int64_t cols = sweep_cols(type)[1];
       const std::string what = "matmul " + case_name(type, rows, cols, T) + " x[5]=inf";
       const auto& bytes = keep.emplace_back(random_weight(type, rows, cols, rng));
-      const kernels::Weight* wp = prepare_or_skip(make_view("w", type, rows, cols, bytes));
-      if (wp == nullptr) continue;  // counted as skipped (CUDA kernels pending), not passed
-      const auto& w = *wp;
+      const auto& w = be().prepare_weight(make_view("w", type, rows, cols, bytes));
       auto x = random_floats(static_cast<size_t>(T) * cols, rng);
       for (int t = 0; t < T; ++t) x[static_cast<size_t>(t) * cols + 5] = INFINITY;
       Guarded dx(be(), x.size(), x.data());
@@ -411,10 +380,7 @@ TEST_P(KernelParity, EmbedAllTypes) {
   for (GgmlType type : all_weight_types()) {
     for (int64_t cols : {sweep_cols(type)[0], sweep_cols(type)[2]}) {
       const auto& bytes = keep.emplace_back(random_weight(type, vocab, cols, rng));
-      const kernels::Weight* wp =
-          prepare_or_skip(make_view("token_embd.weight", type, vocab, cols, bytes));
-      if (wp == nullptr) continue;  // counted as skipped (CUDA kernels pending), not passed
-      const auto& w = *wp;
+      const auto& w = be().prepare_weight(make_view("token_embd.weight", type, vocab, cols, bytes));
       const int T = static_cast<int>(tokens.size());
       Guarded out(be(), static_cast<size_t>(T) * cols);
       be().embed(w, tokens.data(), T, out.get());

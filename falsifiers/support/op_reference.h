@@ -74,25 +74,6 @@ inline const std::vector<GgmlType>& all_weight_types() {
   return v;
 }
 
-// Types whose CUDA kernels do not exist yet (the CUDA backend refuses them in
-// prepare_weight with kernels::UnsupportedWeightType): the sweep reports their CUDA cases as
-// skipped with that reason, never as passed. Every other backend must run them.
-inline bool cuda_kernels_pending(GgmlType t) {
-  switch (t) {
-    case GgmlType::Q4_1:
-    case GgmlType::Q5_0:
-    case GgmlType::Q5_1:
-    case GgmlType::Q2_K:
-    case GgmlType::Q3_K:
-    case GgmlType::Q5_K:
-    case GgmlType::IQ4_NL:
-    case GgmlType::IQ4_XS:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // Random rows of `type`: every quant bit pattern is possible (random bytes), while the
 // f16 scale fields are drawn finite and small so values stay O(1).
 inline std::vector<uint8_t> random_weight(GgmlType type, int64_t rows, int64_t cols,

@@ -28,24 +28,6 @@ namespace {
 
 using cuda::DeviceMatrix;
 
-// The weight types decode.cuh and matmul_act_int8.cu implement. The other types the CPU
-// runs (Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q5_K, IQ4_NL, IQ4_XS) have no CUDA kernels yet and are
-// refused up front with UnsupportedWeightType, before anything reaches a kernel.
-bool has_cuda_kernels(GgmlType t) {
-  switch (t) {
-    case GgmlType::F32:
-    case GgmlType::F16:
-    case GgmlType::BF16:
-    case GgmlType::Q8_0:
-    case GgmlType::Q4_0:
-    case GgmlType::Q4_K:
-    case GgmlType::Q6_K:
-      return true;
-    default:
-      return false;
-  }
-}
-
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(int device) : device_(device) {
@@ -117,11 +99,6 @@ class CudaBackend final : public Backend {
     if (auto it = weights_.find(key); it != weights_.end()) return it->second;
     if (view.rows < 0 || view.cols < 0 || view.data == nullptr)
       throw std::invalid_argument("cuda backend: weight '" + view.name + "' has no data");
-    if (!has_cuda_kernels(view.type))
-      throw UnsupportedWeightType("cuda backend: weight '" + view.name + "' is " +
-                                      std::string(type_name(view.type)) +
-                                      ", which has no CUDA kernels yet (the CPU backend runs it)",
-                                  view.type);
     const size_t expect = row_bytes(view.type, view.cols) * static_cast<size_t>(view.rows);
     if (view.nbytes < expect)
       throw std::invalid_argument("cuda backend: weight '" + view.name + "' holds " +

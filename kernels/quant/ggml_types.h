@@ -56,19 +56,6 @@ std::string describe_type_id(uint32_t ggml_type_id);
 const TypeTraits& traits(GgmlType type);
 std::string_view type_name(GgmlType type);
 
-// Thrown by a backend asked to prepare a weight whose type it has no kernels for (the type
-// itself is valid and other backends run it): callers can tell "not yet on this backend"
-// from malformed input. The message names the weight, the type and the backend.
-class UnsupportedWeightType : public std::invalid_argument {
- public:
-  UnsupportedWeightType(const std::string& what, GgmlType type)
-      : std::invalid_argument(what), type_(type) {}
-  GgmlType type() const { return type_; }
-
- private:
-  GgmlType type_;
-};
-
 // Bytes of one row of `n` values; throws std::invalid_argument when n is not a
 // multiple of the block size (a clear error, never a silent truncation).
 size_t row_bytes(GgmlType type, int64_t n);
