@@ -19,6 +19,7 @@
 #include "falsifiers/support/scratch_files.h"
 #include "harness/testing/pv_test.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/ops.h"
 #include "model/fixtures/fixture_gen.h"
 #include "model/formats/gguf_writer.h"
 #include "model/formats/mapped_file.h"
