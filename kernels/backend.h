@@ -20,6 +20,9 @@ namespace pv::kernels {
 // Interleaved (llama GGUF after the converter's Q/K permutation): pairs (2i, 2i+1).
 enum class RopeStyle { HalfSplit, Interleaved };
 
+// The largest head_dim rope_table takes (its inv_freq travels by value to CUDA kernels).
+inline constexpr int kMaxRopeHeadDim = 512;
+
 struct AttentionShape {
   int n_heads = 0;
   int n_kv_heads = 0;
@@ -68,6 +71,13 @@ class Backend {
   // In place on x: [T, n_heads * head_dim], token t at position pos0 + t.
   virtual void rope(float* x, int T, int n_heads, int head_dim, int pos0, float theta,
                     RopeStyle style) = 0;
+  // The same rotation with the frequencies given: pair i of token t turns by the angle
+  // f32(f32(pos0 + t) * inv_freq[i]), and its cos/sin (evaluated in double, rounded to f32)
+  // are multiplied in f32 by attention_factor, as transformers scales them for yarn.
+  // inv_freq: head_dim / 2 host floats, head_dim <= kMaxRopeHeadDim. The forward builds the
+  // table once (model/rope.h) so that every backend turns by bit-identical angles.
+  virtual void rope_table(float* x, int T, int n_heads, int head_dim, int pos0,
+                          const float* inv_freq, float attention_factor, RopeStyle style) = 0;
   // Causal GQA attention for T new queries at positions pos0 .. pos0+T-1 over cache
   // rows [0, pos0 + T) (the new K/V rows already stored). q, out: [T, n_heads*head_dim];
   // k_cache, v_cache: [>= pos0+T, n_kv_heads*head_dim]. Scale 1/sqrt(head_dim),

@@ -74,6 +74,7 @@ void validate(const ModelConfig& c, const ModelWeights& w) {
 Forward::Forward(const ModelConfig& config, const ModelWeights& weights, kernels::Backend& backend,
                  int max_seq)
     : config_((validate(config, weights), config)),
+      rope_(rope_table(config_)),
       backend_(backend),
       cache_(backend, config.n_layers, pick_max_seq(config, max_seq),
              config.n_kv_heads * config.head_dim) {
@@ -163,8 +164,10 @@ void Forward::attention_block(int l, int T, int pos0, const StagePlan* plan, Sta
   if (w.bv) backend_.add_bias(v, *w.bv, T);
   if (wants(plan, sink, Stage::qkv_bias, l)) emit_qkv(sink, Stage::qkv_bias, l, T, k, v);
 
-  backend_.rope(s_.q, T, c.n_heads, c.head_dim, pos0, c.rope_theta, c.rope_style);
-  backend_.rope(k, T, c.n_kv_heads, c.head_dim, pos0, c.rope_theta, c.rope_style);
+  backend_.rope_table(s_.q, T, c.n_heads, c.head_dim, pos0, rope_.inv_freq.data(),
+                      rope_.attention_factor, c.rope_style);
+  backend_.rope_table(k, T, c.n_kv_heads, c.head_dim, pos0, rope_.inv_freq.data(),
+                      rope_.attention_factor, c.rope_style);
   if (wants(plan, sink, Stage::q_post_rope, l)) {
     emit(sink, Stage::q_post_rope, l, s_.q, size_t(T) * q_dim, {T, q_dim});
   }

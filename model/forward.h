@@ -21,6 +21,7 @@
 #include "kernels/backend.h"
 #include "model/config.h"
 #include "model/kv_cache.h"
+#include "model/rope.h"
 #include "model/stages.h"
 #include "model/weights.h"
 
@@ -87,6 +88,7 @@ class Forward {
                 const float* v_rows);
 
   ModelConfig config_;
+  RopeTable rope_;  // computed once from config_; every backend rotates by it
   kernels::Backend& backend_;
   const kernels::Weight* tok_embd_;
   const kernels::Weight* output_norm_;

@@ -44,6 +44,13 @@ class PlantedBugBackend final : public Backend {
     }
     in_.rope(x, T, n_heads, head_dim, pos0, theta, style);
   }
+  void rope_table(float* x, int T, int n_heads, int head_dim, int pos0, const float* inv_freq,
+                  float attention_factor, RopeStyle style) override {
+    if (bug_ == PlantedBug::RopePairing) {
+      style = style == RopeStyle::HalfSplit ? RopeStyle::Interleaved : RopeStyle::HalfSplit;
+    }
+    in_.rope_table(x, T, n_heads, head_dim, pos0, inv_freq, attention_factor, style);
+  }
   void attention(const float* q, const float* k, const float* v, const AttentionShape& shape, int T,
                  int pos0, float* out, float* scores, float* probs) override {
     if (bug_ == PlantedBug::RopePairing) {

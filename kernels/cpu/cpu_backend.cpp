@@ -103,6 +103,11 @@ void CpuBackend::rope(float* x, int T, int n_heads, int head_dim, int pos0, floa
   cpu::rope(x, T, n_heads, head_dim, pos0, theta, style);
 }
 
+void CpuBackend::rope_table(float* x, int T, int n_heads, int head_dim, int pos0,
+                            const float* inv_freq, float attention_factor, RopeStyle style) {
+  cpu::rope(x, T, n_heads, head_dim, pos0, inv_freq, attention_factor, style);
+}
+
 void CpuBackend::attention(const float* q, const float* k_cache, const float* v_cache,
                            const AttentionShape& shape, int T, int pos0, float* out, float* scores,
                            float* probs) {

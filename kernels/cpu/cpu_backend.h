@@ -41,6 +41,8 @@ class CpuBackend final : public Backend {
   void rmsnorm(const float* x, const Weight& w, int T, int n, float eps, float* y) override;
   void rope(float* x, int T, int n_heads, int head_dim, int pos0, float theta,
             RopeStyle style) override;
+  void rope_table(float* x, int T, int n_heads, int head_dim, int pos0, const float* inv_freq,
+                  float attention_factor, RopeStyle style) override;
   void attention(const float* q, const float* k_cache, const float* v_cache,
                  const AttentionShape& shape, int T, int pos0, float* out, float* scores,
                  float* probs) override;

@@ -39,22 +39,31 @@ void rope_tables(int T, int head_dim, int pos0, float theta, std::vector<float>*
     const float p = static_cast<float>(std::pow(static_cast<double>(theta), expo));
     inv_freq[i] = 1.0f / p;
   }
+  rope_tables(T, head_dim, pos0, inv_freq.data(), 1.0f, cos_tab, sin_tab);
+}
+
+void rope_tables(int T, int head_dim, int pos0, const float* inv_freq, float attention_factor,
+                 std::vector<float>* cos_tab, std::vector<float>* sin_tab) {
+  const int half = head_dim / 2;
   cos_tab->resize(static_cast<size_t>(T) * half);
   sin_tab->resize(static_cast<size_t>(T) * half);
   for (int t = 0; t < T; ++t) {
     const float pos = static_cast<float>(pos0 + t);
     for (int i = 0; i < half; ++i) {
       const float angle = pos * inv_freq[i];
-      (*cos_tab)[static_cast<size_t>(t) * half + i] = static_cast<float>(std::cos(angle));
-      (*sin_tab)[static_cast<size_t>(t) * half + i] = static_cast<float>(std::sin(angle));
+      // As transformers: cos/sin rounded to f32, then scaled in f32 (exact when 1).
+      (*cos_tab)[static_cast<size_t>(t) * half + i] =
+          static_cast<float>(std::cos(angle)) * attention_factor;
+      (*sin_tab)[static_cast<size_t>(t) * half + i] =
+          static_cast<float>(std::sin(angle)) * attention_factor;
     }
   }
 }
 
-void rope(float* x, int T, int n_heads, int head_dim, int pos0, float theta, RopeStyle style) {
-  if (head_dim % 2 != 0) throw std::invalid_argument("rope: head_dim must be even");
-  std::vector<float> cos_tab, sin_tab;
-  rope_tables(T, head_dim, pos0, theta, &cos_tab, &sin_tab);
+namespace {
+
+void rotate(float* x, int T, int n_heads, int head_dim, const std::vector<float>& cos_tab,
+            const std::vector<float>& sin_tab, RopeStyle style) {
   const int half = head_dim / 2;
   for (int t = 0; t < T; ++t) {
     const float* c = cos_tab.data() + static_cast<size_t>(t) * half;
@@ -78,6 +87,26 @@ void rope(float* x, int T, int n_heads, int head_dim, int pos0, float theta, Rop
       }
     }
   }
+}
+
+}  // namespace
+
+void rope(float* x, int T, int n_heads, int head_dim, int pos0, float theta, RopeStyle style) {
+  if (head_dim % 2 != 0) throw std::invalid_argument("rope: head_dim must be even");
+  std::vector<float> cos_tab, sin_tab;
+  rope_tables(T, head_dim, pos0, theta, &cos_tab, &sin_tab);
+  rotate(x, T, n_heads, head_dim, cos_tab, sin_tab, style);
+}
+
+void rope(float* x, int T, int n_heads, int head_dim, int pos0, const float* inv_freq,
+          float attention_factor, RopeStyle style) {
+  if (head_dim % 2 != 0 || head_dim > kMaxRopeHeadDim) {
+    throw std::invalid_argument("rope: head_dim " + std::to_string(head_dim) +
+                                " must be even and at most " + std::to_string(kMaxRopeHeadDim));
+  }
+  std::vector<float> cos_tab, sin_tab;
+  rope_tables(T, head_dim, pos0, inv_freq, attention_factor, &cos_tab, &sin_tab);
+  rotate(x, T, n_heads, head_dim, cos_tab, sin_tab, style);
 }
 
 void add(float* x, const float* y, size_t n) {

@@ -23,6 +23,11 @@ void rope_tables(int T, int head_dim, int pos0, float theta, std::vector<float>*
 
 // In place on x: [T, n_heads * head_dim]; token t sits at position pos0 + t.
 void rope(float* x, int T, int n_heads, int head_dim, int pos0, float theta, RopeStyle style);
+// The tables and rotation from given frequencies (Backend::rope_table).
+void rope_tables(int T, int head_dim, int pos0, const float* inv_freq, float attention_factor,
+                 std::vector<float>* cos_tab, std::vector<float>* sin_tab);
+void rope(float* x, int T, int n_heads, int head_dim, int pos0, const float* inv_freq,
+          float attention_factor, RopeStyle style);
 
 // Causal GQA attention for query heads [h_begin, h_end) (the backend splits heads across
 // threads; a single caller passes 0, n_heads). Semantics as Backend::attention: T new

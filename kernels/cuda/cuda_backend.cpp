@@ -168,6 +168,11 @@ class CudaBackend final : public Backend {
     wrote(x, static_cast<size_t>(T) * n_heads * head_dim);
     cuda::launch_rope(x, T, n_heads, head_dim, pos0, theta, style);
   }
+  void rope_table(float* x, int T, int n_heads, int head_dim, int pos0, const float* inv_freq,
+                  float attention_factor, RopeStyle style) override {
+    wrote(x, static_cast<size_t>(T) * n_heads * head_dim);
+    cuda::launch_rope_table(x, T, n_heads, head_dim, pos0, inv_freq, attention_factor, style);
+  }
   void attention(const float* q, const float* k_cache, const float* v_cache,
                  const AttentionShape& shape, int T, int pos0, float* out, float* scores,
                  float* probs) override {

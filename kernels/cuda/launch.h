@@ -44,6 +44,9 @@ void launch_add_bias(float* y, const DeviceMatrix& bias, int T);
 void launch_rmsnorm(const float* x, const DeviceMatrix& w, int T, int n, float eps, float* y);
 void launch_rope(float* x, int T, int n_heads, int head_dim, int pos0, float theta,
                  RopeStyle style);
+// Backend::rope_table; inv_freq is host memory (head_dim / 2 floats).
+void launch_rope_table(float* x, int T, int n_heads, int head_dim, int pos0, const float* inv_freq,
+                       float attention_factor, RopeStyle style);
 void launch_attention(const float* q, const float* k_cache, const float* v_cache,
                       const AttentionShape& shape, int T, int pos0, float* out, float* scores,
                       float* probs);

@@ -3,6 +3,8 @@
 // with warp shuffles, matching the CPU's f32 semantics within rounding.
 #include <cmath>
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/decode.cuh"
@@ -103,6 +105,39 @@ __global__ void rope_kernel(float* x, int T, int n_heads, int head_dim, int pos0
   }
 }
 
+// The frequencies of rope_table_kernel, by value: a kernel parameter needs no device
+// buffer, so the table the forward computed on the host arrives as it is.
+struct RopeFreqs {
+  float inv_freq[kMaxRopeHeadDim / 2];
+};
+
+// One thread per rotated pair, the same arithmetic as the CPU backend's rope_table: the
+// f32 angle, its cos/sin in double rounded to f32 and scaled in f32, then the f32
+// rotation with explicit roundings (no fused multiply-add), so both backends agree.
+__global__ void rope_table_kernel(float* x, int T, int n_heads, int head_dim, int pos0,
+                                  RopeFreqs freqs, float attention_factor, bool interleaved) {
+  pdl_allow_next();     // the kernel after this one may start its prologue (pdl.cuh)
+  pdl_wait_previous();  // launched as a dependent: the kernel in front has finished
+  const int half = head_dim / 2;
+  const size_t n = static_cast<size_t>(T) * n_heads * half;
+  for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n;
+       i += size_t{gridDim.x} * blockDim.x) {
+    const int p = static_cast<int>(i % half);
+    const size_t th = i / half;  // token * n_heads + head
+    const int t = static_cast<int>(th / n_heads);
+    const float angle = __fmul_rn(static_cast<float>(pos0 + t), freqs.inv_freq[p]);
+    double sd, cd;
+    sincos(static_cast<double>(angle), &sd, &cd);
+    const float c = __fmul_rn(static_cast<float>(cd), attention_factor);
+    const float s = __fmul_rn(static_cast<float>(sd), attention_factor);
+    float* hx = x + th * head_dim;
+    const int a = interleaved ? 2 * p : p, b = interleaved ? 2 * p + 1 : p + half;
+    const float xa = hx[a], xb = hx[b];
+    hx[a] = __fsub_rn(__fmul_rn(xa, c), __fmul_rn(xb, s));
+    hx[b] = __fadd_rn(__fmul_rn(xb, c), __fmul_rn(xa, s));
+  }
+}
+
 __global__ void add_kernel(float* x, const float* y, size_t n) {
   pdl_allow_next();     // the kernel after this one may start its prologue (pdl.cuh)
   pdl_wait_previous();  // launched as a dependent: the kernel in front has finished
@@ -179,6 +214,20 @@ void launch_rope(float* x, int T, int n_heads, int head_dim, int pos0, float the
   launch_dependent(rope_kernel, dim3(grid_for(n)), dim3(kThreads), 0, x, T, n_heads, head_dim, pos0,
                    std::log(static_cast<double>(theta)), style == RopeStyle::Interleaved);
   PV_CUDA_LAUNCH_CHECK("rope_kernel");
+}
+
+void launch_rope_table(float* x, int T, int n_heads, int head_dim, int pos0, const float* inv_freq,
+                       float attention_factor, RopeStyle style) {
+  if (head_dim % 2 != 0 || head_dim > kMaxRopeHeadDim)
+    throw std::invalid_argument("cuda rope_table: head_dim " + std::to_string(head_dim) +
+                                " must be even and at most " + std::to_string(kMaxRopeHeadDim));
+  const size_t n = static_cast<size_t>(T) * n_heads * (head_dim / 2);
+  if (n == 0) return;
+  RopeFreqs freqs{};
+  for (int i = 0; i < head_dim / 2; ++i) freqs.inv_freq[i] = inv_freq[i];
+  launch_dependent(rope_table_kernel, dim3(grid_for(n)), dim3(kThreads), 0, x, T, n_heads, head_dim,
+                   pos0, freqs, attention_factor, style == RopeStyle::Interleaved);
+  PV_CUDA_LAUNCH_CHECK("rope_table_kernel");
 }
 
 void launch_add(float* x, const float* y, size_t n) {

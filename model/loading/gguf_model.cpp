@@ -3,9 +3,13 @@
 #include <fmt/format.h>
 
 #include <climits>
+#include <cmath>
+#include <cstring>
 #include <map>
 
 #include "model/formats/gguf.h"
+#include "model/loading/arch.h"
+#include "model/loading/config_keys.h"
 #include "model/loading/loader.h"
 #include "model/loading/loader_bind.h"
 
@@ -121,6 +125,56 @@ TokenizerData read_tokenizer(const GgufFile& g, const Meta& m) {
   return t;
 }
 
+// <arch>.rope.scaling.* and the rope_freqs.weight tensor (llama.cpp's llama3 form).
+void read_rope_scaling(const GgufFile& g, const Meta& m, const std::string& a, ModelConfig* c) {
+  RopeScaling& s = c->rope_scaling;
+  const GgufKV* type_kv = m.find(a + "rope.scaling.type");
+  const GgufKV* factor_kv = m.find(a + "rope.scaling.factor");
+  if (!factor_kv) factor_kv = m.find(a + "rope.scale_linear");
+  // llama.cpp: a factor without a type is linear scaling.
+  const std::string type = type_kv ? m.str(type_kv->key, true) : (factor_kv ? "linear" : "none");
+  if (type == "linear") {
+    if (!factor_kv) m.fail(nullptr, a + "rope.scaling.factor", "linear scaling needs a factor");
+    const float f = m.real(factor_kv->key, true, 0.0f);
+    if (!(f >= 1.0f) || !std::isfinite(f)) {
+      m.fail(factor_kv, factor_kv->key, fmt::format("factor {} must be >= 1", f));
+    }
+    // llama.cpp stores 0 (or 1) for "no scaling"; 1 divides by one.
+    s.kind = f == 1.0f ? RopeScalingKind::None : RopeScalingKind::Linear;
+    s.factor = f;
+  } else if (type != "none") {
+    m.fail(type_kv, type_kv->key,
+           fmt::format("RoPE scaling '{}' is not supported in GGUF (none, linear)", type));
+  } else if (factor_kv) {
+    const float f = m.real(factor_kv->key, true, 0.0f);
+    if (f != 0.0f && f != 1.0f) {
+      m.fail(factor_kv, factor_kv->key, fmt::format("factor {} with rope.scaling.type 'none'", f));
+    }
+  }
+  if (const GgufKV* af = m.find(a + "rope.scaling.attn_factor")) {
+    if (m.real(af->key, true, 0.0f) != 1.0f) {
+      m.fail(af, af->key, "an attention factor other than 1 is not supported");
+    }
+  }
+  if (const GgufTensorInfo* rf = g.find_tensor("rope_freqs.weight")) {
+    const uint64_t half = static_cast<uint64_t>(c->head_dim / 2);
+    if (rf->type != kernels::GgmlType::F32 || rf->dims.size() != 1 || rf->dims[0] != half ||
+        rf->nbytes != half * sizeof(float)) {
+      throw FormatError(g.path(), rf->info_offset, tensor_subject(rf->name),
+                        fmt::format("expected F32 [{}] (head_dim / 2 frequency factors)", half));
+    }
+    s.freq_factors.resize(half);
+    std::memcpy(s.freq_factors.data(), rf->data, half * sizeof(float));
+    for (uint64_t i = 0; i < half; ++i) {
+      if (!(s.freq_factors[i] > 0.0f) || !std::isfinite(s.freq_factors[i])) {
+        throw FormatError(
+            g.path(), rf->info_offset, tensor_subject(rf->name),
+            fmt::format("factor {} = {} is not a positive finite number", i, s.freq_factors[i]));
+      }
+    }
+  }
+}
+
 }  // namespace
 
 LoadedModel load_gguf_model(std::shared_ptr<const MappedFile> file) {
@@ -133,19 +187,40 @@ LoadedModel load_gguf_model(std::shared_ptr<const MappedFile> file) {
 
   ModelConfig& c = out.config;
   c.architecture = m.str("general.architecture", true);
-  if (c.architecture != "qwen2" && c.architecture != "llama") {
+  if (!find_architecture(c.architecture)) {
     m.fail(g.find_kv("general.architecture"), "general.architecture",
-           fmt::format("architecture '{}' is not supported (qwen2, llama)", c.architecture));
+           fmt::format("architecture '{}' is not supported ({})", c.architecture,
+                       architecture_list()));
+  }
+  // Every key must be in the table (config_keys.h): an unread key might change the math.
+  for (const GgufKV& kv : g.kvs) {
+    const ConfigKey* k = find_config_key(gguf_metadata_keys(), kv.key, c.architecture);
+    if (!k) {
+      m.fail(&kv, kv.key,
+             "unknown metadata key: pv does not know what it does to the model, so it refuses "
+             "to guess (README.md, Supported config dialects)");
+    }
+    if (k->rule == KeyRule::kRefused)
+      m.fail(&kv, kv.key, fmt::format("not supported: {}", k->note));
   }
   const std::string a = c.architecture + ".";
   c.n_layers = m.integer(a + "block_count", true);
   c.hidden = m.integer(a + "embedding_length", true);
   c.ffn = m.integer(a + "feed_forward_length", true);
-  c.context_length = m.integer(a + "context_length", false, 0);
+  c.context_length = m.integer(a + "context_length", true);
   c.n_heads = m.integer(a + "attention.head_count", true);
   c.n_kv_heads = m.integer(a + "attention.head_count_kv", false, c.n_heads);
-  c.rms_eps = m.real(a + "attention.layer_norm_rms_epsilon", true, 1e-6f);
+  c.rms_eps = m.real(a + "attention.layer_norm_rms_epsilon", true, 0.0f);
+  if (!(c.rms_eps > 0.0f && c.rms_eps < 1.0f)) {
+    m.fail(m.find(a + "attention.layer_norm_rms_epsilon"), a + "attention.layer_norm_rms_epsilon",
+           fmt::format("{} is outside (0, 1)", c.rms_eps));
+  }
+  // Absent: 10000, llama.cpp's value for a file without the key.
   c.rope_theta = m.real(a + "rope.freq_base", false, 10000.0f);
+  if (!(c.rope_theta > 1.0f) || !std::isfinite(c.rope_theta)) {
+    m.fail(m.find(a + "rope.freq_base"), a + "rope.freq_base",
+           fmt::format("rope base {} must be a finite number > 1", c.rope_theta));
+  }
   if (c.n_heads > 0 && c.hidden % c.n_heads != 0 && !m.find(a + "attention.key_length")) {
     m.fail(m.find(a + "attention.head_count"), a + "attention.head_count",
            fmt::format("hidden {} is not a multiple of head_count {}", c.hidden, c.n_heads));
@@ -164,6 +239,16 @@ LoadedModel load_gguf_model(std::shared_ptr<const MappedFile> file) {
                          m.integer(rd->key, true), c.head_dim));
     }
   }
+  read_rope_scaling(g, m, a, &c);
+  if (const GgufKV* sw = m.find(a + "attention.sliding_window")) {
+    const int w = m.integer(sw->key, true);
+    if (w < c.context_length) {
+      m.fail(sw, sw->key,
+             fmt::format("a {}-token sliding window changes attention within context_length {}; "
+                         "sliding-window attention is not supported",
+                         w, c.context_length));
+    }
+  }
   // The llama.cpp converter permutes llama's Q/K rows to the interleaved pairing.
   c.rope_style =
       c.architecture == "llama" ? kernels::RopeStyle::Interleaved : kernels::RopeStyle::HalfSplit;
@@ -178,14 +263,24 @@ LoadedModel load_gguf_model(std::shared_ptr<const MappedFile> file) {
                       "embedding must be 2-D [hidden, vocab] in GGUF order");
   }
   c.vocab = static_cast<int>(embd->dims[1]);
+  if (const GgufKV* vs = m.find(a + "vocab_size")) {
+    if (m.integer(vs->key, true) != c.vocab) {
+      m.fail(vs, vs->key,
+             fmt::format("{} differs from the {} rows of token_embd.weight",
+                         m.integer(vs->key, true), c.vocab));
+    }
+  }
   c.tied_embeddings = g.find_tensor("output.weight") == nullptr;
   // qwen2 always has Q/K/V biases; llama has them only when the file carries them.
   c.qkv_bias = c.architecture == "qwen2" || g.find_tensor("blk.0.attn_q.bias") != nullptr;
   check_config(c, g.path(), 24);
+  check_forward_support(c, g.path(), g.find_kv("general.architecture")->offset);
 
   out.tokenizer = read_tokenizer(g, m);
   c.bos_token = out.tokenizer.bos;
   c.eos_token = out.tokenizer.eos;
+  if (c.eos_token >= 0) c.eos_tokens = {c.eos_token};
+  check_config(c, g.path(), 24);  // the token ids against the vocabulary
 
   // Tensors in pv orientation: GGUF dims {in, out} -> shape [out, in], rows = out.
   std::map<std::string, SourceTensor> by_name;

@@ -3,10 +3,14 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cmath>
 #include <iterator>
+#include <stdexcept>
 #include <string_view>
 
 #include "model/formats/mapped_file.h"
+#include "model/loading/arch.h"
+#include "model/rope.h"
 
 namespace pv::model {
 namespace {
@@ -139,25 +143,56 @@ void check_config(const ModelConfig& c, const std::string& where, uint64_t offse
   auto fail = [&](const std::string& detail) {
     throw FormatError(where, offset, "", "invalid model config: " + detail);
   };
-  if (c.architecture != "qwen2" && c.architecture != "llama") {
-    fail(fmt::format("architecture '{}' is not supported (qwen2, llama)", c.architecture));
+  if (!find_architecture(c.architecture)) {
+    fail(fmt::format("architecture '{}' is not supported ({})", c.architecture,
+                     architecture_list()));
   }
-  if (c.n_layers <= 0) fail(fmt::format("n_layers {} must be positive", c.n_layers));
-  if (c.hidden <= 0) fail(fmt::format("hidden {} must be positive", c.hidden));
-  if (c.ffn <= 0) fail(fmt::format("ffn {} must be positive", c.ffn));
-  if (c.vocab <= 0) fail(fmt::format("vocab {} must be positive", c.vocab));
-  if (c.n_heads <= 0 || c.n_kv_heads <= 0) {
-    fail(fmt::format("head counts {} / {} must be positive", c.n_heads, c.n_kv_heads));
+  // Far above any published model; a larger value is a corrupt or hostile file.
+  constexpr int kMaxSize = 1 << 24, kMaxCount = 4096;
+  auto size = [&](const char* what, int v, int hi) {
+    if (v <= 0 || v > hi) fail(fmt::format("{} {} must be in [1, {}]", what, v, hi));
+  };
+  size("n_layers", c.n_layers, kMaxCount);
+  size("hidden", c.hidden, kMaxSize);
+  size("ffn", c.ffn, kMaxSize);
+  size("vocab", c.vocab, kMaxSize);
+  size("n_heads", c.n_heads, kMaxCount);
+  size("n_kv_heads", c.n_kv_heads, kMaxCount);
+  if (c.context_length < 0 || c.context_length > kMaxSize) {
+    fail(fmt::format("context_length {} must be in [0, {}]", c.context_length, kMaxSize));
   }
   if (c.n_heads % c.n_kv_heads != 0) {
     fail(fmt::format("n_heads {} is not a multiple of n_kv_heads {}", c.n_heads, c.n_kv_heads));
   }
-  if (c.head_dim <= 0 || c.head_dim % 2 != 0) {
-    fail(fmt::format("head_dim {} must be positive and even (RoPE pairs)", c.head_dim));
+  if (c.head_dim <= 0 || c.head_dim % 2 != 0 || c.head_dim > kernels::kMaxRopeHeadDim) {
+    fail(fmt::format("head_dim {} must be positive, even (RoPE pairs) and at most {}", c.head_dim,
+                     kernels::kMaxRopeHeadDim));
   }
-  if (!(c.rms_eps > 0.0f) || !(c.rope_theta > 0.0f)) {
-    fail(fmt::format("rms_eps {} and rope_theta {} must be positive", c.rms_eps, c.rope_theta));
+  if (!(c.rms_eps > 0.0f && c.rms_eps < 1.0f)) {
+    fail(fmt::format("rms_eps {} must be in (0, 1)", c.rms_eps));
   }
+  if (!(c.rope_theta > 1.0f) || !std::isfinite(c.rope_theta)) {
+    fail(fmt::format("rope_theta {} must be a finite number > 1", c.rope_theta));
+  }
+  for (int id : c.eos_tokens) {
+    if (id < 0 || id >= c.vocab) fail(fmt::format("eos id {} is outside vocab {}", id, c.vocab));
+  }
+  for (int id : {c.bos_token, c.eos_token}) {
+    if (id < -1 || id >= c.vocab) fail(fmt::format("token id {} is outside vocab {}", id, c.vocab));
+  }
+  try {
+    (void)rope_table(c);
+  } catch (const std::invalid_argument& e) {
+    fail(e.what());
+  }
+}
+
+void check_forward_support(const ModelConfig& c, const std::string& where, uint64_t offset) {
+  const ArchInfo* a = find_architecture(c.architecture);
+  if (a && a->forward_supported) return;
+  throw FormatError(where, offset, key_subject("architecture"),
+                    fmt::format("{} architecture not supported yet: the forward lacks {}",
+                                c.architecture, a ? a->missing : "it"));
 }
 
 ModelWeights bind_weights(const ModelConfig& c, const TensorSource& src) {

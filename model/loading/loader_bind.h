@@ -66,4 +66,8 @@ ModelWeights bind_weights(const ModelConfig& config, const TensorSource& source)
 // `offset` name the place errors point at.
 void check_config(const ModelConfig& c, const std::string& where, uint64_t offset);
 
+// Refuses, naming the architecture, a model whose family the forward cannot run yet
+// (model/loading/arch.h). Separate from check_config so that such configs still parse.
+void check_forward_support(const ModelConfig& c, const std::string& where, uint64_t offset);
+
 }  // namespace pv::model
