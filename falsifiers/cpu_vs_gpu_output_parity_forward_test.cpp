@@ -208,7 +208,7 @@ TEST(CudaOutputParity, Greedy32TokensIdenticalEveryFixture) {
     kernels::CpuBackend cpu(4);
     model::GenerateOptions opt;
     opt.max_new = kNew;
-    opt.eos = -1;  // always 32 tokens: an early eos would shorten the comparison
+    opt.eos.clear();  // always 32 tokens: an early eos would shorten the comparison
     model::Forward fc(L.m.config, L.m.weights, cpu, 64);
     model::Forward fg(L.m.config, L.m.weights, *gpu, 64);
     const auto rc = model::generate_greedy(fc, prompt, opt);

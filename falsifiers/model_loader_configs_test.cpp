@@ -4,6 +4,7 @@
 // compute, and the rope base a 5.x config states really reaches the forward.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -24,6 +25,7 @@
 #include "model/formats/gguf_writer.h"
 #include "model/formats/mapped_file.h"
 #include "model/forward.h"
+#include "model/generate.h"
 #include "model/loading/config_keys.h"
 #include "model/loading/loader.h"
 #include "model/rope.h"
@@ -761,3 +763,29 @@ TEST(ModelLoaderConfigs, GgufRopeScalingAndKeyTable) {
 }
 
 }  // namespace
+
+// Every eos id a config lists ends generation, not only the first: Llama 3 instruct ends a
+// turn with <|eot_id|>, the second of its eos_token_id list. The greedy ids of the unstopped
+// run pick the stop ids, so whichever listed id comes first must end the run right there.
+TEST(ModelLoaderConfigs, GenerationStopsAtAnyListedEos) {
+  const auto m = llama_gguf([](pv::model::GgufWriter&) {});
+  pv::kernels::CpuBackend be(1);
+  pv::model::Forward f(m.config, m.weights, be, 64);
+  pv::model::GenerateOptions free_run;
+  free_run.max_new = 8;
+  const auto all = pv::model::generate_greedy(f, kPrompt, free_run).tokens;
+  ASSERT_EQ(all.size(), 8u);
+  // The first position whose id does not occur earlier: the stop must land exactly there.
+  size_t k = 1;
+  while (k < all.size() && std::find(all.begin(), all.begin() + k, all[k]) != all.begin() + k) ++k;
+  ASSERT_LT(k, all.size()) << "greedy ids repeat from the start; no distinct stop id";
+  pv::model::GenerateOptions stop = free_run;
+  // The stop id second in the list, after an id the run never emits before it.
+  int32_t unseen = 0;
+  while (std::find(all.begin(), all.begin() + k + 1, unseen) != all.begin() + k + 1) ++unseen;
+  stop.eos = {unseen, all[k]};
+  const auto r = pv::model::generate_greedy(f, kPrompt, stop);
+  EXPECT_TRUE(r.stopped_at_eos);
+  ASSERT_EQ(r.tokens.size(), k + 1) << "generation did not stop at the listed eos id " << all[k];
+  EXPECT_TRUE(std::equal(r.tokens.begin(), r.tokens.end(), all.begin()));
+}

@@ -1,5 +1,6 @@
 #include "model/generate.h"
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
@@ -33,7 +34,7 @@ GenerateResult generate_greedy(Forward& forward, const std::vector<int32_t>& pro
     const int32_t next = argmax(logits.data(), vocab);
     r.tokens.push_back(next);
     if (options.on_token) options.on_token(next);
-    if (options.eos >= 0 && next == options.eos) {
+    if (std::find(options.eos.begin(), options.eos.end(), next) != options.eos.end()) {
       r.stopped_at_eos = true;
       break;
     }

@@ -11,7 +11,9 @@ namespace pv::model {
 
 struct GenerateOptions {
   int max_new = 16;
-  int eos = -1;             // stop after emitting this id (< 0: never); usually config.eos_token
+  // Stop after emitting any of these ids (empty: never); usually config.eos_tokens, since
+  // instruct models end turns with one of several ids (Llama 3: <|end_of_text|>, <|eot_id|>).
+  std::vector<int32_t> eos;
   bool reset_first = true;  // start from an empty KV cache
   // Called with each new token as soon as it is chosen (streaming output); may be empty.
   std::function<void(int32_t)> on_token;

@@ -49,7 +49,7 @@ int run_generate(const GenerateArgs &a) {
 
   pv::model::GenerateOptions opt;
   opt.max_new = a.max_new;
-  opt.eos = lm.config.eos_token;
+  opt.eos.assign(lm.config.eos_tokens.begin(), lm.config.eos_tokens.end());
   const pv::model::GenerateResult r = pv::model::generate_greedy(forward, prompt, opt);
   const double decode_steps = r.tokens.size() > 1 ? static_cast<double>(r.tokens.size() - 1) : 0;
   const double tok_s = r.decode_seconds > 0 ? decode_steps / r.decode_seconds : 0.0;

@@ -108,7 +108,7 @@ TraceRunResult run_trace(Forward& forward, const std::vector<int32_t>& tokens,
   if (max_new > 0) {
     GenerateOptions g;
     g.max_new = max_new;
-    g.eos = -1;  // the oracle generates a fixed count too
+    g.eos.clear();  // the oracle generates a fixed count too
     g.reset_first = true;
     sink.meta().greedy_tokens = generate_greedy(forward, tokens, g).tokens;
   }
