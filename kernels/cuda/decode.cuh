@@ -52,8 +52,8 @@ constexpr uint32_t iq4nl_pack(int w) {
 constexpr uint32_t kIq4nlWord0 = iq4nl_pack(0), kIq4nlWord1 = iq4nl_pack(1),
                    kIq4nlWord2 = iq4nl_pack(2), kIq4nlWord3 = iq4nl_pack(3);
 __device__ __forceinline__ int iq4nl_value(int code) {
-  const uint32_t w = code < 8 ? (code < 4 ? kIq4nlWord0 : kIq4nlWord1)
-                              : (code < 12 ? kIq4nlWord2 : kIq4nlWord3);
+  const uint32_t w =
+      code < 8 ? (code < 4 ? kIq4nlWord0 : kIq4nlWord1) : (code < 12 ? kIq4nlWord2 : kIq4nlWord3);
   return static_cast<int8_t>(w >> (8 * (code & 3)));
 }
 
