@@ -9,6 +9,7 @@
 #include "model/trace/bisect.h"
 #include "model/trace/trace_compare.h"
 #include "model/trace/trace_report.h"
+#include "model/trace/trace_store.h"
 #include "tools/command.h"
 
 namespace {
@@ -25,8 +26,8 @@ struct BisectOpts {
 int run_bisect(const BisectOpts& o) {
   const pv::model::QkRows qk = o.qk_as_is ? pv::model::QkRows::AsIs : pv::model::QkRows::Normalise;
   // Before any stage is read: different lengths would otherwise surface as a shape error.
-  pv::model::require_same_tokens(pv::model::read_trace_meta(o.ref),
-                                 pv::model::read_trace_meta(o.cand), o.ref, o.cand);
+  pv::model::require_same_tokens(pv::model::read_any_trace_meta(o.ref),
+                                 pv::model::read_any_trace_meta(o.cand), o.ref, o.cand);
   const pv::model::TraceDiff d = pv::model::diff_trace_dirs(o.ref, o.cand, 5, !o.common, qk);
   std::unique_ptr<pv::model::TraceDiff> noise;
   if (!o.noise_ref.empty()) {
@@ -65,8 +66,8 @@ int run_bisect(const BisectOpts& o) {
 PV_COMMAND("bisect", "Name the first stage where two traces diverge beyond their noise floor",
            [](CLI::App& sub) {
              auto o = std::make_shared<BisectOpts>();
-             sub.add_option("REF", o->ref, "reference trace directory")->required();
-             sub.add_option("CAND", o->cand, "candidate trace directory")->required();
+             sub.add_option("REF", o->ref, "reference trace: directory or .safetensors")->required();
+             sub.add_option("CAND", o->cand, "candidate trace: directory or .safetensors")->required();
              sub.add_flag("--json", o->json,
                           "machine-readable output (schema pv-bisect-v1, with first_divergence)");
              sub.add_flag("--common", o->common,
