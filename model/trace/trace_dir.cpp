@@ -255,14 +255,15 @@ TraceMeta read_trace_meta(const std::string& dir) {
 TraceMeta parse_trace_index(const json& j, const std::string& path, bool aprt_files,
                             const TokenLocator* loc) {
   if (!j.is_object()) fail(path, "top level must be an object");
-  const std::string schema = need_string(j, "schema", path, "trace.json");
+  const std::string idx = aprt_files ? "trace.json" : "__metadata__";
+  const std::string schema = need_string(j, "schema", path, idx);
   if (schema != kTraceSchema) {
     fail(path, fmt::format("schema \"{}\" is not \"{}\"", schema, kTraceSchema));
   }
   TraceMeta m;
   auto opt_string = [&](const char* key, const char* dflt) {
     if (!j.contains(key)) return std::string(dflt);
-    return need_string(j, key, path, "trace.json");
+    return need_string(j, key, path, idx);
   };
   m.producer = opt_string("producer", "");
   m.model = opt_string("model", "");
@@ -270,19 +271,19 @@ TraceMeta parse_trace_index(const json& j, const std::string& path, bool aprt_fi
   m.backend = opt_string("backend", "");
   m.dtype = opt_string("dtype", "f32");
   m.weight_type = opt_string("weight_type", "");
-  const json& nl = need(j, "n_layers", path, "trace.json");
+  const json& nl = need(j, "n_layers", path, idx);
   if (!nl.is_number_integer() || nl.get<int64_t>() < 0 || nl.get<int64_t>() > 100000) {
     fail(path, "\"n_layers\" must be a non-negative integer");
   }
   m.n_layers = nl.get<int>();
-  m.tokens = token_list(need(j, "tokens", path, "trace.json"), "tokens", path, loc);
+  m.tokens = token_list(need(j, "tokens", path, idx), "tokens", path, loc);
   if (j.contains("greedy_tokens"))
     m.greedy_tokens = token_list(j["greedy_tokens"], "greedy_tokens", path, loc);
   m.n_heads = optional_positive_int(j, "n_heads", path);
   m.n_kv_heads = optional_positive_int(j, "n_kv_heads", path);
   m.head_dim = optional_positive_int(j, "head_dim", path);
   if (j.contains("qk_rows")) {
-    const std::string rows = need_string(j, "qk_rows", path, "trace.json");
+    const std::string rows = need_string(j, "qk_rows", path, idx);
     if (rows != kQkRowsHf && rows != kQkRowsGgufLlama) {
       fail(path, fmt::format("\"qk_rows\" is \"{}\"; expected \"{}\" or \"{}\"", rows, kQkRowsHf,
                              kQkRowsGgufLlama));
@@ -321,13 +322,16 @@ TraceMeta parse_trace_index(const json& j, const std::string& path, bool aprt_fi
       m.stage_order.push_back(canon);
     }
   }
-  const json& stages = need(j, "stages", path, "trace.json");
+  const json& stages = need(j, "stages", path, idx);
   if (!stages.is_array()) fail(path, "\"stages\" must be an array");
   std::set<std::pair<std::string, int>> seen;
   for (size_t i = 0; i < stages.size(); ++i) {
     const json& e = stages[i];
-    const std::string where = fmt::format("stages[{}]", i);
+    std::string where = fmt::format("stages[{}]", i);
     if (!e.is_object()) fail(path, where + " must be an object");
+    if (!aprt_files && e.contains("file") && e["file"].is_string()) {
+      where = fmt::format("tensor \"{}\"", e["file"].get<std::string>());
+    }
     TraceEntry t;
     const std::string name = need_string(e, "stage", path, where);
     const bool declared = declared_raw.count(name) > 0;
