@@ -144,7 +144,7 @@ TEST(TraceFormat, Falsify006_SafetensorsRoundTripBitExact) {
                              std::pair{tmp.sub("cli.safetensors"), tmp.sub("cli")}}) {
     ASSERT_EQ(pv::testing::run_pv({"diff", x, y, "--json"}, &out), 0) << out;
     const json d = json::parse(out);
-    ASSERT_EQ(d["stages"].size(), 2u + 18u * 2u) << out.substr(0, 400);
+    ASSERT_EQ(d["stages"].size(), 3u + 17u * 2u) << out.substr(0, 400);
     for (const auto& s : d["stages"]) EXPECT_EQ(s["max_abs"], 0.0) << s.dump();
   }
   ASSERT_EQ(pv::testing::run_pv({"bisect", tmp.sub("cli.safetensors"), tmp.sub("cli")}, &out), 0)
@@ -273,7 +273,7 @@ TEST(TraceFormat, Falsify008_StageAliases) {
   spit(tmp.sub("al") + "/trace.json", j.dump(1));
   EXPECT_EQ(renamed, 5u * 2u + 2u);
   const auto [n_dir, worst_dir] = max_diff(tmp.sub("pv"), tmp.sub("al"), false);
-  EXPECT_EQ(n_dir, 2u + 18u * 2u);
+  EXPECT_EQ(n_dir, 3u + 17u * 2u);
   EXPECT_EQ(worst_dir, 0.0);
   // The safetensors form: llama.cpp's "<name>-<N>" keys, and aprender's layer_output.
   const auto pv_st = pv::model::open_trace(tmp.sub("pv"));
@@ -412,7 +412,18 @@ TEST(TraceFormat, Falsify009_UserStageOrderInBisect) {
   j["stage_order"] = {"tok_embed", "wq_proj", "rot", "mix", "head"};
   spit(tmp.sub("ref") + "/trace.json", j.dump(1));
   const std::string msg = error_of([&] { pv::model::read_trace_meta(tmp.sub("ref")); });
-  EXPECT_NE(msg.find("stage \"act\" is not in \"stage_order\""), std::string::npos) << msg;
+  EXPECT_NE(msg.find("unknown stage \"act\""), std::string::npos) << msg;
+  EXPECT_NE(msg.find("not declared in \"stage_order\""), std::string::npos) << msg;
+  // A pv stage left out of a declared order, likewise.
+  j["stage_order"] = {"tok_embed", "wq_proj", "rot", "mix", "act"};
+  j["stages"][0]["stage"] = "embedding";
+  j["stages"][0]["file"] = "embedding.bin";
+  fs::rename(tmp.sub("ref") + "/tok_embed.bin", tmp.sub("ref") + "/embedding.bin");
+  spit(tmp.sub("ref") + "/trace.json", j.dump(1));
+  const std::string msg2 = error_of([&] { pv::model::read_trace_meta(tmp.sub("ref")); });
+  EXPECT_NE(msg2.find("stages[0]: stage \"embedding\" is not in \"stage_order\""),
+            std::string::npos)
+      << msg2;
 }
 
 // Token ids that do not fit int32 (or are negative, or not integers) are refused naming
@@ -446,7 +457,8 @@ TEST(TraceFormat, Falsify010_TokenIdRefused) {
     EXPECT_NE(msg.find(why), std::string::npos) << msg;
     const size_t off = pv::model::array_element_offset(text, key, 2);
     ASSERT_NE(off, std::string::npos);
-    EXPECT_EQ(text.compare(off, bad.size(), bad), 0) << text.substr(off, 20);
+    const std::string as_written = json::parse(bad).dump();  // 2^64+3 is written as a float
+    EXPECT_EQ(text.compare(off, as_written.size(), as_written), 0) << text.substr(off, 20);
     EXPECT_NE(msg.find(path + ":" + pv::model::line_col(text, off)), std::string::npos) << msg;
     std::string out;
     EXPECT_EQ(pv::testing::run_pv({"diff", tmp.sub("a"), tmp.sub("b")}, &out), 2) << out;
