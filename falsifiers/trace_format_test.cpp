@@ -121,8 +121,7 @@ TEST(TraceFormat, Falsify006_SafetensorsRoundTripBitExact) {
   std::memcpy(&n, raw.data(), 8);
   const json h = json::parse(raw.substr(8, n));
   EXPECT_EQ(h["__metadata__"]["schema"], "pv-trace-v1");
-  EXPECT_EQ(json::parse(h["__metadata__"]["tokens"].get<std::string>()),
-            json(kTokens));
+  EXPECT_EQ(json::parse(h["__metadata__"]["tokens"].get<std::string>()), json(kTokens));
   EXPECT_EQ(h["L1.attn_softmax"]["dtype"], "F32");
   EXPECT_TRUE(h.contains("embedding") && h.contains("lm_head") && h.contains("L0.qkv_bias"));
   pv::testing::record_metric("round_trip_stages", double(b.entries.size()));
@@ -150,9 +149,8 @@ TEST(TraceFormat, Falsify006_SafetensorsRoundTripBitExact) {
   }
   ASSERT_EQ(pv::testing::run_pv({"bisect", tmp.sub("cli.safetensors"), tmp.sub("cli")}, &out), 0)
       << out;
-  ASSERT_EQ(pv::testing::run_pv({"trace-convert", tmp.sub("cli.safetensors"), tmp.sub("conv")},
-                                &out),
-            0)
+  ASSERT_EQ(
+      pv::testing::run_pv({"trace-convert", tmp.sub("cli.safetensors"), tmp.sub("conv")}, &out), 0)
       << out;
   for (const auto& e : pv::model::read_trace_meta(tmp.sub("cli")).entries) {
     EXPECT_EQ(slurp(tmp.sub("cli") + "/" + e.file), slurp(tmp.sub("conv") + "/" + e.file))
@@ -233,8 +231,8 @@ for e in idx["stages"]:
 write_trace(dst, idx["tokens"], idx["n_layers"], stages, qk_rows=idx["qk_rows"],
             n_heads=idx["n_heads"], n_kv_heads=idx["n_kv_heads"], head_dim=idx["head_dim"])
 )PY");
-  ASSERT_EQ(sh(py + " " + tmp.sub("doc.py") + " " + tmp.sub("pv") + " " + tmp.sub("doc.safetensors")),
-            0);
+  ASSERT_EQ(
+      sh(py + " " + tmp.sub("doc.py") + " " + tmp.sub("pv") + " " + tmp.sub("doc.safetensors")), 0);
   const auto [n_doc, worst_doc] = max_diff(tmp.sub("pv"), tmp.sub("doc.safetensors"), false);
   EXPECT_EQ(n_doc, pv::model::read_trace_meta(tmp.sub("pv")).entries.size());
   EXPECT_EQ(worst_doc, 0.0);
@@ -256,16 +254,15 @@ TEST(TraceFormat, Falsify008_StageAliases) {
   fs::copy(tmp.sub("pv"), tmp.sub("al"), fs::copy_options::recursive);
   json j = json::parse(slurp(tmp.sub("al") + "/trace.json"));
   const std::map<std::string, std::string> rename = {
-      {"q_post_rope", "Qcur"},        {"k_post_rope", "Kcur"},
-      {"attn_softmax", "kq_soft_max"}, {"attention", "kqv_out"},
-      {"post_ffn_residual", "l_out"}, {"final_norm", "result_norm"},
+      {"q_post_rope", "Qcur"},     {"k_post_rope", "Kcur"},        {"attn_softmax", "kq_soft_max"},
+      {"attention", "kqv_out"},    {"post_ffn_residual", "l_out"}, {"final_norm", "result_norm"},
       {"lm_head", "result_output"}};
   size_t renamed = 0;
   for (auto& e : j["stages"]) {
     auto it = rename.find(e["stage"].get<std::string>());
     if (it == rename.end()) continue;
-    const std::string file = pv::model::stage_file(
-        it->second, e["layer"].is_null() ? -1 : e["layer"].get<int>());
+    const std::string file =
+        pv::model::stage_file(it->second, e["layer"].is_null() ? -1 : e["layer"].get<int>());
     fs::rename(tmp.sub("al") + "/" + e["file"].get<std::string>(), tmp.sub("al") + "/" + file);
     e["stage"] = it->second;
     e["file"] = file;
@@ -313,7 +310,8 @@ TEST(TraceFormat, Falsify008_StageAliases) {
   }
   k["stage_order"] = order;
   for (auto& e : k["stages"]) {
-    if (e["stage"] == "kq") e["file"] = pv::model::stage_file(std::string("kq"), e["layer"].get<int>());
+    if (e["stage"] == "kq")
+      e["file"] = pv::model::stage_file(std::string("kq"), e["layer"].get<int>());
   }
   for (int l = 0; l < 2; ++l) {
     fs::rename(tmp.sub("pv") + "/" + pv::model::stage_file(std::string("attn_scores"), l),
@@ -380,8 +378,8 @@ TEST(TraceFormat, Falsify009_UserStageOrderInBisect) {
     std::vector<json> shuffled(st.begin(), st.end());
     std::shuffle(shuffled.begin(), shuffled.end(), rng);
     st = shuffled;
-    json j = {{"schema", "pv-trace-v1"}, {"n_layers", L},     {"tokens", {1, 2, 3, 4}},
-              {"stage_order", order},    {"stages", st},      {"producer", "my-engine"}};
+    json j = {{"schema", "pv-trace-v1"}, {"n_layers", L}, {"tokens", {1, 2, 3, 4}},
+              {"stage_order", order},    {"stages", st},  {"producer", "my-engine"}};
     spit(dir + "/trace.json", j.dump(1));
   };
   write(tmp.sub("ref"), -1, "");
@@ -403,9 +401,9 @@ TEST(TraceFormat, Falsify009_UserStageOrderInBisect) {
   EXPECT_EQ(row.layer, 1);
   EXPECT_EQ(*r.first, 1u + 4u + 2u);  // tok_embed, layer 0's four, L1 wq_proj, L1 rot
   std::string out;
-  EXPECT_EQ(pv::testing::run_pv({"bisect", tmp.sub("ref"), tmp.sub("bug.safetensors"), "--json"},
-                                &out),
-            1)
+  EXPECT_EQ(
+      pv::testing::run_pv({"bisect", tmp.sub("ref"), tmp.sub("bug.safetensors"), "--json"}, &out),
+      1)
       << out;
   const json bj = json::parse(out);
   EXPECT_EQ(bj["first_divergence"]["stage"], "mix") << out.substr(0, 600);
@@ -427,9 +425,7 @@ TEST(TraceFormat, Falsify009_UserStageOrderInBisect) {
   fs::rename(tmp.sub("ref") + "/tok_embed.bin", tmp.sub("ref") + "/embedding.bin");
   spit(tmp.sub("ref") + "/trace.json", j.dump(1));
   const std::string msg2 = error_of([&] { pv::model::read_trace_meta(tmp.sub("ref")); });
-  EXPECT_NE(msg2.find("stage \"embedding\" is not in \"stage_order\""),
-            std::string::npos)
-      << msg2;
+  EXPECT_NE(msg2.find("stage \"embedding\" is not in \"stage_order\""), std::string::npos) << msg2;
 }
 
 // Token ids that do not fit int32 (or are negative, or not integers) are refused naming
@@ -444,8 +440,7 @@ TEST(TraceFormat, Falsify010_TokenIdRefused) {
   const std::string path = tmp.sub("b") + "/trace.json";
   const std::string good = slurp(path);
   size_t refused = 0;
-  for (const auto& [bad, key, why] :
-       std::vector<std::tuple<std::string, std::string, std::string>>{
+  for (const auto& [bad, key, why] : std::vector<std::tuple<std::string, std::string, std::string>>{
            {"4294967299", "tokens", "does not fit a token id"},
            {"-1", "tokens", "is negative"},
            {"3.5", "tokens", "is not an integer"},

@@ -86,11 +86,16 @@ int run_diff(const DiffOpts& o) {
 
 }  // namespace
 
-PV_COMMAND("diff", "Compare two APRT files or two traces (directories or .safetensors) stage by stage",
+PV_COMMAND("diff",
+           "Compare two APRT files or two traces (directories or .safetensors) stage by stage",
            [](CLI::App& sub) {
              auto o = std::make_shared<DiffOpts>();
-             sub.add_option("A", o->a, "reference: APRT file, trace directory or .safetensors trace")->required();
-             sub.add_option("B", o->b, "candidate: APRT file, trace directory or .safetensors trace")->required();
+             sub.add_option("A", o->a,
+                            "reference: APRT file, trace directory or .safetensors trace")
+                 ->required();
+             sub.add_option("B", o->b,
+                            "candidate: APRT file, trace directory or .safetensors trace")
+                 ->required();
              sub.add_flag("--json", o->json, "machine-readable output (schema pv-diff-v1)");
              sub.add_option("--top", o->top_k, "k of the lm_head top-k overlap (default 5)")
                  ->check(CLI::Range(1, 1000));

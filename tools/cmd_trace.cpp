@@ -69,8 +69,8 @@ int run_trace_cmd(const TraceArgs& a) {
   meta.backend = std::string(backend->name());
   meta.dtype = "f32";
   meta.weight_type = dominant_weight_type(lm.weights);
-  const bool st = pv::model::format_for_output(a.out, a.format) ==
-                  pv::model::TraceFormat::Safetensors;
+  const bool st =
+      pv::model::format_for_output(a.out, a.format) == pv::model::TraceFormat::Safetensors;
   // A safetensors trace is the APRT capture repacked: one capture path for both forms.
   const std::string dir = st ? a.out + ".aprt-tmp" : a.out;
   if (st) std::filesystem::remove_all(dir);
@@ -94,26 +94,24 @@ int run_trace_cmd(const TraceArgs& a) {
 
 }  // namespace
 
-PV_COMMAND("trace", "Capture per-stage activations of a forward pass into a trace directory",
-           [](CLI::App& sub) -> std::function<int()> {
-             auto a = std::make_shared<TraceArgs>();
-             pv::tools::add_model_run_options(sub, *a);
-             sub.add_option("--stages", a->stages,
-                            "comma list of stage names, or all (default all)");
-             sub.add_option("--layers", a->layers, "comma list of layers/ranges (0,2-3), or all");
-             sub.add_option("--max-new", a->max_new,
-                            "greedy tokens recorded after the traced prefill (default 8)")
-                 ->check(CLI::Range(0, 4096));
-             sub.add_option("--format", a->format,
-                            "aprt (a directory), safetensors (one file), or auto: safetensors "
-                            "when --out ends in .safetensors (default auto)")
-                 ->check(CLI::IsMember({"auto", "aprt", "safetensors"}));
-             sub.add_option("--out", a->out, "trace directory or .safetensors file to write")
-                 ->required();
-             sub.footer(
-                 "Exit codes: 0 written, 2 bad input (unreadable model, unknown stage, ...).");
-             return [a] {
-               pv::tools::require_prompt(*a);
-               return run_trace_cmd(*a);
-             };
-           });
+PV_COMMAND(
+    "trace", "Capture per-stage activations of a forward pass into a trace directory",
+    [](CLI::App& sub) -> std::function<int()> {
+      auto a = std::make_shared<TraceArgs>();
+      pv::tools::add_model_run_options(sub, *a);
+      sub.add_option("--stages", a->stages, "comma list of stage names, or all (default all)");
+      sub.add_option("--layers", a->layers, "comma list of layers/ranges (0,2-3), or all");
+      sub.add_option("--max-new", a->max_new,
+                     "greedy tokens recorded after the traced prefill (default 8)")
+          ->check(CLI::Range(0, 4096));
+      sub.add_option("--format", a->format,
+                     "aprt (a directory), safetensors (one file), or auto: safetensors "
+                     "when --out ends in .safetensors (default auto)")
+          ->check(CLI::IsMember({"auto", "aprt", "safetensors"}));
+      sub.add_option("--out", a->out, "trace directory or .safetensors file to write")->required();
+      sub.footer("Exit codes: 0 written, 2 bad input (unreadable model, unknown stage, ...).");
+      return [a] {
+        pv::tools::require_prompt(*a);
+        return run_trace_cmd(*a);
+      };
+    });

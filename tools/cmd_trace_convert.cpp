@@ -23,10 +23,10 @@ int run_convert(const ConvertOpts& o) {
   } else {
     pv::model::write_aprt_trace(t, o.out);
   }
-  std::cout << fmt::format("{} -> {} ({}, {} stages)\n", o.in, o.out,
-                           fmt_out == pv::model::TraceFormat::Safetensors ? "safetensors"
-                                                                          : "APRT directory",
-                           t.meta.entries.size());
+  std::cout << fmt::format(
+      "{} -> {} ({}, {} stages)\n", o.in, o.out,
+      fmt_out == pv::model::TraceFormat::Safetensors ? "safetensors" : "APRT directory",
+      t.meta.entries.size());
   return 0;
 }
 

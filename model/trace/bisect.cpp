@@ -88,8 +88,9 @@ BisectResult bisect(const TraceDiff& diff, const BisectCriterion& crit, const Tr
   double prev_cos = 0, prev_nmse = 0;
   double best_jump = 0;
   for (const auto& s : diff.stages) {
-    BisectRow row{s.stage, s.layer, s.stats.cosine, s.stats.nmse, 0, 0, 0,
-                  s.stats.nonfinite_mismatch, false, s.user};
+    BisectRow row{
+        s.stage, s.layer, s.stats.cosine, s.stats.nmse, 0, 0, 0, s.stats.nonfinite_mismatch,
+        false,   s.user};
     const double dc = cos_drift(s.stats.cosine);
     const double dn = s.stats.nmse;
     double level_cos = run_cos, level_nmse = run_nmse;

@@ -116,7 +116,9 @@ std::string stage_diff_name(const StageDiff& d) {
   return d.user.empty() ? std::string(stage_name(d.stage)) : d.user;
 }
 
-std::string stage_diff_label(const StageDiff& d) { return entry_label(stage_diff_name(d), d.layer); }
+std::string stage_diff_label(const StageDiff& d) {
+  return entry_label(stage_diff_name(d), d.layer);
+}
 
 std::string shape_str(const std::vector<int64_t>& shape) {
   std::string s = "[";
@@ -269,9 +271,9 @@ TraceDiff diff_trace_dirs(const std::string& dir_a, const std::string& dir_b, in
         unpermute_gguf_llama_qk(t.data.data(), ea.shape[0], width, col0, heads, permuted->head_dim);
       }
     }
-    StageDiff sd{ea.stage, ea.layer, ea.shape,
-                 compare_tensors(ta.data.data(), tb.data.data(), ta.data.size()), normalise,
-                 ea.user};
+    StageDiff sd{ea.stage,  ea.layer,
+                 ea.shape,  compare_tensors(ta.data.data(), tb.data.data(), ta.data.size()),
+                 normalise, ea.user};
     if (ea.user.empty() && ea.stage == Stage::lm_head && ea.shape.size() == 2) {
       add_logit_stats(sd.stats, ta.data.data(), tb.data.data(), static_cast<size_t>(ea.shape[0]),
                       static_cast<size_t>(ea.shape[1]), top_k);

@@ -66,9 +66,9 @@ enum class QkRows {
 
 // Compares every stage present in both traces: each an APRT directory or a safetensors
 // trace file (model/trace/trace_store.h), in either combination. Stages are matched by
-// name (aliases resolved) and layer, and listed in the reference (a) trace's order. Throws a clear error (both file
-// paths and shapes) when a shared stage's shape differs, when the layer counts differ,
-// when `require_same_stages` and one side has stages the other lacks, or (Normalise) when
+// name (aliases resolved) and layer, and listed in the reference (a) trace's order. Throws a clear
+// error (both file paths and shapes) when a shared stage's shape differs, when the layer counts
+// differ, when `require_same_stages` and one side has stages the other lacks, or (Normalise) when
 // a shared q/k stage's row order is unknown on either side.
 TraceDiff diff_trace_dirs(const std::string& dir_a, const std::string& dir_b, int top_k,
                           bool require_same_stages, QkRows qk = QkRows::Normalise);

@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -110,7 +110,8 @@ namespace {
 // Locates trace.json's token arrays in its text, for line:col in error messages.
 class TextLocator : public TokenLocator {
  public:
-  TextLocator(std::string path, std::string text) : path_(std::move(path)), text_(std::move(text)) {}
+  TextLocator(std::string path, std::string text)
+      : path_(std::move(path)), text_(std::move(text)) {}
   std::string locate(const std::string& key, size_t index) const override {
     const size_t off = array_element_offset(text_, key, index);
     if (off == std::string::npos) return "";
@@ -181,8 +182,8 @@ std::optional<Stage> resolve_stage_name(const std::string& name, bool declared,
     if (name != a.name) continue;
     if (a.stage) return a.stage;
     if (declared) return std::nullopt;
-    throw std::runtime_error(fmt::format("{}: stage \"{}\" ({}) is refused: {}", where, name,
-                                         a.tool, a.refusal));
+    throw std::runtime_error(
+        fmt::format("{}: stage \"{}\" ({}) is refused: {}", where, name, a.tool, a.refusal));
   }
   return std::nullopt;
 }
@@ -210,14 +211,20 @@ size_t array_element_offset(std::string_view text, const std::string& key, size_
   for (; p < text.size(); ++p) {
     const char c = text[p];
     if (in_string) {
-      if (c == '\\') ++p;
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++p;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
-    if (c == '"') in_string = true;
-    else if (c == '[' || c == '{') ++depth;
-    else if ((c == ']' || c == '}') && depth-- == 0) return std::string_view::npos;
-    else if (c == ',' && depth == 0 && ++elem == index) return skip_ws(p + 1);
+    if (c == '"')
+      in_string = true;
+    else if (c == '[' || c == '{')
+      ++depth;
+    else if ((c == ']' || c == '}') && depth-- == 0)
+      return std::string_view::npos;
+    else if (c == ',' && depth == 0 && ++elem == index)
+      return skip_ws(p + 1);
   }
   return std::string_view::npos;
 }

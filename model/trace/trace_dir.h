@@ -84,8 +84,8 @@ std::string stage_file(const std::string& name, int layer);
 // How a stage name written in a trace resolves: a pv stage (directly, or through an
 // alias another tool uses, FORMAT.md "Aliases"), or nothing (a user stage if declared).
 struct StageAlias {
-  const char* name;   // as the other tool writes it
-  const char* tool;   // "llama.cpp" / "aprender"
+  const char* name;            // as the other tool writes it
+  const char* tool;            // "llama.cpp" / "aprender"
   std::optional<Stage> stage;  // nullopt: refused (the meaning differs), see refusal
   const char* refusal;         // why it is not an alias of a pv stage
 };

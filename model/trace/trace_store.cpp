@@ -71,8 +71,8 @@ json index_of_safetensors(const SafetensorsFile& f) {
   for (const auto& [key, value] : md) {
     if (key == "n_layers" || key == "n_heads" || key == "n_kv_heads" || key == "head_dim") {
       if (!all_digits(value)) {
-        fail(path, fmt::format("__metadata__ \"{}\" is \"{}\"; expected a decimal integer", key,
-                               value));
+        fail(path,
+             fmt::format("__metadata__ \"{}\" is \"{}\"; expected a decimal integer", key, value));
       }
       j[key] = std::stoll(value);
     } else if (key == "tokens" || key == "greedy_tokens" || key == "stage_order") {
@@ -184,8 +184,8 @@ std::vector<float> read_stage(const OpenTrace& t, const TraceEntry& e) {
                                            a.data.size(), fmt::join(e.shape, "x")));
     }
     if (a.layer != want_layer) {
-      throw std::runtime_error(fmt::format("{}: APRT layer field is {} but trace.json says {}", f,
-                                           a.layer, want_layer));
+      throw std::runtime_error(
+          fmt::format("{}: APRT layer field is {} but trace.json says {}", f, a.layer, want_layer));
     }
     return std::move(a.data);
   }
