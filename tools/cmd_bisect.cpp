@@ -9,6 +9,7 @@
 #include "model/trace/bisect.h"
 #include "model/trace/trace_compare.h"
 #include "model/trace/trace_report.h"
+#include "model/trace/trace_store.h"
 #include "tools/command.h"
 
 namespace {
@@ -25,8 +26,8 @@ struct BisectOpts {
 int run_bisect(const BisectOpts& o) {
   const pv::model::QkRows qk = o.qk_as_is ? pv::model::QkRows::AsIs : pv::model::QkRows::Normalise;
   // Before any stage is read: different lengths would otherwise surface as a shape error.
-  pv::model::require_same_tokens(pv::model::read_trace_meta(o.ref),
-                                 pv::model::read_trace_meta(o.cand), o.ref, o.cand);
+  pv::model::require_same_tokens(pv::model::read_any_trace_meta(o.ref),
+                                 pv::model::read_any_trace_meta(o.cand), o.ref, o.cand);
   const pv::model::TraceDiff d = pv::model::diff_trace_dirs(o.ref, o.cand, 5, !o.common, qk);
   std::unique_ptr<pv::model::TraceDiff> noise;
   if (!o.noise_ref.empty()) {
@@ -62,42 +63,43 @@ int run_bisect(const BisectOpts& o) {
 
 }  // namespace
 
-PV_COMMAND("bisect", "Name the first stage where two traces diverge beyond their noise floor",
-           [](CLI::App& sub) {
-             auto o = std::make_shared<BisectOpts>();
-             sub.add_option("REF", o->ref, "reference trace directory")->required();
-             sub.add_option("CAND", o->cand, "candidate trace directory")->required();
-             sub.add_flag("--json", o->json,
-                          "machine-readable output (schema pv-bisect-v1, with first_divergence)");
-             sub.add_flag("--common", o->common,
-                          "compare only the stages both traces hold (default: refuse when the "
-                          "stage sets differ)");
-             sub.add_flag("--qk-rows-as-is", o->qk_as_is,
-                          "compare q/k stages in their stored row order even when the traces' "
-                          "qk_rows differ or are unknown (default: put llama GGUF rows in HF "
-                          "order, refuse an unknown order)");
-             sub.add_option("--ratio", o->crit.ratio,
-                            "a stage diverges when its drift exceeds ratio x the noise level "
-                            "(default 10)")
-                 ->check(CLI::PositiveNumber);
-             sub.add_option("--abs-floor-cos", o->crit.abs_floor_cos,
-                            "1-cosine at or below this never diverges (default 1e-5)")
-                 ->check(CLI::NonNegativeNumber);
-             sub.add_option("--abs-floor-nmse", o->crit.abs_floor_nmse,
-                            "NMSE at or below this never diverges (default 1e-5)")
-                 ->check(CLI::NonNegativeNumber);
-             sub.add_option("--prior", o->prior,
-                            "auto: when REF and CAND hold different weight types (trace.json "
-                            "weight_type), start the noise level at the lossier type's measured "
-                            "quantization error; none: start at 0")
-                 ->check(CLI::IsMember({"auto", "none"}));
-             sub.add_option("--noise", o->noise_ref,
-                            "clean trace REF2: REF vs REF2 gives the per-stage noise floor "
-                            "instead of the running max of earlier stages");
-             sub.add_option("--noise-cand", o->noise_cand,
-                            "with --noise: the clean pair is (--noise, --noise-cand)");
-             sub.footer(
-                 "Exit codes: 0 no divergence, 1 a stage diverged, 2 unreadable or mismatched "
-                 "inputs (including traces of different tokens, which bisect refuses).");
-             return [o] { return run_bisect(*o); };
-           });
+PV_COMMAND(
+    "bisect", "Name the first stage where two traces diverge beyond their noise floor",
+    [](CLI::App& sub) {
+      auto o = std::make_shared<BisectOpts>();
+      sub.add_option("REF", o->ref, "reference trace: directory or .safetensors")->required();
+      sub.add_option("CAND", o->cand, "candidate trace: directory or .safetensors")->required();
+      sub.add_flag("--json", o->json,
+                   "machine-readable output (schema pv-bisect-v1, with first_divergence)");
+      sub.add_flag("--common", o->common,
+                   "compare only the stages both traces hold (default: refuse when the "
+                   "stage sets differ)");
+      sub.add_flag("--qk-rows-as-is", o->qk_as_is,
+                   "compare q/k stages in their stored row order even when the traces' "
+                   "qk_rows differ or are unknown (default: put llama GGUF rows in HF "
+                   "order, refuse an unknown order)");
+      sub.add_option("--ratio", o->crit.ratio,
+                     "a stage diverges when its drift exceeds ratio x the noise level "
+                     "(default 10)")
+          ->check(CLI::PositiveNumber);
+      sub.add_option("--abs-floor-cos", o->crit.abs_floor_cos,
+                     "1-cosine at or below this never diverges (default 1e-5)")
+          ->check(CLI::NonNegativeNumber);
+      sub.add_option("--abs-floor-nmse", o->crit.abs_floor_nmse,
+                     "NMSE at or below this never diverges (default 1e-5)")
+          ->check(CLI::NonNegativeNumber);
+      sub.add_option("--prior", o->prior,
+                     "auto: when REF and CAND hold different weight types (trace.json "
+                     "weight_type), start the noise level at the lossier type's measured "
+                     "quantization error; none: start at 0")
+          ->check(CLI::IsMember({"auto", "none"}));
+      sub.add_option("--noise", o->noise_ref,
+                     "clean trace REF2: REF vs REF2 gives the per-stage noise floor "
+                     "instead of the running max of earlier stages");
+      sub.add_option("--noise-cand", o->noise_cand,
+                     "with --noise: the clean pair is (--noise, --noise-cand)");
+      sub.footer(
+          "Exit codes: 0 no divergence, 1 a stage diverged, 2 unreadable or mismatched "
+          "inputs (including traces of different tokens, which bisect refuses).");
+      return [o] { return run_bisect(*o); };
+    });

@@ -1,8 +1,12 @@
-// pv diff A B: compare two APRT files or two trace directories stage by stage.
+// pv diff A B: compare two APRT files, or two traces stage by stage (each an APRT trace
+// directory or a safetensors trace file, in any combination).
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <stdexcept>
 
+#include "model/trace/aprt.h"
 #include "model/trace/trace_compare.h"
 #include "model/trace/trace_report.h"
 #include "tools/command.h"
@@ -17,15 +21,24 @@ struct DiffOpts {
   bool qk_as_is = false;
 };
 
+// A single stage file (magic "APRT"), as opposed to a trace (directory or safetensors).
+bool is_aprt_file(const std::string& path) {
+  if (std::filesystem::is_directory(path)) return false;
+  std::ifstream f(path, std::ios::binary);
+  char magic[4] = {};
+  return f.read(magic, 4) && std::equal(magic, magic + 4, pv::model::kAprtMagic);
+}
+
 int run_diff(const DiffOpts& o) {
   namespace fs = std::filesystem;
-  const bool dir_a = fs::is_directory(o.a), dir_b = fs::is_directory(o.b);
-  if (dir_a != dir_b) {
-    throw std::runtime_error(o.a + (dir_a ? " is a trace directory" : " is a file") + " but " +
-                             o.b + (dir_b ? " is a trace directory" : " is a file") +
-                             "; compare two directories or two APRT files");
+  const bool file_a = is_aprt_file(o.a), file_b = is_aprt_file(o.b);
+  if (file_a != file_b) {
+    throw std::runtime_error((file_a ? o.a : o.b) + " is a single APRT stage file but " +
+                             (file_a ? o.b : o.a) +
+                             " is not; compare two APRT files, or two traces (directories or "
+                             ".safetensors files)");
   }
-  if (!dir_a) {
+  if (file_a) {
     pv::model::StageDiff d = pv::model::diff_aprt_files(o.a, o.b);
     const std::string label = fs::path(o.a).filename().string();
     if (o.json) {
@@ -73,11 +86,16 @@ int run_diff(const DiffOpts& o) {
 
 }  // namespace
 
-PV_COMMAND("diff", "Compare two APRT files or two trace directories stage by stage",
+PV_COMMAND("diff",
+           "Compare two APRT files or two traces (directories or .safetensors) stage by stage",
            [](CLI::App& sub) {
              auto o = std::make_shared<DiffOpts>();
-             sub.add_option("A", o->a, "reference: APRT file or trace directory")->required();
-             sub.add_option("B", o->b, "candidate: APRT file or trace directory")->required();
+             sub.add_option("A", o->a,
+                            "reference: APRT file, trace directory or .safetensors trace")
+                 ->required();
+             sub.add_option("B", o->b,
+                            "candidate: APRT file, trace directory or .safetensors trace")
+                 ->required();
              sub.add_flag("--json", o->json, "machine-readable output (schema pv-diff-v1)");
              sub.add_option("--top", o->top_k, "k of the lm_head top-k overlap (default 5)")
                  ->check(CLI::Range(1, 1000));

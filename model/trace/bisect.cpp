@@ -76,9 +76,9 @@ BisectCriterion with_auto_prior(BisectCriterion crit, const std::string& ref_wei
 
 BisectResult bisect(const TraceDiff& diff, const BisectCriterion& crit, const TraceDiff* noise) {
   BisectResult r;
-  std::map<int64_t, const StageDiff*> noise_at;
+  std::map<std::pair<std::string, int>, const StageDiff*> noise_at;
   if (noise != nullptr) {
-    for (const auto& s : noise->stages) noise_at[computation_order(s.stage, s.layer)] = &s;
+    for (const auto& s : noise->stages) noise_at[{stage_diff_name(s), s.layer}] = &s;
     r.noise_source = "clean comparison (per stage, with its running max)";
   } else {
     r.noise_source = "running max of the earlier stages' drift";
@@ -89,12 +89,13 @@ BisectResult bisect(const TraceDiff& diff, const BisectCriterion& crit, const Tr
   double best_jump = 0;
   for (const auto& s : diff.stages) {
     BisectRow row{
-        s.stage, s.layer, s.stats.cosine, s.stats.nmse, 0, 0, 0, s.stats.nonfinite_mismatch, false};
+        s.stage, s.layer, s.stats.cosine, s.stats.nmse, 0, 0, 0, s.stats.nonfinite_mismatch,
+        false,   s.user};
     const double dc = cos_drift(s.stats.cosine);
     const double dn = s.stats.nmse;
     double level_cos = run_cos, level_nmse = run_nmse;
     if (noise != nullptr) {
-      auto it = noise_at.find(computation_order(s.stage, s.layer));
+      auto it = noise_at.find({stage_diff_name(s), s.layer});
       if (it != noise_at.end()) {
         noise_run_cos = std::max(noise_run_cos, cos_drift(it->second->stats.cosine));
         noise_run_nmse = std::max(noise_run_nmse, it->second->stats.nmse);

@@ -59,6 +59,7 @@ struct BisectRow {
   double jump;        // drift growth over the previous stage (max of both metrics' ratios)
   bool nonfinite_mismatch;
   bool diverged;
+  std::string user = {};  // a user stage's name (stage is then meaningless)
 };
 
 struct BisectResult {

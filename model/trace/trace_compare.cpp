@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "model/trace/aprt.h"
+#include "model/trace/trace_store.h"
 
 namespace pv::model {
 namespace {
@@ -111,6 +112,14 @@ void require_same_tokens(const TraceMeta& a, const TraceMeta& b, const std::stri
                   dir_a, tokens_str(a.tokens), dir_b, tokens_str(b.tokens)));
 }
 
+std::string stage_diff_name(const StageDiff& d) {
+  return d.user.empty() ? std::string(stage_name(d.stage)) : d.user;
+}
+
+std::string stage_diff_label(const StageDiff& d) {
+  return entry_label(stage_diff_name(d), d.layer);
+}
+
 std::string shape_str(const std::vector<int64_t>& shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
@@ -184,20 +193,21 @@ void add_logit_stats(DiffStats& s, const float* a, const float* b, size_t rows, 
 TraceDiff diff_trace_dirs(const std::string& dir_a, const std::string& dir_b, int top_k,
                           bool require_same_stages, QkRows qk) {
   TraceDiff out;
-  out.a = read_trace_meta(dir_a);
-  out.b = read_trace_meta(dir_b);
+  const OpenTrace ta_src = open_trace(dir_a);
+  const OpenTrace tb_src = open_trace(dir_b);
+  out.a = ta_src.meta;
+  out.b = tb_src.meta;
   if (out.a.n_layers != out.b.n_layers) {
     throw std::runtime_error(fmt::format("layer counts differ: {} has {} layers, {} has {}", dir_a,
                                          out.a.n_layers, dir_b, out.b.n_layers));
   }
-  std::map<int64_t, const TraceEntry*> in_b;
-  for (const auto& e : out.b.entries) in_b[computation_order(e.stage, e.layer)] = &e;
+  std::map<std::pair<std::string, int>, const TraceEntry*> in_b;
+  for (const auto& e : out.b.entries) in_b[{entry_name(e), e.layer}] = &e;
+  auto is_qk = [](const TraceEntry& e) { return e.user.empty() && is_qk_row_stage(e.stage); };
   // Which side, if any, gets its q/k rows put back in HF order.
   std::vector<std::string> shared_qk;
   for (const auto& ea : out.a.entries) {
-    if (is_qk_row_stage(ea.stage) && in_b.count(computation_order(ea.stage, ea.layer))) {
-      shared_qk.push_back(entry_label(ea.stage, ea.layer));
-    }
+    if (is_qk(ea) && in_b.count({entry_name(ea), ea.layer})) shared_qk.push_back(entry_label(ea));
   }
   const TraceMeta* permuted = nullptr;  // &out.a or &out.b
   if (qk == QkRows::Normalise && !shared_qk.empty()) {
@@ -205,7 +215,7 @@ TraceDiff diff_trace_dirs(const std::string& dir_a, const std::string& dir_b, in
       if (!side->qk_rows.empty()) continue;
       const std::string& dir = side == &out.a ? dir_a : dir_b;
       throw std::runtime_error(fmt::format(
-          "{}: trace.json has no \"qk_rows\" and tools/hf_oracle.py did not write it, so the "
+          "{}: the trace has no \"qk_rows\" and tools/hf_oracle.py did not write it, so the "
           "row order of its q/k stages ({}) is unknown (HF order, or llama.cpp's per-head "
           "permutation of a llama GGUF); re-trace it with pv trace, which records it, or compare "
           "the rows as stored with --qk-rows-as-is",
@@ -222,39 +232,30 @@ TraceDiff diff_trace_dirs(const std::string& dir_a, const std::string& dir_b, in
           shared_qk.size());
     }
   }
+  auto where = [](const OpenTrace& t, const TraceEntry& e) {
+    return t.format == TraceFormat::AprtDir ? (std::filesystem::path(t.path) / e.file).string()
+                                            : fmt::format("{} tensor \"{}\"", t.path, e.file);
+  };
   std::vector<std::string> only_a, only_b;
   for (const auto& ea : out.a.entries) {
-    auto it = in_b.find(computation_order(ea.stage, ea.layer));
+    auto it = in_b.find({entry_name(ea), ea.layer});
     if (it == in_b.end()) {
-      only_a.push_back(entry_label(ea.stage, ea.layer));
+      only_a.push_back(entry_label(ea));
       continue;
     }
     const TraceEntry& eb = *it->second;
     in_b.erase(it);
-    const std::string fa = (std::filesystem::path(dir_a) / ea.file).string();
-    const std::string fb = (std::filesystem::path(dir_b) / eb.file).string();
+    const std::string fa = where(ta_src, ea);
+    const std::string fb = where(tb_src, eb);
     if (ea.shape != eb.shape) {
       throw std::runtime_error(fmt::format("shape mismatch for {}: {} is {}, {} is {}",
-                                           entry_label(ea.stage, ea.layer), fa, shape_str(ea.shape),
-                                           fb, shape_str(eb.shape)));
+                                           entry_label(ea), fa, shape_str(ea.shape), fb,
+                                           shape_str(eb.shape)));
     }
-    AprtTensor ta = read_aprt(fa);
-    AprtTensor tb = read_aprt(fb);
-    int64_t numel = 1;
-    for (int64_t d : ea.shape) numel *= d;
-    for (const auto* pr : {&fa, &fb}) {
-      const AprtTensor& t = pr == &fa ? ta : tb;
-      const uint32_t want_layer = ea.layer < 0 ? kWholeModelLayer : static_cast<uint32_t>(ea.layer);
-      if (static_cast<int64_t>(t.data.size()) != numel) {
-        throw std::runtime_error(fmt::format("{}: holds {} elements but trace.json says shape {}",
-                                             *pr, t.data.size(), shape_str(ea.shape)));
-      }
-      if (t.layer != want_layer) {
-        throw std::runtime_error(fmt::format("{}: APRT layer field is {} but trace.json says {}",
-                                             *pr, t.layer, want_layer));
-      }
-    }
-    const bool normalise = permuted != nullptr && is_qk_row_stage(ea.stage);
+    struct Values {
+      std::vector<float> data;
+    } ta{read_stage(ta_src, ea)}, tb{read_stage(tb_src, eb)};
+    const bool normalise = permuted != nullptr && is_qk(ea);
     if (normalise) {
       const std::string& pf = permuted == &out.a ? fa : fb;
       const int64_t width = qk_width(ea.stage, *permuted);
@@ -265,20 +266,21 @@ TraceDiff diff_trace_dirs(const std::string& dir_a, const std::string& dir_b, in
             pf, shape_str(ea.shape), permuted->n_heads, permuted->n_kv_heads, permuted->head_dim,
             width));
       }
-      AprtTensor& t = permuted == &out.a ? ta : tb;
+      Values& t = permuted == &out.a ? ta : tb;
       for (const auto& [col0, heads] : qk_blocks(ea.stage, *permuted)) {
         unpermute_gguf_llama_qk(t.data.data(), ea.shape[0], width, col0, heads, permuted->head_dim);
       }
     }
-    StageDiff sd{ea.stage, ea.layer, ea.shape,
-                 compare_tensors(ta.data.data(), tb.data.data(), ta.data.size()), normalise};
-    if (ea.stage == Stage::lm_head && ea.shape.size() == 2) {
+    StageDiff sd{ea.stage,  ea.layer,
+                 ea.shape,  compare_tensors(ta.data.data(), tb.data.data(), ta.data.size()),
+                 normalise, ea.user};
+    if (ea.user.empty() && ea.stage == Stage::lm_head && ea.shape.size() == 2) {
       add_logit_stats(sd.stats, ta.data.data(), tb.data.data(), static_cast<size_t>(ea.shape[0]),
                       static_cast<size_t>(ea.shape[1]), top_k);
     }
     out.stages.push_back(std::move(sd));
   }
-  for (const auto& [k, e] : in_b) only_b.push_back(entry_label(e->stage, e->layer));
+  for (const auto& [k, e] : in_b) only_b.push_back(entry_label(*e));
   if (require_same_stages && (!only_a.empty() || !only_b.empty())) {
     throw std::runtime_error(fmt::format("stage sets differ: only in {}: {}; only in {}: {}", dir_a,
                                          join_labels(only_a), dir_b, join_labels(only_b)));

@@ -41,7 +41,11 @@ struct StageDiff {
   std::vector<int64_t> shape;
   DiffStats stats;
   bool qk_normalised = false;  // one side's q/k rows were put in HF order before comparing
+  std::string user = {};       // a user stage's name (stage is then meaningless)
 };
+// The stage's name / "L3 name" label, user stages included.
+std::string stage_diff_name(const StageDiff& d);
+std::string stage_diff_label(const StageDiff& d);
 
 struct TraceDiff {
   TraceMeta a, b;
@@ -60,9 +64,11 @@ enum class QkRows {
   AsIs,
 };
 
-// Compares every stage present in both directories. Throws a clear error (both file
-// paths and shapes) when a shared stage's shape differs, when the layer counts differ,
-// when `require_same_stages` and one side has stages the other lacks, or (Normalise) when
+// Compares every stage present in both traces: each an APRT directory or a safetensors
+// trace file (model/trace/trace_store.h), in either combination. Stages are matched by
+// name (aliases resolved) and layer, and listed in the reference (a) trace's order. Throws a clear
+// error (both file paths and shapes) when a shared stage's shape differs, when the layer counts
+// differ, when `require_same_stages` and one side has stages the other lacks, or (Normalise) when
 // a shared q/k stage's row order is unknown on either side.
 TraceDiff diff_trace_dirs(const std::string& dir_a, const std::string& dir_b, int top_k,
                           bool require_same_stages, QkRows qk = QkRows::Normalise);

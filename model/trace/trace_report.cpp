@@ -15,7 +15,10 @@ json num(double v) {
   return v;
 }
 
-std::string label_of(const BisectRow& r) { return entry_label(r.stage, r.layer); }
+std::string name_of(const BisectRow& r) {
+  return r.user.empty() ? std::string(stage_name(r.stage)) : r.user;
+}
+std::string label_of(const BisectRow& r) { return entry_label(name_of(r), r.layer); }
 
 std::string fmt_sqnr(double v) {
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
@@ -27,7 +30,7 @@ std::string fmt_sqnr(double v) {
 json stage_diff_json(const StageDiff& d) {
   const DiffStats& s = d.stats;
   json j;
-  j["stage"] = std::string(stage_name(d.stage));
+  j["stage"] = stage_diff_name(d);
   j["layer"] = d.layer < 0 ? json(nullptr) : json(d.layer);
   j["shape"] = d.shape;
   j["n"] = s.n;
@@ -94,7 +97,7 @@ std::string stage_diff_line(const std::string& label, const StageDiff& d) {
 std::string diff_table(const TraceDiff& d) {
   std::string out = fmt::format("{:<24} {:>16} {:>12} {:>10}  {:<8} {:>10} {:>10} {:>7}\n", "stage",
                                 "shape", "cosine", "max|a-b|", "index", "rms", "nmse", "sqnr_dB");
-  for (const auto& s : d.stages) out += stage_diff_line(entry_label(s.stage, s.layer), s) + "\n";
+  for (const auto& s : d.stages) out += stage_diff_line(stage_diff_label(s), s) + "\n";
   return out;
 }
 
@@ -159,7 +162,7 @@ json bisect_json(const TraceDiff& d, const BisectResult& r, const BisectCriterio
     const BisectRow& row = r.rows[*r.first];
     json f;
     f["layer"] = row.layer < 0 ? json(nullptr) : json(row.layer);
-    f["stage"] = std::string(stage_name(row.stage));
+    f["stage"] = name_of(row);
     f["cosine"] = num(row.cosine);
     f["nmse"] = num(row.nmse);
     f["floor_cos"] = num(row.floor_cos);
@@ -170,7 +173,7 @@ json bisect_json(const TraceDiff& d, const BisectResult& r, const BisectCriterio
     if (*r.first > 0) {
       const BisectRow& prev = r.rows[*r.first - 1];
       f["jump_from"] = {{"layer", prev.layer < 0 ? json(nullptr) : json(prev.layer)},
-                        {"stage", std::string(stage_name(prev.stage))}};
+                        {"stage", name_of(prev)}};
     }
     j["first_divergence"] = std::move(f);
   } else {

@@ -10,7 +10,7 @@ PV_BUILD="${PV_BUILD:-$PV_ROOT/build}"
 # chromium: the report test renders pv report headless (skips as fixture-absent without it).
 PV_PACKAGES=(cmake ninja-build g++ git pkg-config chromium libyaml-cpp-dev libgtest-dev libgmock-dev
              librapidcheck-dev libfmt-dev libcli11-dev nlohmann-json3-dev libbenchmark-dev libicu-dev
-             liblzma-dev)
+             liblzma-dev python3-numpy)
 
 pv_install_deps() {
   local missing=()
