@@ -83,6 +83,14 @@ json bundle(const std::string& evidence, const std::string& machine, const std::
   return read_json(evidence + "/runs/" + machine + "/" + contract + "/" + falsifier + ".json");
 }
 
+// A gtest binding of the made-up binary "bin" (grader tests that never run it).
+ph::TestBinding bin_test(std::string test) {
+  ph::TestBinding b;
+  b.binary = "bin";
+  b.test = std::move(test);
+  return b;
+}
+
 // "# expect: LINE:COL message" lines at the top of each broken contract.
 struct Expectation {
   std::string file;
@@ -249,7 +257,7 @@ RC_GTEST_PROP(PvHarness, GraderMatchesLadderModel, ()) {
     if (!*rc::gen::arbitrary<bool>()) continue;
     ph::LevelSpec spec;
     spec.level = st;
-    spec.tests.push_back({"bin", "S.T" + std::to_string(static_cast<int>(st)), {}});
+    spec.tests.push_back(bin_test("S.T" + std::to_string(static_cast<int>(st))));
     f.levels.push_back(spec);
     const int o = *rc::gen::inRange(0, 3);
     outcome.push_back(o);
@@ -688,7 +696,7 @@ TEST(PvHarness, CreditedEvidenceMeetsThresholds) {
   ph::Falsifier f;
   f.id = "T-1";
   ph::LevelSpec lv;
-  lv.tests.push_back({"bin", "Suite.Gpu", {}});
+  lv.tests.push_back(bin_test("Suite.Gpu"));
   f.levels.push_back(lv);
   f.thresholds.push_back({"nmse_max", "nmse_max", true, 1e-9, "1e-9", {"c.yaml", 3, 5}});
   const auto grade_with = [&](double recorded) {
@@ -727,7 +735,7 @@ TEST(PvHarness, ThresholdsCheckEveryRun) {
   f.id = "T-2";
   ph::LevelSpec lv;
   lv.runs = 2;
-  lv.tests.push_back({"bin", "Suite.Twice", {}});
+  lv.tests.push_back(bin_test("Suite.Twice"));
   f.levels.push_back(lv);
   f.thresholds.push_back({"cosine_min", "cosine_min", false, 0.999, "0.999", {}});
   ph::TestRun r1, r2;

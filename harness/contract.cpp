@@ -324,6 +324,120 @@ void parse_obligations(Checker& c, const YAML::Node& p, Contract& out) {
   }
 }
 
+const std::vector<std::string> kBindingKeys = {"runner", "id",  "binary", "argv",
+                                               "args",   "env", "cwd",    "dir"};
+const std::vector<std::string> kRunnerNames = {"gtest", "ctest", "pytest", "cargo", "command"};
+
+// One entry of a level's `tests:` (harness/README.md, "Bound tests"): the string forms
+// "binary:Suite.Test" (GoogleTest, as always), "<runner>:<id>" for the other runners, or a
+// map naming the runner. Paths are kept as written; validate resolves them.
+bool parse_binding(Checker& c, const YAML::Node& t, TestBinding& b) {
+  b.pos = c.pos(t);
+  std::string runner = "gtest";
+  if (t.IsScalar()) {
+    const std::string s = t.Scalar();
+    const auto colon = s.find(':');
+    const std::string head = colon == std::string::npos ? s : s.substr(0, colon);
+    if (colon != std::string::npos && head != "gtest" &&
+        std::find(kRunnerNames.begin(), kRunnerNames.end(), head) != kRunnerNames.end()) {
+      runner = head;
+      b.test = s.substr(colon + 1);
+      if (b.test.empty()) {
+        c.error(t, fmt::format("bound test '{}' names no test after '{}:'", s, head));
+        return false;
+      }
+      if (runner == "command") b.argv = {b.test};
+    } else {
+      std::string rest = s;
+      if (head == "gtest" && colon != std::string::npos) rest = s.substr(colon + 1);
+      const auto c2 = rest.find(':');
+      if (c2 != std::string::npos) {
+        b.binary = rest.substr(0, c2);
+        b.test = rest.substr(c2 + 1);
+      }
+      if (c2 == std::string::npos || b.test.empty() || b.test.find('.') == std::string::npos) {
+        c.error(t, fmt::format("bound test '{}' must have the form binary:Suite.Test "
+                               "(e.g. pv_falsifiers:GqaHeadMapping.Falsify001_Property) or "
+                               "<runner>:<id> with a runner of {}",
+                               s, fmt::join(kRunnerNames, ", ")));
+        return false;
+      }
+    }
+  } else if (t.IsMap()) {
+    const std::string what = "a bound test";
+    if (!c.check_map(t, what, kBindingKeys, {"runner"})) return false;
+    runner = c.str(t, "runner", what, true);
+    if (runner.empty()) return false;
+    if (std::find(kRunnerNames.begin(), kRunnerNames.end(), runner) == kRunnerNames.end()) {
+      const std::string near = nearest(runner, kRunnerNames);
+      c.error(t["runner"], fmt::format("unknown runner '{}'{} (runners: {})", runner,
+                                       near.empty() ? "" : "; did you mean '" + near + "'?",
+                                       fmt::join(kRunnerNames, ", ")));
+      return false;
+    }
+    const int before = c.errors();
+    b.test = c.str(t, "id", what, runner != "command");
+    b.binary = c.str(t, "binary", what, runner == "gtest");
+    b.argv = c.str_list(t, "argv", what);
+    b.args = c.str_list(t, "args", what);
+    b.env = c.scalar_map(t, "env", what);
+    b.cwd = c.str(t, "cwd", what, false);
+    b.dir = c.str(t, "dir", what, false);
+    if (c.errors() != before) return false;
+    const auto only_for = [&](const char* key, bool allowed, const char* runners) {
+      if (t[key] && !allowed) {
+        c.error(t[key],
+                fmt::format("'{}' applies to the {} runner{}, not to {}", key, runners,
+                            std::string_view(runners).find(',') == std::string::npos ? "" : "s",
+                            runner));
+        return false;
+      }
+      return true;
+    };
+    if (!only_for("binary", runner == "gtest", "gtest") ||
+        !only_for("argv", runner == "command", "command") ||
+        !only_for("dir", runner == "ctest" || runner == "cargo", "ctest, cargo")) {
+      return false;
+    }
+    if (runner == "command") {
+      if (b.argv.empty()) {
+        c.error(t,
+                "a command test needs 'argv': the program and its arguments (run directly, "
+                "never through a shell)");
+        return false;
+      }
+      if (b.test.empty()) b.test = b.argv[0];
+    }
+  } else {
+    c.error(t,
+            "a bound test must be 'binary:Suite.Test', '<runner>:<id>' or a map "
+            "{runner: ..., id: ...}");
+    return false;
+  }
+  if (runner == "gtest") {
+    b.runner = RunnerKind::kGtest;
+    if (!is_binary_name(b.binary)) {
+      c.error(t, fmt::format("test binary '{}' must be a plain file name in a binary directory "
+                             "(no paths, no shell syntax)",
+                             b.binary));
+      return false;
+    }
+    if (b.test.find_first_of(" \t:-") != std::string::npos) {
+      c.error(t, fmt::format("test name '{}' may not contain spaces, ':' or '-' (those are "
+                             "gtest filter syntax)",
+                             b.test));
+      return false;
+    }
+    return true;
+  }
+  b.binary = runner;
+  b.runner = runner == "ctest"    ? RunnerKind::kCtest
+             : runner == "pytest" ? RunnerKind::kPytest
+             : runner == "cargo"  ? RunnerKind::kCargo
+                                  : RunnerKind::kCommand;
+  return true;
+}
+
 void parse_level(Checker& c, const std::string& fid, const YAML::Node& key, const YAML::Node& body,
                  Falsifier& f) {
   const std::string name = key.Scalar();
@@ -352,33 +466,8 @@ void parse_level(Checker& c, const std::string& fid, const YAML::Node& key, cons
             fmt::format("'tests' in {} must be a non-empty list of binary:Suite.Test", what));
   } else if (tests) {
     for (const auto& t : tests) {
-      const std::string s = t.IsScalar() ? t.Scalar() : std::string();
-      const auto colon = s.find(':');
       TestBinding b;
-      b.pos = c.pos(t);
-      if (colon != std::string::npos) {
-        b.binary = s.substr(0, colon);
-        b.test = s.substr(colon + 1);
-      }
-      if (colon == std::string::npos || b.test.empty() || b.test.find('.') == std::string::npos) {
-        c.error(t, fmt::format("bound test '{}' must have the form binary:Suite.Test "
-                               "(e.g. pv_falsifiers:GqaHeadMapping.Falsify001_Property)",
-                               s));
-        continue;
-      }
-      if (!is_binary_name(b.binary)) {
-        c.error(t, fmt::format("test binary '{}' must be a plain file name in the binary "
-                               "directory (no paths, no shell syntax)",
-                               b.binary));
-        continue;
-      }
-      if (b.test.find_first_of(" \t:-") != std::string::npos) {
-        c.error(t, fmt::format("test name '{}' may not contain spaces, ':' or '-' (those are "
-                               "gtest filter syntax)",
-                               b.test));
-        continue;
-      }
-      lv.tests.push_back(std::move(b));
+      if (parse_binding(c, t, b)) lv.tests.push_back(std::move(b));
     }
   }
   lv.fixtures = c.str_list(body, "fixtures", what);
@@ -467,6 +556,41 @@ void parse_falsifier(Checker& c, const YAML::Node& n, Contract& out) {
 }
 
 }  // namespace
+
+std::string_view runner_name(RunnerKind k) {
+  switch (k) {
+    case RunnerKind::kCtest:
+      return "ctest";
+    case RunnerKind::kPytest:
+      return "pytest";
+    case RunnerKind::kCargo:
+      return "cargo";
+    case RunnerKind::kCommand:
+      return "command";
+    case RunnerKind::kGtest:
+      break;
+  }
+  return "gtest";
+}
+
+std::string TestBinding::key() const {
+  // NUL-separated: no YAML scalar field can forge a boundary.
+  std::string k;
+  const auto add = [&k](char tag, const std::string& v) {
+    k += '\0';
+    k += tag;
+    k += v;
+  };
+  add('r', std::string(runner_name(runner)));
+  add('b', binary);
+  add('t', test);
+  add('c', cwd);
+  add('d', dir);
+  for (const auto& a : argv) add('v', a);
+  for (const auto& a : args) add('a', a);
+  for (const auto& [n, v] : env) add('e', n + "=" + v);
+  return k;
+}
 
 std::string Threshold::describe() const {
   return fmt::format("{} {} {}", metric, upper ? "<=" : ">=", text);

@@ -10,13 +10,27 @@
 
 namespace pv::harness {
 
-// "binary:Suite.Test" — a test the named GoogleTest binary lists. The test part may be a
-// gtest filter pattern ('*', '?') for parameterized families; it must match something.
+// Which test runner a bound test belongs to (harness/README.md, "Bound tests").
+enum class RunnerKind { kGtest, kCtest, kPytest, kCargo, kCommand };
+std::string_view runner_name(RunnerKind k);
+
+// A bound test. GoogleTest: "binary:Suite.Test" — a test the named binary lists; the test
+// part may be a gtest filter pattern ('*', '?') for parameterized families and must match
+// something. Other runners: "ctest:<name>", "pytest:<node id>", "cargo:<test path>",
+// "command:<program>", or the map form {runner, id, binary, argv, args, env, cwd, dir}.
 struct TestBinding {
-  std::string binary;
-  std::string test;
+  std::string binary;  // gtest: a binary's file name; else the runner's name ("pytest", ...)
+  std::string test;    // gtest filter, ctest test name, pytest node id, cargo path, command id
   SourcePos pos;
+  RunnerKind runner = RunnerKind::kGtest;
+  std::vector<std::string> argv;           // command: the program and its arguments
+  std::vector<std::string> args;           // extra arguments for the runner / binary
+  std::map<std::string, std::string> env;  // added to the test's environment
+  std::string cwd;  // working directory (relative to the source root); "" -> runner default
+  std::string dir;  // ctest: the CTest build tree; cargo: the crate; "" -> pv.yaml's
   std::string text() const { return binary + ":" + test; }
+  // Everything that makes two bindings run differently (jobs are shared by key).
+  std::string key() const;
 };
 
 struct LevelSpec {

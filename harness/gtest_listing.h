@@ -31,7 +31,10 @@ class ListingCache {
   const Listing& get(const std::string& binary);
   // Pre-seed a listing (benchmarks, tests) without running the binary.
   void put(const std::string& binary, Listing listing);
-  std::string path_of(const std::string& binary) const { return bin_dir_ + "/" + binary; }
+  // `binary` is a plain name inside bin_dir, or a path (a binary found in another bin dir).
+  std::string path_of(const std::string& binary) const {
+    return binary.find('/') != std::string::npos ? binary : bin_dir_ + "/" + binary;
+  }
   const std::string& bin_dir() const { return bin_dir_; }
   int binaries_listed() const { return listed_; }
 

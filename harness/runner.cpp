@@ -37,19 +37,35 @@ std::map<std::string, std::string> threshold_env(const std::vector<Threshold>& t
 
 TestRun run_one(const RunJob& job, const RunnerOptions& opts) {
   namespace fs = std::filesystem;
+  TestBinding b = job.binding;
+  if (b.binary.empty()) {  // a job built from binary and test only (tests, benchmarks)
+    b.binary = job.binary;
+    b.test = job.test;
+  }
+  RunWhere where = opts.where;
+  if (where.bin_dirs.empty()) where.bin_dirs = {opts.bin_dir};
+  const Invocation inv = resolve_binding(b, job.root, where);
+  if (inv.error.empty() && b.runner != RunnerKind::kGtest) {
+    return run_foreign(b, inv, job.env, job.seed, opts.timeout);
+  }
   std::string dir = (fs::temp_directory_path() / "pv-run-XXXXXX").string();
   ProcessResult proc;
   std::string json_text;
-  if (mkdtemp(dir.data()) == nullptr) {
+  if (!inv.error.empty()) {
+    proc.spawn_error = inv.error;
+  } else if (mkdtemp(dir.data()) == nullptr) {
     proc.spawn_error = "cannot create a scratch directory for the gtest report";
   } else {
     const std::string json_path = dir + "/report.json";
     ProcessOptions po;
-    po.argv = {opts.bin_dir + "/" + job.binary, "--gtest_filter=" + job.test,
-               "--gtest_output=json:" + json_path, "--gtest_color=no"};
-    po.env = job.env;
+    po.argv = {inv.argv[0], "--gtest_filter=" + job.test, "--gtest_output=json:" + json_path,
+               "--gtest_color=no"};
+    po.argv.insert(po.argv.end(), inv.argv.begin() + 1, inv.argv.end());
+    po.env = inv.env;
+    for (const auto& [k, v] : job.env) po.env[k] = v;
     po.env["PV_SEED"] = std::to_string(job.seed);
     po.env["RC_PARAMS"] = "seed=" + std::to_string(job.seed);
+    po.cwd = inv.cwd;
     po.timeout = opts.timeout;
     proc = run_process(po);
     std::ifstream in(json_path, std::ios::binary);

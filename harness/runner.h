@@ -1,7 +1,7 @@
 // Runs bound tests: one process per (test, run), the binary executed directly with
-// --gtest_filter and --gtest_output=json, PV_SEED / RC_PARAMS set, a per-test timeout,
-// and --jobs N processes at once. A falsifier's thresholds reach its tests as
-// PV_THRESHOLD_<NAME>=<bound> (NAME: the key upper-cased, other characters '_') and
+// --gtest_filter and --gtest_output=json (other runners: harness/runners.h), PV_SEED /
+// RC_PARAMS set, a per-test timeout, and --jobs N processes at once. A falsifier's thresholds reach
+// its tests as PV_THRESHOLD_<NAME>=<bound> (NAME: the key upper-cased, other characters '_') and
 // PV_THRESHOLDS={"<key>": {"metric": "<m>", "max"|"min": <bound>}, ...}.
 #pragma once
 
@@ -14,18 +14,22 @@
 
 #include "harness/contract.h"
 #include "harness/gtest_result.h"
+#include "harness/runners.h"
 
 namespace pv::harness {
 
 struct RunJob {
-  std::string binary;  // plain file name inside bin_dir
-  std::string test;    // gtest filter (a full name or a pattern)
+  std::string binary;   // gtest: plain file name inside a bin dir; else the runner's name
+  std::string test;     // gtest filter (a full name or a pattern), or the runner's test id
+  TestBinding binding;  // the binding as the contract states it (runner, args, env, cwd)
+  std::string root;     // the contract's source root (relative binding paths)
   uint64_t seed = 0;
   std::map<std::string, std::string> env;  // added to the test's environment (thresholds)
 };
 
 struct RunnerOptions {
   std::string bin_dir;
+  RunWhere where;  // bin dirs (bin_dir first) and pv.yaml's runners
   int jobs = 1;
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};
   // Called (serialized) after each job finishes: (done, total, the job).

@@ -11,6 +11,8 @@
 #include <tuple>
 
 #include "harness/atomic_file.h"
+#include "harness/repo_config.h"
+#include "harness/runners.h"
 #include "harness/source_tree.h"
 
 namespace pv::harness {
@@ -19,8 +21,8 @@ namespace {
 namespace fs = std::filesystem;
 
 // Cross-contract checks: duplicate ids, depends_on, bound tests, inputs globs.
-void check_contract_set(ValidateResult& res, ListingCache& listing,
-                        std::map<std::string, SourceTree>& trees) {
+void check_contract_set(ValidateResult& res, BindingChecker& listing,
+                        std::map<std::string, SourceTree>& trees, bool check_bindings) {
   std::map<std::string, SourcePos> contract_ids;
   std::map<std::string, std::pair<SourcePos, std::string>> falsifier_ids;
   for (const auto& c : res.contracts) {
@@ -88,32 +90,16 @@ void check_contract_set(ValidateResult& res, ListingCache& listing,
       }
       for (const auto& lv : f.levels) {
         for (const auto& t : lv.tests) {
-          const Listing& l = listing.get(t.binary);
-          if (!l.ok) {
-            res.diags.push_back(
-                {t.pos, fmt::format("bound test {} cannot be checked: {}", t.text(), l.error)});
-            continue;
-          }
-          const bool pattern = t.test.find_first_of("*?") != std::string::npos;
-          bool found = false;
-          if (pattern) {
-            for (const auto& name : l.tests) {
-              if (gtest_pattern_match(t.test, name)) {
-                found = true;
-                break;
-              }
-            }
+          if (!check_bindings) break;
+          const std::string problem = listing.check(t, c.root);
+          if (problem.empty()) continue;
+          // The gtest wording ("is not listed by ...") stands on its own; a binary that
+          // cannot be found or listed is introduced as before.
+          if (problem.rfind("bound test ", 0) == 0) {
+            res.diags.push_back({t.pos, problem});
           } else {
-            found = l.tests.count(t.test) > 0;
-          }
-          if (!found) {
-            std::string near;
-            if (!pattern)
-              near = nearest(t.test, std::vector<std::string>(l.tests.begin(), l.tests.end()));
             res.diags.push_back(
-                {t.pos,
-                 fmt::format("bound test '{}' is not listed by {} --gtest_list_tests{}", t.test,
-                             t.binary, near.empty() ? "" : "; did you mean '" + near + "'?")});
+                {t.pos, fmt::format("bound test {} cannot be checked: {}", t.text(), problem)});
           }
         }
       }
@@ -144,9 +130,27 @@ ValidateResult validate(const ValidateOptions& opts) {
   }
   ListingCache own_listing(opts.bin_dir);
   ListingCache& listing = opts.listing ? *opts.listing : own_listing;
+  RunWhere where;
+  where.bin_dirs = {opts.bin_dir};
+  bool config_ok = true;
+  {
+    std::string config = opts.config;
+    if (config.empty() && !res.contracts.empty()) {
+      const std::string beside = res.contracts.front().root + "/pv.yaml";
+      std::error_code ec;
+      if (fs::is_regular_file(beside, ec)) config = beside;
+    }
+    const size_t before = res.diags.size();
+    if (!config.empty()) where.config = load_repo_config(config, res.diags);
+    // Bindings resolve through the config: with a broken one, listing them would run
+    // runners in the wrong places. Its errors already stop the run.
+    config_ok = res.diags.size() == before;
+    for (const auto& d : where.config.bin_dirs) where.bin_dirs.push_back(d);
+  }
+  BindingChecker checker(listing, where);
   std::map<std::string, SourceTree> trees;
-  check_contract_set(res, listing, trees);
-  res.binaries_listed = listing.binaries_listed();
+  check_contract_set(res, checker, trees, config_ok);
+  res.binaries_listed = listing.binaries_listed() + checker.listed();
   std::stable_sort(res.diags.begin(), res.diags.end(),
                    [](const Diagnostic& a, const Diagnostic& b) {
                      return std::tie(a.pos.file, a.pos.line, a.pos.col) <
@@ -168,7 +172,7 @@ ValidateResult validate(const ValidateOptions& opts) {
   // Falsifiers stating different thresholds give the test different environments, so
   // the thresholds are part of the key.
   std::vector<RunJob> jobs;
-  std::map<std::tuple<std::string, std::string, int, std::string>, size_t> job_of;
+  std::map<std::tuple<std::string, int, std::string>, size_t> job_of;
   for (const auto& c : res.contracts) {
     for (const auto& f : c.falsifiers) {
       if (opts.select && !opts.select(f.id)) continue;
@@ -177,10 +181,10 @@ ValidateResult validate(const ValidateOptions& opts) {
       for (const auto& lv : f.levels) {
         for (const auto& t : lv.tests) {
           for (int r = 0; r < lv.runs; ++r) {
-            auto key = std::make_tuple(t.binary, t.test, r, env_key);
+            auto key = std::make_tuple(c.root + '\0' + t.key(), r, env_key);
             if (job_of.count(key)) continue;
             job_of[key] = jobs.size();
-            jobs.push_back({t.binary, t.test, res.seed + jobs.size(), env});
+            jobs.push_back({t.binary, t.test, t, c.root, res.seed + jobs.size(), env});
           }
         }
       }
@@ -188,6 +192,7 @@ ValidateResult validate(const ValidateOptions& opts) {
   }
   RunnerOptions ro;
   ro.bin_dir = opts.bin_dir;
+  ro.where = where;
   ro.jobs = opts.jobs;
   ro.timeout = opts.timeout;
   ro.progress = opts.progress;
@@ -212,7 +217,7 @@ ValidateResult validate(const ValidateOptions& opts) {
         for (const auto& t : lv.tests) {
           std::vector<TestRun> these;
           for (int r = 0; r < lv.runs; ++r) {
-            TestRun tr = runs[job_of.at(std::make_tuple(t.binary, t.test, r, env_key))];
+            TestRun tr = runs[job_of.at(std::make_tuple(c.root + '\0' + t.key(), r, env_key))];
             tr.name = t.test;
             these.push_back(std::move(tr));
           }

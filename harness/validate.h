@@ -25,7 +25,10 @@ struct ValidateOptions {
   std::vector<std::string> contracts;
   bool schema_only = false;  // parse + binding check; run nothing, write nothing
   int jobs = 1;
-  std::string bin_dir;       // where test binaries live (required)
+  std::string bin_dir;  // where test binaries live (required); searched first
+  // pv.yaml (harness/README.md): "" -> <source root of the first contract>/pv.yaml when
+  // there is one. Adds bin dirs, environment and runner settings.
+  std::string config;
   std::string evidence_dir;  // "" -> <source root of the first contract>/evidence
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};
   std::optional<uint64_t> seed;  // base seed; fresh when absent

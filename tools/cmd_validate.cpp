@@ -25,7 +25,9 @@ constexpr const char* kFooter = R"(Exit codes:
   2  usage error or schema errors (every problem is listed as file:line:col)
 
 Bound tests run as `<bin-dir>/<binary> --gtest_filter=<test> --gtest_output=json:...`
-(no shell), with PV_SEED=<seed> and RC_PARAMS="seed=<seed>"; replay a failure with the
+(no shell), with PV_SEED=<seed> and RC_PARAMS="seed=<seed>"; ctest, pytest, cargo test
+and plain commands run likewise, each reporting through its JUnit report or libtest
+output and the result file PV_RESULT_FILE (harness/README.md). Replay a failure with the
 seed printed in its counterexample. Evidence bundles go to
 <evidence-dir>/runs/<machine-id>/<contract-id>/<falsifier-id>.json and an index to
 <evidence-dir>/index.json (see harness/README.md). Set PV_MACHINE_ID to pin the machine id.)";
@@ -52,6 +54,7 @@ struct Args {
   std::string junit;
   std::string evidence_dir;
   std::string bin_dir;
+  std::string config;  // pv.yaml (harness/README.md)
   std::string source_root;
   double timeout_s = 600;
   int64_t seed = -1;
@@ -68,6 +71,7 @@ int run_validate(const Args& a) {
   o.schema_only = a.schema_only;
   o.jobs = a.jobs;
   o.bin_dir = a.bin_dir.empty() ? self_dir() : a.bin_dir;
+  o.config = a.config;
   o.evidence_dir = a.evidence_dir;
   o.source_root = a.source_root;
   o.timeout = std::chrono::milliseconds(static_cast<int64_t>(a.timeout_s * 1000));
@@ -128,7 +132,12 @@ PV_COMMAND("validate", "Run bound falsifiers, earn statuses, write evidence bund
              sub.add_option("--evidence-dir", args->evidence_dir,
                             "Evidence directory (default: <source root>/evidence)");
              sub.add_option("--bin-dir", args->bin_dir,
-                            "Where test binaries live (default: the directory of pv)");
+                            "Where test binaries live (default: the directory of pv); "
+                            "searched before pv.yaml's bin_dirs");
+             sub.add_option("--config", args->config,
+                            "Per-repo config: bin dirs, runner programs, env (default: "
+                            "pv.yaml at the source root, when present)")
+                 ->check(CLI::ExistingFile);
              sub.add_option("--source-root", args->source_root,
                             "Root that inputs globs are relative to (default: the directory "
                             "holding .git above the contract, else CMakeLists.txt + contracts/)")
