@@ -278,7 +278,7 @@ TEST(Hardening, HostileContractsAreRefusedWithLineCol) {
   expect_contract_refused("utf8", std::string(kHead) + "    # caf\xC3(\n",
                           "11:10: error: invalid UTF-8 at byte");
   expect_contract_refused("second-doc", std::string(kHead) + "---\nmetadata: {}\n",
-                          "12:1: error: a second YAML document");
+                          "11:1: error: a second YAML document");
   expect_contract_refused("deep",
                           "x: " + std::string(100000, '[') + std::string(100000, ']') + "\n", "1:");
   // A contract that is a FIFO: refused at once, not read forever.
