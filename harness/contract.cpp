@@ -1,6 +1,7 @@
 #include "harness/contract.h"
 
 #include <fmt/format.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -8,10 +9,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 
+#include "harness/input_limits.h"
 #include "harness/sha256.h"
 
 namespace pv::harness {
@@ -596,11 +597,51 @@ std::string Threshold::describe() const {
   return fmt::format("{} {} {}", metric, upper ? "<=" : ">=", text);
 }
 
+namespace {
+
+// A semver number: "0" or digits without a leading zero.
+bool semver_number(std::string_view s) {
+  if (s.empty() || (s.size() > 1 && s[0] == '0')) return false;
+  return std::all_of(s.begin(), s.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+}
+
+// Dot-separated non-empty identifiers of [0-9A-Za-z-].
+bool semver_identifiers(std::string_view s) {
+  size_t start = 0;
+  for (size_t k = 0; k <= s.size(); ++k) {
+    if (k == s.size() || s[k] == '.') {
+      if (k == start) return false;
+      start = k + 1;
+    } else if (!std::isalnum(static_cast<unsigned char>(s[k])) && s[k] != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+// Parsed by hand, in one pass: std::regex recurses per character and overflowed the stack
+// on a version string of 50 KB.
 bool is_semver(std::string_view v) {
-  static const std::regex re(
-      "(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)"
-      "(-[0-9A-Za-z-]+(\\.[0-9A-Za-z-]+)*)?(\\+[0-9A-Za-z-]+(\\.[0-9A-Za-z-]+)*)?");
-  return std::regex_match(v.begin(), v.end(), re);
+  if (v.size() > 256) return false;
+  std::string_view build, pre;
+  if (const size_t plus = v.find('+'); plus != std::string_view::npos) {
+    build = v.substr(plus + 1);
+    if (!semver_identifiers(build)) return false;
+    v = v.substr(0, plus);
+  }
+  if (const size_t dash = v.find('-'); dash != std::string_view::npos) {
+    pre = v.substr(dash + 1);
+    if (!semver_identifiers(pre)) return false;
+    v = v.substr(0, dash);
+  }
+  const size_t a = v.find('.');
+  if (a == std::string_view::npos) return false;
+  const size_t b = v.find('.', a + 1);
+  if (b == std::string_view::npos) return false;
+  return semver_number(v.substr(0, a)) && semver_number(v.substr(a + 1, b - a - 1)) &&
+         semver_number(v.substr(b + 1));
 }
 
 size_t edit_distance(std::string_view a, std::string_view b) {
@@ -650,6 +691,99 @@ std::string find_source_root(const std::string& path) {
   return dir.lexically_normal().string();
 }
 
+namespace {
+
+// Deepest nesting of maps and lists a contract may use (the schema needs 5).
+constexpr int kMaxYamlDepth = 64;
+
+// line:col (1-based) of byte `at` of `text`.
+SourcePos byte_pos(const std::string& path, std::string_view text, size_t at) {
+  int line = 1, col = 1;
+  for (size_t k = 0; k < at && k < text.size(); ++k) {
+    if (text[k] == '\n') {
+      ++line;
+      col = 1;
+    } else if ((static_cast<unsigned char>(text[k]) & 0xC0) != 0x80) {
+      ++col;  // columns count characters, not UTF-8 continuation bytes
+    }
+  }
+  return {path, line, col};
+}
+
+// Walks the YAML events without building nodes: an alias (whose expansion is what makes a
+// 1 KB "billion laughs" document cost minutes), nesting past kMaxYamlDepth, and a second
+// document (which YAML::Load would silently ignore) are refused here, at their line:col.
+class YamlGuard : public YAML::EventHandler {
+ public:
+  explicit YamlGuard(std::string path) : path_(std::move(path)) {}
+  struct Refused {
+    SourcePos pos;
+    std::string message;
+  };
+
+  void OnDocumentStart(const YAML::Mark& m) override {
+    if (++documents_ > 1) {
+      throw Refused{at(m), "a second YAML document: a contract file holds exactly one"};
+    }
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark& m, YAML::anchor_t) override {
+    throw Refused{at(m), "YAML aliases (*name) are not allowed in contracts: write the value out"};
+  }
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    enter(m);
+  }
+  void OnSequenceEnd() override { --depth_; }
+  void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    enter(m);
+  }
+  void OnMapEnd() override { --depth_; }
+
+ private:
+  SourcePos at(const YAML::Mark& m) const { return {path_, m.line + 1, m.column + 1}; }
+  void enter(const YAML::Mark& m) {
+    if (++depth_ > kMaxYamlDepth) {
+      throw Refused{at(m),
+                    fmt::format("lists and maps nested deeper than {} levels", kMaxYamlDepth)};
+    }
+  }
+  std::string path_;
+  int depth_ = 0;
+  int documents_ = 0;
+};
+
+// Byte-level and event-level checks before YAML::Load; false (with one diagnostic) when the
+// text must not be loaded.
+bool precheck_yaml(Checker& c, const std::string& path, const std::string& text) {
+  if (const size_t nul = text.find('\0'); nul != std::string::npos) {
+    c.error(byte_pos(path, text, nul), fmt::format("NUL byte at byte {}", nul));
+    return false;
+  }
+  if (const auto bad = first_invalid_utf8(text)) {
+    c.error(byte_pos(path, text, *bad), fmt::format("invalid UTF-8 at byte {}", *bad));
+    return false;
+  }
+  try {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    YamlGuard guard(path);
+    if (parser.HandleNextDocument(guard)) parser.HandleNextDocument(guard);
+  } catch (const YamlGuard::Refused& r) {
+    c.error(r.pos, r.message);
+    return false;
+  } catch (const YAML::Exception&) {
+    // Syntax errors are reported by YAML::Load below, with their position.
+  }
+  return true;
+}
+
+}  // namespace
+
 LoadedContract load_contract_text(const std::string& path, const std::string& text,
                                   Diagnostics& diags) {
   LoadedContract out;
@@ -661,6 +795,7 @@ LoadedContract load_contract_text(const std::string& path, const std::string& te
   if (ec || k.rel_file.empty()) k.rel_file = path;
   k.sha256 = sha256_hex(text);
   Checker c(path, diags);
+  if (!precheck_yaml(c, path, text)) return out;
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -713,14 +848,17 @@ LoadedContract load_contract_text(const std::string& path, const std::string& te
 }
 
 LoadedContract load_contract(const std::string& path, Diagnostics& diags) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    diags.push_back({{path, 0, 0}, "cannot open the contract file"});
+  std::string text;
+  try {
+    text = read_regular_file(path, kMaxContractBytes);
+  } catch (const std::exception& e) {
+    // e.what() starts with the path; the diagnostic adds it again.
+    std::string why = e.what();
+    if (why.rfind(path + ": ", 0) == 0) why = why.substr(path.size() + 2);
+    diags.push_back({{path, 0, 0}, "cannot read the contract file: " + why});
     return {};
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return load_contract_text(path, ss.str(), diags);
+  return load_contract_text(path, text, diags);
 }
 
 Contract load_contract_lenient(const std::string& path) {
@@ -735,15 +873,8 @@ Contract load_contract_lenient(const std::string& path) {
 }
 
 std::string peek_contract_id(const std::string& path) {
-  try {
-    const YAML::Node root = YAML::LoadFile(path);
-    if (root.IsMap() && root["metadata"] && root["metadata"].IsMap() && root["metadata"]["id"] &&
-        root["metadata"]["id"].IsScalar()) {
-      return root["metadata"]["id"].Scalar();
-    }
-  } catch (const YAML::Exception&) {
-  }
-  return {};
+  // Through the full loader: the same limits (size, aliases, documents) apply to a peek.
+  return load_contract_lenient(path).id;
 }
 
 }  // namespace pv::harness

@@ -11,6 +11,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "harness/input_limits.h"
+
 namespace pv::harness {
 namespace {
 
@@ -78,7 +80,7 @@ Status status_field(const nlohmann::json& obj, const char* key, const std::strin
   const std::string name = str_field(obj, key);
   const auto s = status_from_name(name);
   if (!s) {
-    throw std::runtime_error(file + ": " + where + "." + key + " is '" + name +
+    throw std::runtime_error(file + ": /" + where + "/" + key + " is '" + name +
                              "', not a ladder status");
   }
   return *s;
@@ -117,6 +119,7 @@ const EvidenceTest* EvidenceBundle::find_test(const std::string& binary,
 }
 
 std::optional<EvidenceBundle> parse_bundle(const std::string& file, const std::string& bytes) {
+  if (auto deep = json_nesting_error(bytes)) throw std::runtime_error(file + ": " + *deep);
   const nlohmann::json j = nlohmann::json::parse(bytes, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
     // Not ours to judge unless it claims to be a bundle; a torn bundle is an error.
@@ -135,8 +138,12 @@ std::optional<EvidenceBundle> parse_bundle(const std::string& file, const std::s
   b.contract_file = str_field(c, "file");
   b.contract_sha256 = str_field(c, "sha256");
   b.falsifier_id = str_field(f, "id");
-  if (b.falsifier_id.empty()) throw std::runtime_error(file + ": falsifier.id missing");
-  if (b.contract_id.empty()) throw std::runtime_error(file + ": contract.id missing");
+  if (b.falsifier_id.empty()) {
+    throw std::runtime_error(file + ": /falsifier/id is missing or not a string");
+  }
+  if (b.contract_id.empty()) {
+    throw std::runtime_error(file + ": /contract/id is missing or not a string");
+  }
   b.claimed = status_field(f, "claimed", file, "falsifier");
   b.earned = status_field(f, "earned", file, "falsifier");
   b.capped_by = str_field(f, "capped_by");
@@ -246,14 +253,11 @@ std::vector<CommittedEvidence> find_committed(const std::string& evidence_dir,
     if (machine == local_machine) continue;
     const fs::path p = m / contract_id / (falsifier_id + ".json");
     if (!fs::is_regular_file(p, ec)) continue;
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream bytes;
-    bytes << in.rdbuf();
     std::optional<EvidenceBundle> b;
     try {
-      b = parse_bundle(p.string(), bytes.str());
-    } catch (const std::runtime_error&) {
-      continue;  // torn or incomplete: it earns nothing
+      b = parse_bundle(p.string(), read_regular_file(p, kMaxEvidenceFileBytes));
+    } catch (const std::exception&) {
+      continue;  // torn, incomplete, oversized or not a file: it earns nothing
     }
     if (!b) continue;
     CommittedEvidence ev;

@@ -37,8 +37,15 @@ struct TestRun {
 // Turns the gtest JSON report (may be empty/partial when the process died) plus the
 // process's fate into a TestRun. A skip whose reason is not "fixture-absent: <name>" is
 // a failure: an unexplained skip is not allowed.
+// A report that cannot be read (report_error), is nested too deep or holds a value of the
+// wrong type fails the run with a message naming the place; it never throws.
 TestRun interpret_gtest_run(const std::string& binary, const std::string& name,
-                            const std::string& json_text, const ProcessResult& proc, uint64_t seed);
+                            const std::string& json_text, const ProcessResult& proc, uint64_t seed,
+                            const std::string& report_error = {});
+
+// The gtest JSON report at `path`, at most kMaxGtestReportBytes; "" when there is none (the
+// process died first). A report that cannot be read sets *error (naming the file).
+std::string read_gtest_report(const std::string& path, std::string* error);
 
 // From a rapidcheck failure message: "Falsifiable after ...\n\n<type>:\n<value>".
 std::string extract_rapidcheck_counterexample(const std::string& failure);

@@ -50,7 +50,7 @@ TestRun run_one(const RunJob& job, const RunnerOptions& opts) {
   }
   std::string dir = (fs::temp_directory_path() / "pv-run-XXXXXX").string();
   ProcessResult proc;
-  std::string json_text;
+  std::string json_text, report_error;
   if (!inv.error.empty()) {
     proc.spawn_error = inv.error;
   } else if (mkdtemp(dir.data()) == nullptr) {
@@ -68,16 +68,11 @@ TestRun run_one(const RunJob& job, const RunnerOptions& opts) {
     po.cwd = inv.cwd;
     po.timeout = opts.timeout;
     proc = run_process(po);
-    std::ifstream in(json_path, std::ios::binary);
-    if (in) {
-      std::stringstream ss;
-      ss << in.rdbuf();
-      json_text = ss.str();
-    }
+    json_text = read_gtest_report(json_path, &report_error);
     std::error_code ec;
     fs::remove_all(dir, ec);
   }
-  return interpret_gtest_run(job.binary, job.test, json_text, proc, job.seed);
+  return interpret_gtest_run(job.binary, job.test, json_text, proc, job.seed, report_error);
 }
 
 std::vector<TestRun> run_tests(const std::vector<RunJob>& jobs, const RunnerOptions& opts) {

@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "harness/atomic_file.h"
+#include "harness/input_limits.h"
 #include "harness/repo_config.h"
 #include "harness/runners.h"
 #include "harness/source_tree.h"
@@ -240,7 +241,10 @@ ValidateResult validate(const ValidateOptions& opts) {
       const std::string path = res.evidence_dir + "/" +
                                bundle_relpath(res.env.machine_id, v.contract->id, v.falsifier->id);
       try {
-        write_file_atomic(path, make_bundle(v, res.env, now).dump(2) + "\n");
+        write_file_atomic(path,
+                          make_bundle(v, res.env, now)
+                                  .dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
+                              "\n");
         res.bundles_written.push_back(v.bundle_path);
       } catch (const std::exception& e) {
         res.io_errors.push_back(e.what());
@@ -248,7 +252,27 @@ ValidateResult validate(const ValidateOptions& opts) {
     }
     res.index_path = res.evidence_dir + "/index.json";
     nlohmann::json previous;
-    if (std::ifstream in(res.index_path); in) previous = nlohmann::json::parse(in, nullptr, false);
+    {
+      // The previous index only carries entries of contracts not validated now. A broken one
+      // (committed, torn, hostile) must not break this and every later validate: it is
+      // rebuilt from this run, with a warning naming it.
+      std::error_code ec;
+      if (std::filesystem::exists(res.index_path, ec)) {
+        try {
+          const std::string text = read_regular_file(res.index_path, kMaxEvidenceFileBytes);
+          if (auto deep = json_nesting_error(text)) throw std::runtime_error(*deep);
+          previous = nlohmann::json::parse(text, nullptr, false);
+          if (previous.is_discarded() || !previous.is_object()) {
+            throw std::runtime_error("not a JSON object");
+          }
+        } catch (const std::exception& e) {
+          std::string why = e.what();
+          if (why.rfind(res.index_path + ": ", 0) == 0) why = why.substr(res.index_path.size() + 2);
+          res.warnings.push_back(res.index_path + ": ignored and rebuilt from this run: " + why);
+          previous = nlohmann::json();
+        }
+      }
+    }
     try {
       write_file_atomic(res.index_path, make_index(res.verdicts, previous, now).dump(2) + "\n");
     } catch (const std::exception& e) {

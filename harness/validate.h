@@ -51,6 +51,7 @@ struct ValidateResult {
   std::vector<std::string> bundles_written;
   std::string index_path;
   std::vector<std::string> io_errors;
+  std::vector<std::string> warnings;  // problems pv worked around (a rebuilt index.json)
   int binaries_listed = 0;
   int tests_run = 0;
   int exit_code = kExitOk;

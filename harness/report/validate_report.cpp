@@ -139,6 +139,7 @@ void print_human(std::ostream& out, const ValidateResult& r, bool schema_only) {
                        r.seed);
   }
   for (const auto& e : r.io_errors) out << "error: " << e << "\n";
+  for (const auto& w : r.warnings) out << "warning: " << w << "\n";
 }
 
 nlohmann::json to_json(const ValidateResult& r, bool schema_only) {
@@ -209,6 +210,7 @@ nlohmann::json to_json(const ValidateResult& r, bool schema_only) {
   j["evidence_dir"] = null_if_empty(r.evidence_dir);
   j["bundles_written"] = r.bundles_written;
   j["io_errors"] = r.io_errors;
+  j["warnings"] = r.warnings;
   return j;
 }
 

@@ -2,7 +2,8 @@
 // The reader checks everything before it is used: every count and length against the
 // bytes left in the file (before any allocation is sized by it), n_dims <= 4, type ids,
 // tensor names, alignment, and that tensor data is aligned, inside the file and
-// non-overlapping. Tensor data is not copied: GgufTensorInfo::data points into the map.
+// non-overlapping. Tensor data is not copied: GgufTensorInfo::data points into the map
+// (or, for data the file places at a misaligned byte, to an aligned copy: see MappedFile).
 #pragma once
 
 #include <cstdint>
@@ -125,6 +126,9 @@ struct GgufFile {
 constexpr int kGgufMaxArrayDepth = 8;
 constexpr uint64_t kGgufMaxTensorName = 64;
 constexpr uint32_t kGgufMaxDims = 4;
+// Most memory the parsed metadata may take (a 152k-token vocabulary with its merges takes
+// about 60 MiB).
+constexpr uint64_t kGgufMaxMetadataMemory = 512ull << 20;
 
 // Parses and validates; throws FormatError.
 GgufFile read_gguf(std::shared_ptr<const MappedFile> file);

@@ -86,7 +86,22 @@ class GgufParser {
     }
   }
 
+  // Counts the memory parsed metadata takes. One GgufValue is ~100 bytes but its smallest
+  // encoding is 1: a 10 MB file of u8 arrays would cost 1 GB. Past the limit the file is
+  // refused, naming the key being read, before the memory is spent.
+  void charge(uint64_t bytes) { charge_at(cur_.pos(), bytes); }
+  void charge_at(uint64_t at, uint64_t bytes) {
+    metadata_bytes_ += bytes;
+    if (metadata_bytes_ > kGgufMaxMetadataMemory) {
+      cur_.fail_at(at,
+                   fmt::format("metadata needs more than {} MiB of memory once parsed (arrays of "
+                               "{} bytes per element in memory); pv refuses metadata this large",
+                               kGgufMaxMetadataMemory >> 20, sizeof(GgufValue)));
+    }
+  }
+
   GgufValue read_value(GgufType type, int depth) {
+    if (depth == 0) charge(sizeof(GgufValue));  // array items are charged with their array
     GgufValue v;
     v.type = type;
     const GgufTypeInfo& info = gguf_type_info(type);
@@ -113,6 +128,7 @@ class GgufParser {
       }
       case GgufKind::String:
         v.str = read_string(what);
+        charge(v.str.size());
         break;
       case GgufKind::Array: {
         if (depth >= kGgufMaxArrayDepth) {
@@ -133,6 +149,9 @@ class GgufParser {
                                    "but only {} bytes are left in the file",
                                    count, gguf_type_name(v.elem_type), min_size, cur_.remaining()));
         }
+        // The whole array is charged before any element is read: a refused array costs
+        // nothing, and the error points at its count.
+        charge_at(count_at, count * sizeof(GgufValue));
         // count is bounded by the bytes left, but one GgufValue is ~100 bytes: reserve
         // only a capped amount so memory grows with elements actually read.
         v.items.reserve(std::min<uint64_t>(count, kReserveCap));
@@ -302,6 +321,10 @@ class GgufParser {
                                                  prev->offset, prev->offset + prev->nbytes));
       }
     }
+    // Only now, with no overlap, are copies of misaligned data bounded by the file size.
+    for (auto& ti : out_.tensors) {
+      ti.data = out_.file->aligned(static_cast<uint64_t>(ti.data - out_.file->data()), ti.nbytes);
+    }
     cur_.set_subject("");
   }
 
@@ -309,6 +332,7 @@ class GgufParser {
   GgufReadOptions options_;
   GgufFile out_;
   uint64_t tensor_count_ = 0;
+  uint64_t metadata_bytes_ = 0;
 };
 
 }  // namespace

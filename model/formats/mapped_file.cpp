@@ -37,20 +37,37 @@ FormatError::FormatError(std::string path, uint64_t offset, std::string subject,
 std::string tensor_subject(std::string_view name) { return "tensor '" + std::string(name) + "'"; }
 std::string key_subject(std::string_view name) { return "key '" + std::string(name) + "'"; }
 
-std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+namespace {
+
+// Opens `path` read-only and checks it is a regular file. O_NONBLOCK: opening a FIFO with no
+// writer would otherwise block forever before fstat could refuse it.
+int open_regular(const std::string& path, struct stat* st) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     throw FormatError(path, FormatError::kNoOffset, "",
                       std::string("cannot open: ") + std::strerror(errno));
   }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (::fstat(fd, st) != 0) {
     int err = errno;
     ::close(fd);
     throw FormatError(path, FormatError::kNoOffset, "",
-                      S_ISDIR(st.st_mode) ? "is a directory, not a file"
-                                          : std::string("cannot stat: ") + std::strerror(err));
+                      std::string("cannot stat: ") + std::strerror(err));
   }
+  if (!S_ISREG(st->st_mode)) {
+    ::close(fd);
+    throw FormatError(path, FormatError::kNoOffset, "",
+                      S_ISDIR(st->st_mode) ? "is a directory, not a file"
+                                           : "is not a regular file (a FIFO, socket or device); "
+                                             "pv reads only regular files");
+  }
+  return fd;
+}
+
+}  // namespace
+
+std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
+  struct stat st {};
+  int fd = open_regular(path, &st);
   std::shared_ptr<MappedFile> f(new MappedFile());
   f->path_ = path;
   f->size_ = static_cast<uint64_t>(st.st_size);
@@ -67,6 +84,67 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
   }
   ::close(fd);  // the mapping stays valid after close
   return f;
+}
+
+std::string read_small_file(const std::string& path, uint64_t max_bytes) {
+  struct stat st {};
+  int fd = open_regular(path, &st);
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    ::close(fd);
+    throw FormatError(path, FormatError::kNoOffset, "",
+                      "file of " + std::to_string(st.st_size) + " bytes exceeds the limit of " +
+                          std::to_string(max_bytes) + " bytes");
+  }
+  std::string out(static_cast<size_t>(st.st_size), '\0');
+  size_t got = 0;
+  while (got < out.size()) {
+    ssize_t r = ::read(fd, out.data() + got, out.size() - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      int err = errno;
+      ::close(fd);
+      throw FormatError(path, got, "", std::string("read error: ") + std::strerror(err));
+    }
+    if (r == 0) break;  // shrank while reading: what is there is what is parsed
+    got += static_cast<size_t>(r);
+  }
+  ::close(fd);
+  out.resize(got);
+  return out;
+}
+
+std::optional<uint64_t> json_too_deep(std::string_view text, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t k = 0; k < text.size(); ++k) {
+    const char c = text[k];
+    if (in_string) {
+      if (c == '\\') {
+        ++k;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return k;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return std::nullopt;
+}
+
+const uint8_t* MappedFile::aligned(uint64_t offset, uint64_t n) const {
+  const uint8_t* p = data_ == nullptr ? nullptr : data_ + offset;
+  if (reinterpret_cast<uintptr_t>(p) % kTensorAlign == 0 || n == 0) return p;
+  // operator new[] aligns to __STDCPP_DEFAULT_NEW_ALIGNMENT__ (16 on x86-64 and aarch64).
+  static_assert(__STDCPP_DEFAULT_NEW_ALIGNMENT__ >= kTensorAlign);
+  std::unique_ptr<uint8_t[]> copy(new uint8_t[n]);
+  std::memcpy(copy.get(), p, n);
+  std::lock_guard<std::mutex> lock(copies_mu_);
+  copies_.push_back(std::move(copy));
+  return copies_.back().get();
 }
 
 std::shared_ptr<const MappedFile> MappedFile::from_bytes(std::string name,

@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -57,6 +59,14 @@ class MappedFile {
   uint64_t size() const { return size_; }
   const std::string& path() const { return path_; }
 
+  // Bytes [offset, offset + n) of the file at an address aligned to kTensorAlign: the
+  // mapping itself when it already is, else a copy that lives as long as the file. Legal
+  // files may place tensor data at any byte (GGUF general.alignment 1, a safetensors header
+  // whose length is not a multiple of 4), and kernels load floats through typed pointers.
+  // The range must lie inside the file.
+  const uint8_t* aligned(uint64_t offset, uint64_t n) const;
+  static constexpr uint64_t kTensorAlign = 16;
+
  private:
   MappedFile() = default;
   std::string path_;
@@ -64,7 +74,18 @@ class MappedFile {
   uint64_t size_ = 0;
   void* map_base_ = nullptr;  // non-null when mmap()ed
   std::vector<uint8_t> owned_;
+  mutable std::mutex copies_mu_;
+  mutable std::vector<std::unique_ptr<uint8_t[]>> copies_;
 };
+
+// Reads a whole small file (config.json, tokenizer.json) of at most max_bytes. FIFOs,
+// devices and directories are refused before anything is read; FormatError names the file.
+std::string read_small_file(const std::string& path, uint64_t max_bytes);
+constexpr uint64_t kMaxJsonFileBytes = 256ull << 20;
+
+// Byte offset at which `text` (JSON) opens its (max_depth+1)-th nested array or object;
+// nullopt when it nests no deeper. nlohmann copies and dumps values recursively.
+std::optional<uint64_t> json_too_deep(std::string_view text, int max_depth = 256);
 
 // Sequential little-endian reads with bounds checks. `what` names the field being
 // read, so a truncated file says which field ran out of bytes.

@@ -35,7 +35,8 @@ struct SafetensorsFile {
   uint64_t header_len = 0;
   uint64_t buffer_start = 0;  // 8 + header_len
   std::map<std::string, std::string> metadata;
-  std::vector<SafetensorsTensor> tensors;  // sorted by begin
+  std::vector<SafetensorsTensor> tensors;              // sorted by begin
+  std::map<std::string, size_t, std::less<>> by_name;  // name -> index into tensors
 
   const std::string& path() const { return file->path(); }
   const SafetensorsTensor* find(std::string_view name) const;

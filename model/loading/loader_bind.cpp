@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "model/formats/finite_scan.h"
 #include "model/formats/mapped_file.h"
 #include "model/loading/arch.h"
 #include "model/rope.h"
@@ -120,6 +121,15 @@ kernels::TensorView bind(const ModelConfig& c, const TensorSource& src, TensorRo
                                   "or BF16 expected)",
                                   kernels::type_name(v.type)));
   }
+  if (auto bad = first_non_finite(v.type, static_cast<const uint8_t*>(v.data), v.nbytes)) {
+    throw FormatError(
+        t->file, t->record_offset, tensor_subject(name),
+        fmt::format(
+            "holds a NaN or infinite {} at byte {} of its {} data: every "
+            "logit would be NaN",
+            vector_role || kernels::traits(v.type).block_values == 1 ? "value" : "block scale",
+            *bad, kernels::type_name(v.type)));
+  }
   return v;
 }
 
@@ -218,6 +228,19 @@ ModelWeights bind_weights(const ModelConfig& c, const TensorSource& src) {
     L.w_gate = bind(c, src, TensorRole::kGate, l);
     L.w_up = bind(c, src, TensorRole::kUp, l);
     L.w_down = bind(c, src, TensorRole::kDown, l);
+  }
+  // A layer past the configured count would be dropped without a word.
+  for (TensorRole role :
+       {TensorRole::kAttnNorm, TensorRole::kWq, TensorRole::kWk, TensorRole::kWv, TensorRole::kWo,
+        TensorRole::kFfnNorm, TensorRole::kGate, TensorRole::kUp, TensorRole::kDown}) {
+    const std::string name = src.name_of(role, c.n_layers);
+    if (const SourceTensor* extra = src.find(name)) {
+      throw FormatError(extra->file, extra->record_offset, tensor_subject(name),
+                        fmt::format("belongs to layer {}, but the config has {} layers "
+                                    "(block_count / num_hidden_layers): the file holds more "
+                                    "layers than it declares",
+                                    c.n_layers, c.n_layers));
+    }
   }
   return w;
 }

@@ -45,11 +45,13 @@ struct JsonDoc {
 JsonDoc read_json(const std::string& path) {
   JsonDoc d;
   d.path = path;
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw FormatError(path, FormatError::kNoOffset, "", "cannot open");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  d.text = ss.str();
+  // Regular files only, bounded: a FIFO or /dev/zero named config.json must not hang pv.
+  d.text = read_small_file(path, kMaxJsonFileBytes);
+  if (auto deep = json_too_deep(d.text)) {
+    throw FormatError(path, *deep, "",
+                      fmt::format("JSON nested deeper than 256 levels at {}",
+                                  text_position(path, d.text, *deep)));
+  }
   try {
     d.root = json::parse(d.text);
   } catch (const json::parse_error& e) {
