@@ -87,13 +87,7 @@ TEST(CudaOracleBlocks, CudaDecoderMatchesGgml) {
   PV_REQUIRE_CUDA_BACKEND(be);
   const std::string dir = oracle_dir();
   double worst = 0;
-  std::string pending;
   for (const auto& t : kOracle) {
-    if (cuda_kernels_pending(t.type)) {
-      // No CUDA kernels for this type yet: skipped with the reason, not passed.
-      pending += std::string(pending.empty() ? "" : ",") + t.file;
-      continue;
-    }
     const Oracle o = load(dir, t);
     kernels::TensorView v;
     v.name = std::string(t.file) + ".blocks";
@@ -119,10 +113,6 @@ TEST(CudaOracleBlocks, CudaDecoderMatchesGgml) {
     EXPECT_LE(c.nmse, 1e-14) << t.file;
   }
   testing::record_metric("nmse_max", worst);
-  if (!pending.empty()) {
-    std::printf("SKIPPED on CUDA (no CUDA kernels yet): %s\n", pending.c_str());
-    ::testing::Test::RecordProperty("skipped_types_reason", "no CUDA kernels yet for " + pending);
-  }
 }
 
 }  // namespace
