@@ -12,6 +12,7 @@
 
 #include "harness/atomic_file.h"
 #include "harness/source_tree.h"
+#include "mutants/mutant.h"
 
 namespace pv::harness {
 namespace {
@@ -106,6 +107,7 @@ void check_contract_set(ValidateResult& res, ListingCache& listing,
           } else {
             found = l.tests.count(t.test) > 0;
           }
+          if (mutant::planted(mutant::Bug::MissingTestAccepted)) found = true;
           if (!found) {
             std::string near;
             if (!pattern)

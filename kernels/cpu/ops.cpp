@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "mutants/mutant.h"
+
 namespace pv::kernels::cpu {
 
 void rmsnorm(const float* x, const float* w, int T, int n, float eps, float* y) {
@@ -53,6 +55,8 @@ void rope_tables(int T, int head_dim, int pos0, float theta, std::vector<float>*
 
 void rope(float* x, int T, int n_heads, int head_dim, int pos0, float theta, RopeStyle style) {
   if (head_dim % 2 != 0) throw std::invalid_argument("rope: head_dim must be even");
+  if (mutant::planted(mutant::Bug::RopePairing))
+    style = style == RopeStyle::HalfSplit ? RopeStyle::Interleaved : RopeStyle::HalfSplit;
   std::vector<float> cos_tab, sin_tab;
   rope_tables(T, head_dim, pos0, theta, &cos_tab, &sin_tab);
   const int half = head_dim / 2;

@@ -1,6 +1,7 @@
 #include "model/tokenizer/pretokenize.h"
 
 #include "model/tokenizer/pretokenize_unicode.h"
+#include "mutants/mutant.h"
 
 namespace pv::model {
 namespace {
@@ -106,6 +107,7 @@ void pretokenize_qwen2(std::string_view text, std::vector<DecodedChar>& c,
   auto offset = [&](size_t k) { return k < n ? c[k].offset : text.size(); };
   auto cls = [&](size_t k) { return c[k].cls; };
 
+  const bool digit_runs = mutant::planted(mutant::Bug::PretokenizeDigitRuns);
   size_t i = 0;
   while (i < n) {
     size_t end = 0;  // exclusive character index of the match
@@ -118,6 +120,7 @@ void pretokenize_qwen2(std::string_view text, std::vector<DecodedChar>& c,
       while (end < n && cls(end) == kLetter) ++end;
     } else if (cls(i) == kNumber) {
       end = i + 1;  // \p{N}: digits one at a time
+      while (digit_runs && end < n && cls(end) == kNumber) ++end;
     } else if (cls(i) == kOther || (c[i].cp == ' ' && i + 1 < n && cls(i + 1) == kOther)) {
       // ' ?[^\s\p{L}\p{N}]+[\r\n]*'
       end = c[i].cp == ' ' ? i + 1 : i;
