@@ -23,13 +23,20 @@ using nlohmann::json;
 
 std::string bin_dir() { return std::string(PV_BINARY_DIR) + "/bin"; }
 
-ph::ProcessResult run_pv(std::vector<std::string> args) {
+// stdout followed by stderr, as one text to search.
+struct PvRun {
+  int exit_code;
+  std::string output_tail;
+};
+
+PvRun run_pv(std::vector<std::string> args) {
   ph::ProcessOptions po;
   po.argv = {bin_dir() + "/pv"};
   po.argv.insert(po.argv.end(), args.begin(), args.end());
   po.timeout = std::chrono::seconds(300);
   po.tail_bytes = 1 << 20;
-  return ph::run_process(po);
+  const ph::ProcessResult r = ph::run_process(po);
+  return {r.exit_code, r.stdout_text + r.stderr_text};
 }
 
 // A contract with one falsifier per (id, bound test, must_kill list).
@@ -68,7 +75,9 @@ TEST(PvHarness, MutantsListNamesEveryBug) {
     EXPECT_FALSE(b["code"].get<std::string>().empty()) << b["name"];
   }
   for (const auto& i : pv::mutant::catalogue()) {
-    if (i.bug != pv::mutant::Bug::None) EXPECT_TRUE(listed.count(std::string(i.name))) << i.name;
+    if (i.bug != pv::mutant::Bug::None) {
+      EXPECT_TRUE(listed.count(std::string(i.name))) << i.name;
+    }
   }
   pv::testing::record_metric("bugs_listed", static_cast<double>(listed.size()));
 }

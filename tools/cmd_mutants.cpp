@@ -431,7 +431,9 @@ PV_COMMAND("mutants", "Plant each catalogued bug, run its falsifiers, print the 
              sub.add_option("contracts", args->contracts,
                             "Contract YAML files (default: contracts/*.yaml of the source root)")
                  ->check(CLI::ExistingFile);
-             sub.add_option("--bug", args->bugs, "Only this planted bug (repeatable)");
+             sub.add_option("--bug", args->bugs, "Only this planted bug (repeatable)")
+                 ->expected(1)
+                 ->take_all();
              sub.add_flag("--list", args->list, "Print the catalogue of planted bugs");
              sub.add_flag("--json", args->json, "Print the result as JSON on stdout");
              sub.add_flag("--no-baseline", args->no_baseline,
