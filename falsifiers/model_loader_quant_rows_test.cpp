@@ -1,10 +1,12 @@
 // FALSIFY-LOADER-004: every prompt row of a quantized GGUF copy stays within an NMSE
-// bound of the F32 copy's logits and picks the same greedy token. Cosine alone ignores
+// bound of the F32 copy's logits and picks the same greedy token unless F32 itself has a
+// near-tie there (margin within twice the row's largest logit error). Cosine alone ignores
 // scale, and one row's argmax says nothing of the others; NMSE per row catches both a
 // wrong scale (a sub-block scale misread) and a row that drifts.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -59,26 +61,35 @@ TEST(ModelLoader, Falsify004_QuantizedEveryRowNmseAndArgmax) {
     const std::string key = std::string(q.fixture) + "." + q.tag;
     const double bound = pv::testing::threshold(std::string("nmse_max_") + q.tag, q.nmse_fallback);
     double worst = 0;
-    int argmax_differs = 0;
+    int argmax_differs = 0, argmax_unexplained = 0;
     for (size_t t = 0; t < kPrompt.size(); ++t) {
       const float* ra = la.data() + t * V;
       const float* rb = lb.data() + t * V;
-      double num = 0, den = 0;
+      double num = 0, den = 0, max_abs = 0;
       for (int i = 0; i < V; ++i) {
         num += (double(ra[i]) - rb[i]) * (double(ra[i]) - rb[i]);
         den += double(ra[i]) * ra[i];
+        max_abs = std::max(max_abs, std::fabs(double(ra[i]) - rb[i]));
       }
       const double nmse = den > 0 ? num / den : num;
       worst = std::max(worst, nmse);
       EXPECT_LE(nmse, bound) << key << " row " << t;
-      if (pv::model::argmax(ra, V) != pv::model::argmax(rb, V)) {
+      // A different greedy token is explained only by a near-tie in F32: the two tokens'
+      // F32 logits closer than twice this row's largest logit error.
+      const int ta = pv::model::argmax(ra, V), tb = pv::model::argmax(rb, V);
+      if (ta != tb) {
         ++argmax_differs;
-        ADD_FAILURE() << key << " row " << t << ": greedy token " << pv::model::argmax(rb, V)
-                      << " vs F32's " << pv::model::argmax(ra, V);
+        const double margin = double(ra[ta]) - ra[tb];
+        if (margin > 2 * max_abs) {
+          ++argmax_unexplained;
+          ADD_FAILURE() << key << " row " << t << ": greedy token " << tb << " vs F32's " << ta
+                        << ", F32 margin " << margin << " > 2 * max|a-b| " << max_abs;
+        }
       }
     }
     pv::testing::record_metric("nmse_max." + key, worst);
     pv::testing::record_metric("argmax_differs." + key, argmax_differs);
+    pv::testing::record_metric("argmax_unexplained." + key, argmax_unexplained);
   }
 }
 

@@ -63,6 +63,7 @@ fs::path scratch_contract(const std::string& tag, const std::vector<F>& fs_) {
 TEST(PvHarness, MutantsListNamesEveryBug) {
   const auto r = run_pv({"mutants", "--list", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.output_tail;
+  ASSERT_NE(r.output_tail.find('['), std::string::npos) << r.output_tail;
   const json j = json::parse(r.output_tail.substr(r.output_tail.find('[')), nullptr, false);
   ASSERT_TRUE(j.is_array()) << r.output_tail;
   std::set<std::string> listed;
@@ -92,6 +93,7 @@ TEST(PvHarness, MutantsKillMatrixAndBrokenMustKill) {
   const auto r = run_pv({"mutants", "--json", "--bin-dir", bin_dir(), "--bug",
                          "skip-counts-as-pass", contract.string()});
   EXPECT_EQ(r.exit_code, 1) << "a broken must_kill promise must fail\n" << r.output_tail;
+  ASSERT_NE(r.output_tail.find('{'), std::string::npos) << r.output_tail;
   const json j = json::parse(r.output_tail.substr(r.output_tail.find('{')), nullptr, false);
   ASSERT_TRUE(j.is_object()) << r.output_tail;
   ASSERT_EQ(j["bugs"].size(), 1u) << r.output_tail;

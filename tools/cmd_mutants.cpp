@@ -433,6 +433,7 @@ PV_COMMAND("mutants", "Plant each catalogued bug, run its falsifiers, print the 
                  ->check(CLI::ExistingFile);
              sub.add_option("--bug", args->bugs, "Only this planted bug (repeatable)")
                  ->expected(1)
+                 ->allow_extra_args(false)
                  ->take_all();
              sub.add_flag("--list", args->list, "Print the catalogue of planted bugs");
              sub.add_flag("--json", args->json, "Print the result as JSON on stdout");
