@@ -273,11 +273,11 @@ int run_mutants(Args a) {
   for (const auto& [key, idx] : baseline) {
     std::string why;
     const ph::TestRun& r = results[idx];
-    if (run_kills(r, *key.first, &why) || r.result != ph::TestResult::kPassed) {
+    // A skip (fixture-absent) is not broken: its bug runs skip too and kill nothing.
+    if (run_kills(r, *key.first, &why)) {
       broken.insert(key);
       broken_baseline.push_back(
-          fmt::format("{} {}: {}", key.first->id, key.second,
-                      r.result == ph::TestResult::kSkipped ? r.skip_reason : first_line(why)));
+          fmt::format("{} {}: {}", key.first->id, key.second, first_line(why)));
     }
   }
   for (size_t i = 0; i < jobs.size(); ++i) {
