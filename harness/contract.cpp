@@ -14,6 +14,7 @@
 
 #include "harness/input_limits.h"
 #include "harness/sha256.h"
+#include "mutants/mutant.h"
 
 namespace pv::harness {
 namespace {
@@ -26,8 +27,9 @@ const std::vector<std::string> kMetaKeys = {"id", "version", "description", "ref
                                             "depends_on"};
 const std::vector<std::string> kEquationKeys = {"formula", "domain", "description"};
 const std::vector<std::string> kObligationKeys = {"type", "property", "formal", "applies_to"};
-const std::vector<std::string> kFalsifierKeys = {"id",     "rule",   "prediction", "if_fails",
-                                                 "status", "inputs", "levels",     "thresholds"};
+const std::vector<std::string> kFalsifierKeys = {"id",       "rule",       "prediction",
+                                                 "if_fails", "status",     "inputs",
+                                                 "levels",   "thresholds", "must_kill"};
 const std::vector<std::string> kLevelKeys = {"tests", "fixtures", "runs", "machines"};
 const std::vector<std::string> kThresholdKeys = {"metric", "max", "min"};
 const std::vector<std::string> kLevelNames = {"PARTIAL_ALGORITHM_LEVEL", "FUNCTIONAL",
@@ -485,6 +487,24 @@ void parse_level(Checker& c, const std::string& fid, const YAML::Node& key, cons
   f.levels.push_back(std::move(lv));
 }
 
+// Every must_kill entry names a CPU-or-GPU bug of the planted-bug catalogue (mutants/).
+void check_must_kill(Checker& c, const Falsifier& f, const std::string& what) {
+  std::vector<std::string> names;
+  for (const auto& i : mutant::catalogue()) {
+    if (i.bug != mutant::Bug::None) names.emplace_back(i.name);
+  }
+  for (size_t i = 0; i < f.must_kill.size(); ++i) {
+    const mutant::Info* bug = mutant::find(f.must_kill[i]);
+    if (bug != nullptr && bug->bug != mutant::Bug::None) continue;
+    const std::string near = nearest(f.must_kill[i], names);
+    c.error(
+        f.must_kill_pos[i],
+        fmt::format("must_kill of {} names '{}', which is not a planted bug{} (pv mutants "
+                    "--list prints the catalogue)",
+                    what, f.must_kill[i], near.empty() ? "" : "; did you mean '" + near + "'?"));
+  }
+}
+
 void parse_falsifier(Checker& c, const YAML::Node& n, Contract& out) {
   const std::string named = n.IsMap() && n["id"] && n["id"].IsScalar()
                                 ? "falsifier " + n["id"].Scalar()
@@ -507,6 +527,8 @@ void parse_falsifier(Checker& c, const YAML::Node& n, Contract& out) {
   f.if_fails = c.str(n, "if_fails", what, true);
   f.inputs = c.str_list(n, "inputs", what, &f.input_pos);
   f.thresholds = c.thresholds(n, what);
+  f.must_kill = c.str_list(n, "must_kill", what, &f.must_kill_pos);
+  check_must_kill(c, f, what);
   const std::string claimed = c.str(n, "status", what, true);
   bool claimed_ok = false;
   if (n["status"]) f.status_pos = c.pos(n["status"]);

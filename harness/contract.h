@@ -69,6 +69,9 @@ struct Falsifier {
   std::vector<SourcePos> input_pos;
   std::vector<Threshold> thresholds;  // enforced on the metrics of every bound test
   std::vector<LevelSpec> levels;      // ascending on the ladder
+  // Planted bugs (mutants/mutant.h) the bound tests must kill; pv mutants checks it.
+  std::vector<std::string> must_kill;
+  std::vector<SourcePos> must_kill_pos;
   SourcePos pos;
   SourcePos status_pos;
 };

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "harness/file_bytes.h"
+#include "mutants/mutant.h"
 
 namespace pv::harness {
 namespace {
@@ -79,7 +80,8 @@ MergedFalsifier merge_one(const std::vector<const BundleRecord*>& fresh) {
   // A run that was FALSIFIED (crash, timeout, failure) next to one that was not is a
   // verdict that differs between runs even when the test lists cannot show it.
   bool verdicts_disagree = lo == Status::FALSIFIED && hi != Status::FALSIFIED;
-  m.flaky = !flaky.empty() || verdicts_disagree;
+  m.flaky =
+      (!flaky.empty() || verdicts_disagree) && !mutant::planted(mutant::Bug::MergeIgnoresFlaky);
 
   auto pick = [&](Status level) {
     std::vector<const BundleRecord*> at;

@@ -6,12 +6,33 @@
 
 #include "harness/evidence.h"
 #include "harness/gtest_listing.h"
+#include "mutants/mutant.h"
 
 namespace pv::harness {
 namespace {
 
 // Credited entries do not credit again: evidence must come from a run that ran it.
 bool passed_here(const EvidenceTest& e) { return e.result == "passed" && e.credited_from.empty(); }
+
+// The entry of `bundle` for test `b` bound at `level`: a test bound at two levels has one
+// entry per level, and each level is judged by its own. A bundle that records no level
+// (older writers) matches by name alone.
+const EvidenceTest* find_at_level(const EvidenceBundle& bundle, const TestRun& b,
+                                  std::string_view level) {
+  const EvidenceTest* unlevelled = nullptr;
+  for (const auto& t : bundle.tests) {
+    if (t.binary != b.binary || t.name != b.name) continue;
+    if (mutant::planted(mutant::Bug::CreditIgnoresLevel)) return &t;
+    if (t.level == level) return &t;
+    if (t.level.empty() && unlevelled == nullptr) unlevelled = &t;
+  }
+  return unlevelled;
+}
+
+// Whether a committed entry ran often enough for a level that asks for `runs` runs.
+bool enough_runs(const EvidenceTest& e, int runs) {
+  return e.runs >= runs || mutant::planted(mutant::Bug::CreditIgnoresRuns);
+}
 
 bool metric_matches(const Threshold& t, const std::string& name) {
   return t.pattern() ? gtest_pattern_match(t.metric, name) : t.metric == name;
@@ -70,7 +91,8 @@ BindingOutcome fold_runs(const std::vector<TestRun>& runs) {
       const double d = b.agg.duration_ms;
       b.agg = r;
       b.agg.duration_ms = d;
-    } else if (r.result == TestResult::kSkipped && b.agg.result == TestResult::kPassed) {
+    } else if (r.result == TestResult::kSkipped && b.agg.result == TestResult::kPassed &&
+               !mutant::planted(mutant::Bug::SkipCountsAsPass)) {
       b.agg.result = TestResult::kSkipped;
       b.agg.skip_reason = r.skip_reason;
     }
@@ -91,7 +113,7 @@ Grade grade_falsifier(const Falsifier& f, std::vector<LevelOutcome>& levels,
       any_local_skip = true;
       for (const auto& ev : others) {
         if (!ev.fresh) continue;
-        const EvidenceTest* e = ev.bundle.find_test(b.agg.binary, b.agg.name);
+        const EvidenceTest* e = find_at_level(ev.bundle, b.agg, status_name(spec.level));
         if (e == nullptr) continue;
         const std::string& host = ev.bundle.env.host;
         const std::string where = ev.where + "@" + (host.empty() ? ev.machine_id : host);
@@ -103,7 +125,7 @@ Grade grade_falsifier(const Falsifier& f, std::vector<LevelOutcome>& levels,
           if (b.agg.counterexample.empty()) b.agg.counterexample = "see " + where;
           break;
         }
-        if (passed_here(*e) && e->runs >= spec.runs) {
+        if (passed_here(*e) && enough_runs(*e, spec.runs)) {
           b.agg.result = TestResult::kPassed;
           b.agg.credited_from = where;
           b.agg.skip_reason.clear();
@@ -189,8 +211,8 @@ Grade grade_falsifier(const Falsifier& f, std::vector<LevelOutcome>& levels,
         if (!ev.fresh) continue;
         bool all = true;
         for (const auto& b : lv.tests) {
-          const EvidenceTest* e = ev.bundle.find_test(b.agg.binary, b.agg.name);
-          all = all && e != nullptr && passed_here(*e) && e->runs >= spec.runs;
+          const EvidenceTest* e = find_at_level(ev.bundle, b.agg, status_name(lv.level));
+          all = all && e != nullptr && passed_here(*e) && enough_runs(*e, spec.runs);
         }
         if (all) machines.insert(ev.machine_id);
       }

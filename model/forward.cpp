@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <utility>
+
+#include "mutants/mutant.h"
 
 namespace pv::model {
 namespace {
@@ -120,6 +123,8 @@ void Forward::emit(StageSink* sink, Stage s, int layer, const float* src, size_t
                    std::vector<int64_t> shape) {
   host_.resize(count);
   backend_.download(host_.data(), src, count);
+  if (mutant::planted(mutant::Bug::CaptureNotAdditive) && count > 1)
+    backend_.upload(const_cast<float*>(src), host_.data() + 1, count - 1);
   sink->on_stage(s, layer, host_.data(), shape);
 }
 
@@ -147,8 +152,9 @@ void Forward::attention_block(int l, int T, int pos0, const StagePlan* plan, Sta
   const ModelConfig& c = config_;
   const int q_dim = c.n_heads * c.head_dim, kv_dim = c.n_kv_heads * c.head_dim;
   // The new K/V rows are computed straight into the cache.
-  float* k = cache_.k_row(l, pos0);
-  float* v = cache_.v_row(l, pos0);
+  const int row = pos0 - (mutant::planted(mutant::Bug::KvCacheRowDecode) && T == 1 && pos0 > 0);
+  float* k = cache_.k_row(l, row);
+  float* v = cache_.v_row(l, row);
 
   backend_.rmsnorm(s_.x, *w.attn_norm, T, c.hidden, c.rms_eps, s_.n);
   if (wants(plan, sink, Stage::attn_norm, l)) {
@@ -220,6 +226,7 @@ void Forward::ffn_block(int l, int T, const StagePlan* plan, StageSink* sink) {
     emit(sink, Stage::ffn_gate, l, s_.gate, n_ffn, {T, c.ffn});
   backend_.matmul(*w.w_up, s_.n, T, s_.up);
   if (wants(plan, sink, Stage::ffn_up, l)) emit(sink, Stage::ffn_up, l, s_.up, n_ffn, {T, c.ffn});
+  if (mutant::planted(mutant::Bug::SwigluSwapped)) std::swap(s_.gate, s_.up);
   backend_.silu(s_.gate, n_ffn, s_.gate);
   if (wants(plan, sink, Stage::ffn_silu, l))
     emit(sink, Stage::ffn_silu, l, s_.gate, n_ffn, {T, c.ffn});
@@ -227,6 +234,7 @@ void Forward::ffn_block(int l, int T, const StagePlan* plan, StageSink* sink) {
   if (wants(plan, sink, Stage::ffn_swigl, l))
     emit(sink, Stage::ffn_swigl, l, s_.gate, n_ffn, {T, c.ffn});
   backend_.matmul(*w.w_down, s_.gate, T, s_.o);
+  if (mutant::planted(mutant::Bug::SwigluSwapped)) std::swap(s_.gate, s_.up);
   if (wants(plan, sink, Stage::ffn_out, l)) {
     emit(sink, Stage::ffn_out, l, s_.o, size_t(T) * c.hidden, {T, c.hidden});
   }

@@ -6,6 +6,7 @@
 
 #include "harness/file_bytes.h"
 #include "harness/spec/spec_doc.h"
+#include "mutants/mutant.h"
 
 namespace pv::harness {
 namespace fs = std::filesystem;
@@ -167,6 +168,7 @@ AmendPlan plan_amendment(const std::string& old_doc, const std::string& where,
     const SpecFalsifier& o = *it->second;
     if (o.contract_sha256.empty() || m.contract_sha256.empty()) continue;  // not recorded
     if (o.contract_sha256 != m.contract_sha256 && o.contract_version == m.contract_version &&
+        !mutant::planted(mutant::Bug::AmendUnbumpedAccepted) &&
         unbumped.insert(m.contract_id).second) {
       refusals.push_back(fmt::format(
           "a changed contract under its old version: {} ({}) is still v{} but its file changed "

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/cpu/ops.h"
+#include "mutants/mutant.h"
 
 namespace pv::kernels::cpu {
 namespace {
@@ -25,14 +26,20 @@ void attention_heads(const float* q, const float* k_cache, const float* v_cache,
   const int n_ctx = pos0 + T;  // cache rows visible to the last query
   const size_t q_stride = static_cast<size_t>(H) * d;
   const size_t kv_stride = static_cast<size_t>(Hkv) * d;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  using mutant::Bug, mutant::planted;
+  float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  if (planted(Bug::AttnScaleHd128) && d == 128) scale = 1.0f / 11.0f;
+  if (planted(Bug::ScaleByHeadDim)) scale = 1.0f / static_cast<float>(d);
+  const bool no_max = planted(Bug::SoftmaxNoMax);
+  const bool kv_bug = planted(Bug::KvHeadMapping);
+  const int mask_slip = planted(Bug::MaskOffByOnePrefill) && T > 1 ? 1 : 0;
   std::vector<float> p(static_cast<size_t>(n_ctx));
   std::vector<float> acc(static_cast<size_t>(d));
 
   for (int h = h_begin; h < h_end; ++h) {
-    const int kvh = kv_head_of(h, H, Hkv);
+    const int kvh = kv_bug ? h % Hkv : kv_head_of(h, H, Hkv);
     for (int t = 0; t < T; ++t) {
-      const int visible = pos0 + t + 1;  // causal: rows 0 .. pos0+t
+      const int visible = std::min(pos0 + t + 1 + mask_slip, n_ctx);  // causal: 0 .. pos0+t
       const float* qv = q + t * q_stride + static_cast<size_t>(h) * d;
       float* srow = scores ? scores + (static_cast<size_t>(h) * T + t) * n_ctx : nullptr;
       float* prow = probs ? probs + (static_cast<size_t>(h) * T + t) * n_ctx : nullptr;
@@ -50,6 +57,7 @@ void attention_heads(const float* q, const float* k_cache, const float* v_cache,
           mx = std::max(mx, s);
         }
       }
+      if (no_max) mx = 0.0f;
       double sum = 0.0;
       for (int j = 0; j < visible; ++j) {
         p[j] = std::exp(p[j] - mx);

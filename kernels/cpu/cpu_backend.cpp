@@ -9,6 +9,7 @@
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/thread_pool.h"
+#include "mutants/mutant.h"
 
 namespace pv::kernels {
 
@@ -125,7 +126,8 @@ void CpuBackend::attention(const float* q, const float* k_cache, const float* v_
     cpu::attention(q, k_cache, v_cache, shape, T, pos0, out, scores, probs);
     return;
   }
-  pool_->parallel_for(shape.n_heads, [&](int64_t h0, int64_t h1) {
+  const bool kv_split = mutant::planted(mutant::Bug::AttnThreadSplitKv);
+  pool_->parallel_for(kv_split ? shape.n_kv_heads : shape.n_heads, [&](int64_t h0, int64_t h1) {
     cpu::attention_heads(q, k_cache, v_cache, shape, T, pos0, static_cast<int>(h0),
                          static_cast<int>(h1), out, scores, probs);
   });

@@ -5,6 +5,7 @@
 #include "kernels/cpu/matmul_kernels.h"
 #include "kernels/quant/half.h"
 #include "kernels/quant/quant_blocks.h"
+#include "mutants/mutant.h"
 
 namespace pv::kernels::cpu::scalar {
 namespace {
@@ -22,9 +23,10 @@ float quantize_act_block(const float* x, int n, int8_t* q) {
     return std::nanf("");
   }
   const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
+  const bool away = mutant::planted(mutant::Bug::Int8RoundAway);
   for (int i = 0; i < n; ++i) {
     // |x*id| <= 127 up to one rounding, so the clamp is only a guard.
-    const float v = std::nearbyint(x[i] * id);
+    const float v = away ? std::round(x[i] * id) : std::nearbyint(x[i] * id);
     q[i] = static_cast<int8_t>(v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v));
   }
   return amax / 127.0f;

@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "mutants/mutant.h"
+
 namespace pv::kernels::cpu {
 
 void rmsnorm(const float* x, const float* w, int T, int n, float eps, float* y) {
@@ -64,6 +66,8 @@ namespace {
 
 void rotate(float* x, int T, int n_heads, int head_dim, const std::vector<float>& cos_tab,
             const std::vector<float>& sin_tab, RopeStyle style) {
+  if (mutant::planted(mutant::Bug::RopePairing))
+    style = style == RopeStyle::HalfSplit ? RopeStyle::Interleaved : RopeStyle::HalfSplit;
   const int half = head_dim / 2;
   for (int t = 0; t < T; ++t) {
     const float* c = cos_tab.data() + static_cast<size_t>(t) * half;

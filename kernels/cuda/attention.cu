@@ -10,6 +10,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/pdl.cuh"
+#include "mutants/mutant.h"
 
 namespace pv::kernels::cuda {
 namespace {
@@ -118,10 +119,12 @@ void launch_attention(const float* q, const float* k_cache, const float* v_cache
   if (smem > 48 * 1024)
     PV_CUDA_CHECK(cudaFuncSetAttribute(
         attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(usable)));
+  float scale = 1.0f / std::sqrt(static_cast<float>(shape.head_dim));
+  if (mutant::planted(mutant::Bug::CudaAttnScaleHd128) && shape.head_dim == 128)
+    scale = 1.0f / 11.0f;
   const dim3 grid(shape.n_heads, T);
   launch_dependent(attention_kernel, grid, dim3(kThreads), smem, q, k_cache, v_cache, shape.n_heads,
-                   shape.n_kv_heads, shape.head_dim, T, pos0,
-                   1.0f / std::sqrt(static_cast<float>(shape.head_dim)), out, scores, probs);
+                   shape.n_kv_heads, shape.head_dim, T, pos0, scale, out, scores, probs);
   PV_CUDA_LAUNCH_CHECK("attention_kernel");
 }
 

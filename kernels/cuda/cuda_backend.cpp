@@ -22,6 +22,7 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/launch.h"
+#include "mutants/mutant.h"
 
 namespace pv::kernels {
 namespace {
@@ -166,6 +167,8 @@ class CudaBackend final : public Backend {
   void rope(float* x, int T, int n_heads, int head_dim, int pos0, float theta,
             RopeStyle style) override {
     wrote(x, static_cast<size_t>(T) * n_heads * head_dim);
+    if (mutant::planted(mutant::Bug::CudaRopePairing))
+      style = style == RopeStyle::HalfSplit ? RopeStyle::Interleaved : RopeStyle::HalfSplit;
     cuda::launch_rope(x, T, n_heads, head_dim, pos0, theta, style);
   }
   void rope_table(float* x, int T, int n_heads, int head_dim, int pos0, const float* inv_freq,

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "mutants/mutant.h"
+
 namespace pv::kernels {
 
 constexpr int kQK = 32;    // values per Q4_0 / Q8_0 block
@@ -110,6 +112,8 @@ inline void q4k_scale_min(int j, const uint8_t* s, uint8_t* sc, uint8_t* m) {
     *m = s[j + 4] & 63;
   } else {
     *sc = static_cast<uint8_t>((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
+    if (mutant::planted(mutant::Bug::Q4kSubScale))
+      *sc = static_cast<uint8_t>((s[j + 4] >> 4) | ((s[j - 4] >> 6) << 4));
     *m = static_cast<uint8_t>((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
   }
 }

@@ -1,6 +1,7 @@
 #include "model/tokenizer/pretokenize.h"
 
 #include "model/tokenizer/pretokenize_unicode.h"
+#include "mutants/mutant.h"
 
 namespace pv::model {
 namespace {
@@ -123,6 +124,7 @@ void pretokenize(PreTokenizerKind kind, std::string_view text, std::vector<Decod
   auto offset = [&](size_t k) { return k < n ? c[k].offset : text.size(); };
   auto cls = [&](size_t k) { return c[k].cls; };
 
+  const bool digit_runs = mutant::planted(mutant::Bug::PretokenizeDigitRuns);
   size_t i = 0;
   while (i < n) {
     size_t end = 0;  // exclusive character index of the match
@@ -135,7 +137,8 @@ void pretokenize(PreTokenizerKind kind, std::string_view text, std::vector<Decod
       while (end < n && cls(end) == kLetter) ++end;
     } else if (cls(i) == kNumber) {
       end = i + 1;
-      while (end < n && end - i < max_digits && cls(end) == kNumber) ++end;
+      // The planted digit-runs bug drops the 1- or 3-digit limit: numbers stay whole.
+      while (end < n && (digit_runs || end - i < max_digits) && cls(end) == kNumber) ++end;
     } else if (cls(i) == kOther || (c[i].cp == ' ' && i + 1 < n && cls(i + 1) == kOther)) {
       // ' ?[^\s\p{L}\p{N}]+[\r\n]*'
       end = c[i].cp == ' ' ? i + 1 : i;

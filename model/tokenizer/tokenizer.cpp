@@ -10,6 +10,7 @@
 
 #include "model/tokenizer/normalize.h"
 #include "model/tokenizer/pretokenize.h"
+#include "mutants/mutant.h"
 
 namespace pv::model {
 namespace {
@@ -272,11 +273,12 @@ void Tokenizer::Impl::bpe(std::string_view bytes, std::vector<int32_t>& out) con
     sym[k] = {byte_token[static_cast<unsigned char>(bytes[k])], k - 1, k + 1 < n ? k + 1 : -1};
   }
   const auto cmp = std::greater<>{};  // min-heap on (rank, pos)
+  const bool rank_desc = mutant::planted(mutant::Bug::TokenizerMergeOrder);
   auto push = [&](int32_t pos) {
     if (pos < 0 || sym[pos].next < 0) return;
     auto it = merges.find(pair_key(sym[pos].id, sym[sym[pos].next].id));
     if (it == merges.end()) return;
-    heap.push_back({it->second.rank, pos, it->second.result});
+    heap.push_back({rank_desc ? -it->second.rank : it->second.rank, pos, it->second.result});
     std::push_heap(heap.begin(), heap.end(), cmp);
   };
   for (int32_t k = 0; k + 1 < n; ++k) push(k);
