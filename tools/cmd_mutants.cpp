@@ -196,6 +196,10 @@ int run_mutants(Args a) {
     return fs::path(a).filename() == fs::path(std::string(b)).filename();
   };
   std::vector<BugRow> rows;
+  std::map<const ph::Falsifier*, std::string> root_of;  // relative bindings resolve here
+  for (const auto& c : contracts) {
+    for (const auto& f : c.falsifiers) root_of[&f] = c.root;
+  }
   for (const pm::Info* bug : bugs) {
     BugRow row;
     row.bug = bug;
@@ -242,7 +246,7 @@ int run_mutants(Args a) {
   std::map<std::pair<const ph::Falsifier*, std::string>, size_t> baseline;  // -> jobs index
   auto add_job = [&](const ph::Falsifier& f, const ph::TestBinding& t, const std::string& bug,
                      JobRef ref) {
-    ph::RunJob j{t.binary, t.test, seed, ph::threshold_env(f.thresholds)};
+    ph::RunJob j{t.binary, t.test, t, root_of.at(&f), seed, ph::threshold_env(f.thresholds)};
     if (!bug.empty()) j.env["PV_MUTANT"] = bug;
     jobs.push_back(std::move(j));
     refs.push_back(ref);
