@@ -10,3 +10,4 @@ cd "$PV_BUILD"
 ctest --output-on-failure -j "$(nproc)" --timeout 600
 cd "$PV_ROOT"
 "$PV_BUILD/bin/pv" validate --jobs "$(nproc)" contracts/*.yaml
+PV_BIN="$PV_BUILD/bin/pv" "$PV_BUILD/bin/pv" validate --config examples/numpy-engine/pv.yaml --evidence-dir examples/numpy-engine/evidence examples/numpy-engine/contracts/*.yaml
