@@ -167,7 +167,8 @@ class Qwen2:
             vh = v.reshape(T, KV, D).transpose(1, 0, 2)[np.arange(H) // (H // KV)]
             scores = qh @ kh.transpose(0, 2, 1) / np.sqrt(D)                      # [H, T, T]
             st["attn_scores"] = scores
-            e = np.exp(np.where(causal, scores, -np.inf) - np.where(causal, scores, -np.inf).max(-1, keepdims=True))
+            masked = np.where(causal, scores, -np.inf)
+            e = np.exp(masked - masked.max(-1, keepdims=True))  # exp(-inf) = 0 on future keys
             st["attn_softmax"] = prob = e / e.sum(-1, keepdims=True)
             st["attention"] = att = (prob @ vh).transpose(1, 0, 2).reshape(T, Q)
             st["attn_out"] = ao = att @ w[p + "self_attn.o_proj.weight"].T
