@@ -10,6 +10,9 @@ cd "$PV_BUILD"
 ctest --output-on-failure -j "$(nproc)" --timeout 600
 cd "$PV_ROOT"
 "$PV_BUILD/bin/pv" validate --jobs "$(nproc)" contracts/*.yaml
+# The worked example of an outside engine (examples/numpy-engine): its own pytest suite,
+# bound by its own contract, validated by the pv just built.
+PV_BIN="$PV_BUILD/bin/pv" "$PV_BUILD/bin/pv" validate --config examples/numpy-engine/pv.yaml --evidence-dir examples/numpy-engine/evidence examples/numpy-engine/contracts/*.yaml
 # The falsifiers' own strength: every CPU bug of the planted-bug catalogue must be killed
 # and every must_kill promise kept (README: the kill matrix). Each bug runs against the
 # falsifiers that declare it (must_kill), which keeps the gate within minutes; validate
