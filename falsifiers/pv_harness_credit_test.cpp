@@ -18,6 +18,15 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace ph = pv::harness;
+
+// A gtest binding of the made-up binary "bin" (grader tests never run it).
+ph::TestBinding gtest_binding(std::string test) {
+  ph::TestBinding b;
+  b.binary = "bin";
+  b.test = std::move(test);
+  return b;
+}
+
 using pv::testing::make_temp_dir;
 using pv::testing::write_text;
 
@@ -116,8 +125,8 @@ ph::Grade grade_two_levels(int machines, const std::vector<ph::CommittedEvidence
   functional.level = ph::Status::FUNCTIONAL;
   functional.runs = 2;
   functional.machines = machines;
-  partial.tests.push_back({"bin", "Suite.Gpu", {}});
-  functional.tests.push_back({"bin", "Suite.Gpu", {}});
+  partial.tests.push_back(gtest_binding("Suite.Gpu"));
+  functional.tests.push_back(gtest_binding("Suite.Gpu"));
   f.levels = {partial, functional};
   std::vector<ph::LevelOutcome> levels(2);
   levels[0].level = partial.level;
@@ -191,7 +200,7 @@ TEST(PvHarness, SkippedRunNeverFoldsIntoPass) {
   ph::Falsifier f;
   f.id = "T-SKIP";
   ph::LevelSpec lv;
-  lv.tests.push_back({"bin", "Suite.T", {}});
+  lv.tests.push_back(gtest_binding("Suite.T"));
   f.levels.push_back(lv);
   std::vector<ph::LevelOutcome> levels(1);
   levels[0].tests.push_back(ph::fold_runs({pass, skip}));
