@@ -158,9 +158,9 @@ TEST(ModelFiles, GgufUnknownTensorTypeId) {
   patch<uint32_t>(b, t.type_offset, 99);
   expect_names(load_bytes_error(b), "bad.gguf", t.type_offset, "tensor 'blk.0.attn_k.weight'",
                "unknown ggml type id 99");
-  patch<uint32_t>(b, t.type_offset, 13);  // Q5_K: a real ggml type pv does not implement
+  patch<uint32_t>(b, t.type_offset, 16);  // IQ2_XXS: a real ggml type pv does not implement
   expect_names(load_bytes_error(b), "bad.gguf", t.type_offset, "tensor 'blk.0.attn_k.weight'",
-               "ggml type Q5_K (id 13) is not supported");
+               "ggml type IQ2_XXS (id 16) is not supported");
 }
 
 TEST(ModelFiles, GgufUnknownMetadataValueType) {
