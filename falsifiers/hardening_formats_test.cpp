@@ -12,6 +12,8 @@
 #include <fstream>
 
 #include "falsifiers/support/model_files_util.h"
+#include "kernels/quant/ggml_types.h"
+#include "kernels/quant/quant_blocks.h"
 #include "model/formats/finite_scan.h"
 
 namespace {
@@ -299,6 +301,54 @@ TEST(Hardening, NonFiniteWeightsAreRefused) {
   std::printf("  load %.4f s, of which the finite scan %.4f s (ratio %.3f)\n", load_s, scan_s,
               scan_s / load_s);
   pv::testing::record_metric("finite_scan_over_load", scan_s / load_s);
+}
+
+// Every fp16 scale (and min) field of every quantized type is scanned: an infinite value
+// or NaN in the second block of a two-block tensor is found at its own byte offset.
+// Offsets are ggml's block layouts (../shared/REFERENCE.md), listed here by field.
+TEST(Hardening, NonFiniteScalesOfEveryQuantTypeAreFound) {
+  namespace k = pv::kernels;
+  struct Case {
+    GgmlType type;
+    size_t block_bytes;
+    std::vector<size_t> scale_offsets;
+  };
+  const Case cases[] = {
+      {GgmlType::Q8_0, sizeof(k::BlockQ8_0), {0}},
+      {GgmlType::Q4_0, sizeof(k::BlockQ4_0), {0}},
+      {GgmlType::Q4_1, sizeof(k::BlockQ4_1), {0, 2}},
+      {GgmlType::Q5_0, sizeof(k::BlockQ5_0), {0}},
+      {GgmlType::Q5_1, sizeof(k::BlockQ5_1), {0, 2}},
+      {GgmlType::Q2_K, sizeof(k::BlockQ2_K), {80, 82}},
+      {GgmlType::Q3_K, sizeof(k::BlockQ3_K), {108}},
+      {GgmlType::Q4_K, sizeof(k::BlockQ4_K), {0, 2}},
+      {GgmlType::Q5_K, sizeof(k::BlockQ5_K), {0, 2}},
+      {GgmlType::Q6_K, sizeof(k::BlockQ6_K), {208}},
+      {GgmlType::IQ4_NL, sizeof(k::BlockIQ4_NL), {0}},
+      {GgmlType::IQ4_XS, sizeof(k::BlockIQ4_XS), {0}},
+  };
+  int found = 0, fields = 0;
+  for (const Case& c : cases) {
+    const std::vector<uint8_t> clean(2 * c.block_bytes, 0);
+    EXPECT_FALSE(first_non_finite(c.type, clean.data(), clean.size()))
+        << *pv::kernels::ggml_type_name(static_cast<uint32_t>(c.type)) << ": zeros are finite";
+    for (size_t off : c.scale_offsets) {
+      for (uint16_t bad : {uint16_t{0x7C00}, uint16_t{0xFE00}}) {  // +inf, NaN
+        std::vector<uint8_t> b = clean;
+        std::memcpy(b.data() + c.block_bytes + off, &bad, 2);
+        const auto at = first_non_finite(c.type, b.data(), b.size());
+        ++fields;
+        if (at && *at == c.block_bytes + off) {
+          ++found;
+        } else {
+          ADD_FAILURE() << *pv::kernels::ggml_type_name(static_cast<uint32_t>(c.type))
+                        << ": fp16 0x" << std::hex << bad << std::dec << " at byte "
+                        << c.block_bytes + off << " not found";
+        }
+      }
+    }
+  }
+  pv::testing::record_metric("nonfinite_scale_fields_missed", fields - found);
 }
 
 TEST(Hardening, LayersBeyondTheBlockCountAreRefused) {

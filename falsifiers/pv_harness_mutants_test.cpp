@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -122,6 +123,53 @@ TEST(PvHarness, MutantsKillMatrixAndBrokenMustKill) {
             std::string::npos)
       << ok.output_tail;
   EXPECT_NE(ok.output_tail.find("mutation score 100.0%"), std::string::npos) << ok.output_tail;
+}
+
+// `pv validate --mutants` checks every must_kill promise while it grades: a falsifier
+// whose tests pass with a declared bug planted is capped at BLOCKER_FIXTURE_ABSENT (its
+// passing is no evidence), so its claim is an overclaim and validate exits 1; the
+// falsifier that kills the bug keeps what it earned. Without --mutants nothing is capped.
+TEST(PvHarness, ValidateMutantsCapsBlindFalsifier) {
+  const auto contract = scratch_contract(
+      "validate-mutants",
+      {{"PVT-KILLS", "pv_falsifiers:PvHarness.SkippedRunNeverFoldsIntoPass", "skip-counts-as-pass"},
+       {"PVT-BLIND", "pv_falsifiers:PvHarness.Sha256KnownAnswers", "skip-counts-as-pass"}});
+  const fs::path ev = contract.parent_path().parent_path() / "evidence";
+  auto earned = [](const std::string& out) {
+    std::map<std::string, std::pair<std::string, std::string>> m;  // id -> (earned, capped_by)
+    const json j = json::parse(out.substr(out.find('{')), nullptr, false);
+    if (!j.is_object()) return m;
+    for (const auto& c : j["contracts"]) {
+      for (const auto& f : c["falsifiers"]) {
+        m[f["id"]] = {f["earned"], f["capped_by"].is_string() ? f["capped_by"] : ""};
+      }
+    }
+    return m;
+  };
+  const auto plain = run_pv({"validate", "--json", "--bin-dir", bin_dir(), "--evidence-dir",
+                             ev.string(), contract.string()});
+  EXPECT_EQ(plain.exit_code, 0) << plain.output_tail;
+  auto m = earned(plain.output_tail);
+  EXPECT_EQ(m["PVT-BLIND"].first, "PARTIAL_ALGORITHM_LEVEL") << plain.output_tail;
+
+  const auto r = run_pv({"validate", "--mutants", "--json", "--bin-dir", bin_dir(),
+                         "--evidence-dir", ev.string(), contract.string()});
+  EXPECT_EQ(r.exit_code, 1) << "a broken must_kill promise must fail validate\n" << r.output_tail;
+  m = earned(r.output_tail);
+  EXPECT_EQ(m["PVT-KILLS"].first, "PARTIAL_ALGORITHM_LEVEL") << r.output_tail;
+  EXPECT_EQ(m["PVT-BLIND"].first, "BLOCKER_FIXTURE_ABSENT") << r.output_tail;
+  EXPECT_NE(m["PVT-BLIND"].second.find("skip-counts-as-pass survived"), std::string::npos)
+      << r.output_tail;
+  // The cap reaches the evidence bundle, so CI's record shows why the claim was not earned.
+  json bundle;
+  for (const auto& e : fs::recursive_directory_iterator(ev)) {
+    if (e.path().filename() == "PVT-BLIND.json") {
+      std::ifstream in(e.path());
+      bundle = json::parse(in, nullptr, false);
+    }
+  }
+  ASSERT_TRUE(bundle.is_object()) << "no bundle for PVT-BLIND under " << ev;
+  EXPECT_EQ(bundle["falsifier"]["earned"], "BLOCKER_FIXTURE_ABSENT") << bundle.dump(1);
 }
 
 TEST(PvHarness, MustKillUnknownBugIsSchemaError) {

@@ -12,6 +12,7 @@
 
 #include "harness/atomic_file.h"
 #include "harness/input_limits.h"
+#include "harness/must_kill.h"
 #include "harness/repo_config.h"
 #include "harness/runners.h"
 #include "harness/source_tree.h"
@@ -203,6 +204,12 @@ ValidateResult validate(const ValidateOptions& opts) {
   ro.progress = opts.progress;
   const std::vector<TestRun> runs = run_tests(jobs, ro);
   res.ran = true;
+  MustKillOutcomes must_kill;
+  if (opts.mutants) {
+    std::vector<const Contract*> cs;
+    for (const auto& c : res.contracts) cs.push_back(&c);
+    must_kill = check_must_kill(cs, opts.select, ro, res.seed + jobs.size());
+  }
   res.tests_run = static_cast<int>(runs.size());
 
   const std::string prefix = display_prefix(opts);
@@ -234,6 +241,9 @@ ValidateResult validate(const ValidateOptions& opts) {
       const auto others =
           find_committed(res.evidence_dir, prefix, c.id, f.id, res.env.machine_id, v.inputs_digest);
       v.grade = grade_falsifier(f, v.levels, others, !f.inputs.empty(), res.env.machine_id);
+      if (auto mk = must_kill.find(f.id); mk != must_kill.end()) {
+        cap_by_must_kill(mk->second, &v.grade.earned, &v.grade.capped_by, &v.grade.notes);
+      }
       v.bundle_path = prefix + bundle_relpath(res.env.machine_id, c.id, f.id);
       if (v.grade.earned == Status::FALSIFIED || v.overclaim()) res.exit_code = kExitFalsified;
       res.verdicts.push_back(std::move(v));

@@ -38,6 +38,9 @@ struct ValidateOptions {
   std::string source_root;          // "" -> found from the contract files (.git above)
   // Which falsifiers to run and grade (all when empty): `pv validate --shard i/n`.
   std::function<bool(const std::string& falsifier_id)> select;
+  // `pv validate --mutants`: also plant each falsifier's must_kill bugs (harness/
+  // must_kill.h) and cap what a falsifier earns when one of them survives.
+  bool mutants = false;
 };
 
 struct ValidateResult {

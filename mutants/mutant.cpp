@@ -83,6 +83,18 @@ constexpr Info kCatalogue[] = {
     {Bug::CudaRopePairing, "cuda-rope-pairing", "kernels/cuda/cuda_backend.cpp rope",
      "contracts/cpu-vs-gpu-output-parity-v1.yaml",
      "CUDA RoPE rotates the other convention's element pairs", true},
+    {Bug::ShapeProductWraps, "shape-product-wraps", "model/formats/mapped_file.cpp mul_overflows",
+     "contracts/hardening-v1.yaml",
+     "a shape or byte-size product that wraps around 2^64 is used as if it fitted", false},
+    {Bug::NonFiniteAccepted, "nonfinite-accepted", "model/formats/finite_scan.cpp first_non_finite",
+     "contracts/hardening-v1.yaml", "NaN or infinite weights and quant scales load without error",
+     false},
+    {Bug::NonRegularFileRead, "non-regular-file-read", "model/formats/mapped_file.cpp open_regular",
+     "contracts/hardening-v1.yaml",
+     "a FIFO, socket or device named as a model file is not refused before it is read", false},
+    {Bug::MustKillIgnored, "must-kill-ignored", "harness/must_kill.cpp cap_by_must_kill",
+     "contracts/pv-harness-v1.yaml",
+     "a falsifier whose must_kill bug survives keeps the status it earned", false},
 };
 
 constexpr bool in_bug_order() {

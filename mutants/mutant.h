@@ -41,6 +41,10 @@ enum class Bug : int {
   CaptureNotAdditive,          // capturing a stage writes a shifted copy back into it
   CudaAttnScaleHd128,          // CUDA attention scale wrong only when head_dim == 128
   CudaRopePairing,             // CUDA RoPE rotates the other convention's pairs
+  ShapeProductWraps,           // the overflow check of shape/size products is skipped
+  NonFiniteAccepted,           // the load-time scan for NaN/Inf weights and scales finds nothing
+  NonRegularFileRead,          // a FIFO or device named as a model file is opened and read
+  MustKillIgnored,             // validate --mutants never caps a falsifier whose bug survived
   kCount
 };
 

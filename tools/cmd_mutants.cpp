@@ -19,6 +19,7 @@
 
 #include "harness/contract.h"
 #include "harness/gtest_listing.h"
+#include "harness/must_kill.h"
 #include "harness/runner.h"
 #include "harness/validate.h"
 #include "mutants/mutant.h"
@@ -97,31 +98,6 @@ struct BugRow {
                        [](const Cell& c) { return c.verdict == Verdict::Killed; });
   }
 };
-
-bool metric_matches(const ph::Threshold& t, const std::string& name) {
-  return t.pattern() ? ph::gtest_pattern_match(t.metric, name) : t.metric == name;
-}
-
-// A run "kills" when it fails, or passes with a metric its falsifier's thresholds refuse
-// (what pv validate would turn into a failure).
-bool run_kills(const ph::TestRun& r, const ph::Falsifier& f, std::string* why) {
-  if (r.result == ph::TestResult::kFailed) {
-    *why = fmt::format("{}:{}: {}", r.binary, r.name,
-                       r.failure.empty() ? std::string("failed") : r.failure.substr(0, 200));
-    return true;
-  }
-  if (r.result != ph::TestResult::kPassed) return false;
-  for (const auto& t : f.thresholds) {
-    for (const auto& [name, v] : r.metrics) {
-      if (metric_matches(t, name) && !t.holds(v)) {
-        *why = fmt::format("{}:{}: metric {} = {:.6g} beyond {}", r.binary, r.name, name, v,
-                           t.describe());
-        return true;
-      }
-    }
-  }
-  return false;
-}
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
@@ -278,7 +254,7 @@ int run_mutants(Args a) {
     std::string why;
     const ph::TestRun& r = results[idx];
     // A skip (fixture-absent) is not broken: its bug runs skip too and kill nothing.
-    if (run_kills(r, *key.first, &why)) {
+    if (ph::run_kills(r, *key.first, &why)) {
       broken.insert(key);
       broken_baseline.push_back(
           fmt::format("{} {}: {}", key.first->id, key.second, first_line(why)));
@@ -295,7 +271,7 @@ int run_mutants(Args a) {
       continue;
     }
     std::string why;
-    if (run_kills(results[i], *ref.f, &why)) {
+    if (ph::run_kills(results[i], *ref.f, &why)) {
       cell.verdict = Verdict::Killed;
       cell.why = first_line(why);
     } else if (results[i].result == ph::TestResult::kSkipped && cell.verdict == Verdict::Survived) {

@@ -61,6 +61,7 @@ struct Args {
   bool no_evidence = false;
   std::string shard;     // "i/n": run a deterministic slice (harness/shard.h)
   std::string markdown;  // write a markdown summary (harness/report/markdown_summary.h)
+  bool mutants = false;  // also check must_kill promises (harness/must_kill.h)
 };
 
 int run_validate(const Args& a) {
@@ -77,6 +78,7 @@ int run_validate(const Args& a) {
   o.timeout = std::chrono::milliseconds(static_cast<int64_t>(a.timeout_s * 1000));
   if (a.seed >= 0) o.seed = static_cast<uint64_t>(a.seed);
   o.write_evidence = !a.no_evidence;
+  o.mutants = a.mutants;
   const bool tty = isatty(STDERR_FILENO) != 0 && !a.json;
   if (tty) {
     o.progress = [](size_t done, size_t total, const ph::RunJob& job) {
@@ -150,6 +152,10 @@ PV_COMMAND("validate", "Run bound falsifiers, earn statuses, write evidence bund
                           "Grade without writing bundles or index.json");
              sub.add_option("--shard", args->shard,
                             "Run shard i of n (1-based): sorted falsifier ids dealt round-robin");
+             sub.add_flag("--mutants", args->mutants,
+                          "Also plant each falsifier's must_kill bugs (PV_MUTANT) and rerun its "
+                          "tests: a bug they do not kill caps the falsifier at "
+                          "BLOCKER_FIXTURE_ABSENT (capped_by names it)");
              sub.add_option("--markdown", args->markdown,
                             "Also write a markdown summary to FILE (CI step summary)");
              sub.footer(kFooter);

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "kernels/quant/quant_blocks.h"
+#include "mutants/mutant.h"
 
 namespace pv::model {
 namespace {
@@ -42,6 +43,7 @@ std::optional<uint64_t> scan_scales(const uint8_t* data, uint64_t nbytes, uint64
 }  // namespace
 
 std::optional<uint64_t> first_non_finite(GgmlType type, const uint8_t* data, uint64_t nbytes) {
+  if (mutant::planted(mutant::Bug::NonFiniteAccepted)) return std::nullopt;
   switch (type) {
     case GgmlType::F32:
       for (uint64_t k = 0; k + 4 <= nbytes; k += 4) {
@@ -74,6 +76,42 @@ std::optional<uint64_t> first_non_finite(GgmlType type, const uint8_t* data, uin
     case GgmlType::Q6_K: {
       static constexpr uint64_t o[] = {offsetof(kernels::BlockQ6_K, d)};
       return scan_scales(data, nbytes, sizeof(kernels::BlockQ6_K), o);
+    }
+    case GgmlType::Q4_1: {
+      static constexpr uint64_t o[] = {offsetof(kernels::BlockQ4_1, d),
+                                       offsetof(kernels::BlockQ4_1, m)};
+      return scan_scales(data, nbytes, sizeof(kernels::BlockQ4_1), o);
+    }
+    case GgmlType::Q5_0: {
+      static constexpr uint64_t o[] = {offsetof(kernels::BlockQ5_0, d)};
+      return scan_scales(data, nbytes, sizeof(kernels::BlockQ5_0), o);
+    }
+    case GgmlType::Q5_1: {
+      static constexpr uint64_t o[] = {offsetof(kernels::BlockQ5_1, d),
+                                       offsetof(kernels::BlockQ5_1, m)};
+      return scan_scales(data, nbytes, sizeof(kernels::BlockQ5_1), o);
+    }
+    case GgmlType::Q2_K: {
+      static constexpr uint64_t o[] = {offsetof(kernels::BlockQ2_K, d),
+                                       offsetof(kernels::BlockQ2_K, dmin)};
+      return scan_scales(data, nbytes, sizeof(kernels::BlockQ2_K), o);
+    }
+    case GgmlType::Q3_K: {
+      static constexpr uint64_t o[] = {offsetof(kernels::BlockQ3_K, d)};
+      return scan_scales(data, nbytes, sizeof(kernels::BlockQ3_K), o);
+    }
+    case GgmlType::Q5_K: {
+      static constexpr uint64_t o[] = {offsetof(kernels::BlockQ5_K, d),
+                                       offsetof(kernels::BlockQ5_K, dmin)};
+      return scan_scales(data, nbytes, sizeof(kernels::BlockQ5_K), o);
+    }
+    case GgmlType::IQ4_NL: {
+      static constexpr uint64_t o[] = {offsetof(kernels::BlockIQ4_NL, d)};
+      return scan_scales(data, nbytes, sizeof(kernels::BlockIQ4_NL), o);
+    }
+    case GgmlType::IQ4_XS: {
+      static constexpr uint64_t o[] = {offsetof(kernels::BlockIQ4_XS, d)};
+      return scan_scales(data, nbytes, sizeof(kernels::BlockIQ4_XS), o);
     }
     default:
       return std::nullopt;

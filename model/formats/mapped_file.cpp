@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "mutants/mutant.h"
+
 namespace pv::model {
 
 static_assert(std::endian::native == std::endian::little,
@@ -53,7 +55,7 @@ int open_regular(const std::string& path, struct stat* st) {
     throw FormatError(path, FormatError::kNoOffset, "",
                       std::string("cannot stat: ") + std::strerror(err));
   }
-  if (!S_ISREG(st->st_mode)) {
+  if (!S_ISREG(st->st_mode) && !mutant::planted(mutant::Bug::NonRegularFileRead)) {
     ::close(fd);
     throw FormatError(path, FormatError::kNoOffset, "",
                       S_ISDIR(st->st_mode) ? "is a directory, not a file"
@@ -201,6 +203,10 @@ bool add_overflows(uint64_t a, uint64_t b, uint64_t* out) {
   return __builtin_add_overflow(a, b, out);
 }
 bool mul_overflows(uint64_t a, uint64_t b, uint64_t* out) {
+  if (mutant::planted(mutant::Bug::ShapeProductWraps)) {
+    *out = a * b;
+    return false;
+  }
   return __builtin_mul_overflow(a, b, out);
 }
 

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The GPU evidence and measurements of one build, on a machine with an NVIDIA GPU, run
 # from the repository root (kernels/cuda/README.md says how the lent machine runs it):
-#   1. pv validate of the CUDA contracts (kernel-parity-v1, cpu-vs-gpu-output-parity-v1):
+#   1. pv validate --mutants of the CUDA contracts (kernel-parity-v1, cpu-vs-gpu-output-
+#      parity-v1; the GPU-only planted bugs run here, the CPU has no CUDA to plant them in):
 #      evidence bundles carrying this device's fingerprint, packed as evidence.tar.gz,
 #      which unpacks into evidence/ (runs/<machine-id>/<contract>/<falsifier>.json);
 #   2. the CUDA-only model tests with their per-stage tables, pv generate on both
@@ -21,7 +22,7 @@ set -u
 device_setup "${1:-}" || exit 1
 
 rm -rf /tmp/ev
-"$D/bin/pv" validate --bin-dir "$D/bin" --source-root . --evidence-dir /tmp/ev --timeout 600 \
+"$D/bin/pv" validate --mutants --bin-dir "$D/bin" --source-root . --evidence-dir /tmp/ev --timeout 600 \
   contracts/kernel-parity-v1.yaml contracts/cpu-vs-gpu-output-parity-v1.yaml >"$OUT/validate.log" 2>&1
 echo "validate rc=$?"
 tail -30 "$OUT/validate.log"
