@@ -18,17 +18,16 @@
 #include <string>
 #include <vector>
 
+#include "falsifiers/support/prompt_logits.h"
 #include "harness/testing/pv_test.h"
-#include "kernels/cpu/cpu_backend.h"
 #include "kernels/quant/quant.h"
 #include "model/fixtures/fixture_gen.h"
 #include "model/formats/gguf.h"
-#include "model/forward.h"
-#include "model/generate.h"
 #include "model/loading/loader.h"
 
 namespace {
 
+using namespace pv::loader_test;
 using pv::kernels::GgmlType;
 
 pv::model::FixtureSpec mixed_spec() {
@@ -109,16 +108,6 @@ std::vector<uint8_t> mixed_gguf(const pv::model::GgufFile& f32, int n_layers, Gg
   return w.serialize();
 }
 
-const std::vector<int32_t> kPrompt = {1, 17, 42, 99, 7, 3, 250, 11, 400, 64};
-
-std::vector<float> prompt_logits(const pv::model::LoadedModel& m) {
-  pv::kernels::CpuBackend be(1);
-  pv::model::Forward f(m.config, m.weights, be, 64);
-  std::vector<float> logits(kPrompt.size() * m.config.vocab);
-  f.eval(kPrompt.data(), static_cast<int>(kPrompt.size()), logits.data());
-  return logits;
-}
-
 TEST(ModelLoader, MixedQuantLayoutsTrackF32) {
   const auto spec = mixed_spec();
   const std::vector<uint8_t> f32_bytes =
@@ -160,28 +149,10 @@ TEST(ModelLoader, MixedQuantLayoutsTrackF32) {
     const auto got = prompt_logits(m);
     const double bound =
         pv::testing::threshold(std::string("nmse_max_") + mix.name, mix.nmse_fallback);
-    double worst = 0;
-    int argmax_unexplained = 0;
-    for (size_t t = 0; t < kPrompt.size(); ++t) {
-      const float* ra = ref.data() + t * V;
-      const float* rb = got.data() + t * V;
-      double num = 0, den = 0, max_abs = 0;
-      for (int i = 0; i < V; ++i) {
-        const double d = double(ra[i]) - rb[i];
-        num += d * d;
-        den += double(ra[i]) * ra[i];
-        max_abs = std::max(max_abs, std::fabs(d));
-      }
-      const double nmse = den > 0 ? num / den : num;
-      worst = std::max(worst, nmse);
-      EXPECT_LE(nmse, bound) << mix.name << " row " << t;
-      // A different greedy token is explained only by a near-tie in F32.
-      const int ta = pv::model::argmax(ra, V), tb = pv::model::argmax(rb, V);
-      if (ta != tb && double(ra[ta]) - ra[tb] > 2 * max_abs) {
-        ++argmax_unexplained;
-        ADD_FAILURE() << mix.name << " row " << t << ": greedy token " << tb << " vs F32's " << ta;
-      }
-    }
+    const auto c = compare_logit_rows(ref, got, V, bound);
+    for (const auto& f : c.failures) ADD_FAILURE() << mix.name << " " << f;
+    const double worst = c.worst_nmse;
+    const int argmax_unexplained = c.argmax_unexplained;
     std::printf("%s: worst row nmse %.3g (bound %.3g)\n", mix.name, worst, bound);
     pv::testing::record_metric(std::string("nmse_max.") + mix.name, worst);
     pv::testing::record_metric(std::string("argmax_unexplained.") + mix.name, argmax_unexplained);

@@ -12,27 +12,16 @@
 #include <string>
 #include <vector>
 
+#include "falsifiers/support/prompt_logits.h"
 #include "harness/testing/pv_test.h"
-#include "kernels/cpu/cpu_backend.h"
-#include "model/forward.h"
-#include "model/generate.h"
 #include "model/loading/loader.h"
 
 namespace {
 
+using namespace pv::loader_test;
+
 std::string fixture_gguf(const std::string& name, const std::string& tag) {
   return pv::testing::source_dir() + "/model/fixtures/" + name + "/" + name + "-" + tag + ".gguf";
-}
-
-// The fixture prompt of the loader's other falsifiers: ids inside every fixture's vocab.
-const std::vector<int32_t> kPrompt = {1, 17, 42, 99, 7, 3, 250, 11, 400, 64};
-
-std::vector<float> prompt_logits(const pv::model::LoadedModel& m) {
-  pv::kernels::CpuBackend be(1);
-  pv::model::Forward f(m.config, m.weights, be, 64);
-  std::vector<float> logits(kPrompt.size() * m.config.vocab);
-  f.eval(kPrompt.data(), static_cast<int>(kPrompt.size()), logits.data());
-  return logits;
 }
 
 struct QuantRowsCase {
@@ -57,36 +46,12 @@ TEST(ModelLoader, QuantizedEveryRowNmseAndArgmax) {
     const auto a = pv::model::load_model(fixture_gguf(q.fixture, "f32"));
     const auto b = pv::model::load_model(fixture_gguf(q.fixture, q.tag));
     const auto la = prompt_logits(a), lb = prompt_logits(b);
-    const int V = a.config.vocab;
     const std::string key = std::string(q.fixture) + "." + q.tag;
     const double bound = pv::testing::threshold(std::string("nmse_max_") + q.tag, q.nmse_fallback);
-    double worst = 0;
-    int argmax_differs = 0, argmax_unexplained = 0;
-    for (size_t t = 0; t < kPrompt.size(); ++t) {
-      const float* ra = la.data() + t * V;
-      const float* rb = lb.data() + t * V;
-      double num = 0, den = 0, max_abs = 0;
-      for (int i = 0; i < V; ++i) {
-        num += (double(ra[i]) - rb[i]) * (double(ra[i]) - rb[i]);
-        den += double(ra[i]) * ra[i];
-        max_abs = std::max(max_abs, std::fabs(double(ra[i]) - rb[i]));
-      }
-      const double nmse = den > 0 ? num / den : num;
-      worst = std::max(worst, nmse);
-      EXPECT_LE(nmse, bound) << key << " row " << t;
-      // A different greedy token is explained only by a near-tie in F32: the two tokens'
-      // F32 logits closer than twice this row's largest logit error.
-      const int ta = pv::model::argmax(ra, V), tb = pv::model::argmax(rb, V);
-      if (ta != tb) {
-        ++argmax_differs;
-        const double margin = double(ra[ta]) - ra[tb];
-        if (margin > 2 * max_abs) {
-          ++argmax_unexplained;
-          ADD_FAILURE() << key << " row " << t << ": greedy token " << tb << " vs F32's " << ta
-                        << ", F32 margin " << margin << " > 2 * max|a-b| " << max_abs;
-        }
-      }
-    }
+    const auto c = compare_logit_rows(la, lb, a.config.vocab, bound);
+    for (const auto& f : c.failures) ADD_FAILURE() << key << " " << f;
+    const double worst = c.worst_nmse;
+    const int argmax_differs = c.argmax_differs, argmax_unexplained = c.argmax_unexplained;
     pv::testing::record_metric("nmse_max." + key, worst);
     pv::testing::record_metric("argmax_differs." + key, argmax_differs);
     pv::testing::record_metric("argmax_unexplained." + key, argmax_unexplained);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "falsifiers/support/prompt_logits.h"
 #include "harness/testing/pv_test.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "model/fixtures/synthetic_model.h"
@@ -20,6 +21,7 @@
 
 namespace {
 
+using namespace pv::loader_test;
 using pv::kernels::GgmlType;
 
 struct Agreement {
@@ -106,18 +108,6 @@ std::string fixture_gguf(const std::string& name, const std::string& tag) {
   return fixture_dir(name) + "/" + name + "-" + tag + ".gguf";
 }
 bool exists(const std::string& p) { return std::filesystem::exists(p); }
-
-// The fixture prompt: fixed ids inside every fixture's vocabulary (>= 512).
-const std::vector<int32_t> kPrompt = {1, 17, 42, 99, 7, 3, 250, 11, 400, 64};
-
-// All rows' logits of the prompt, from a fresh forward on one thread.
-std::vector<float> prompt_logits(const pv::model::LoadedModel& m) {
-  pv::kernels::CpuBackend be(1);
-  pv::model::Forward f(m.config, m.weights, be, 64);
-  std::vector<float> logits(kPrompt.size() * m.config.vocab);
-  f.eval(kPrompt.data(), static_cast<int>(kPrompt.size()), logits.data());
-  return logits;
-}
 
 struct FixtureCase {
   const char* name;
