@@ -46,10 +46,8 @@ constexpr RowKernels kAvx2[] = {
     {ActFormat::Q8A, avx2::quantize_act_q8a, avx2::dot_q5_0},
     {ActFormat::Q8A, avx2::quantize_act_q8a, avx2::dot_q5_1},
     {ActFormat::Q8A, avx2::quantize_act_q8a, avx2::dot_iq4_nl},
-    // Q2_K and Q3_K have no AVX2 kernel: the scalar dot runs on the AVX2-quantized
-    // activations (the codes are identical at both levels).
-    {ActFormat::Q8K, avx2::quantize_act_q8k, scalar::dot_q2_K},
-    {ActFormat::Q8K, avx2::quantize_act_q8k, scalar::dot_q3_K},
+    {ActFormat::Q8K, avx2::quantize_act_q8k, avx2::dot_q2_K},
+    {ActFormat::Q8K, avx2::quantize_act_q8k, avx2::dot_q3_K},
     {ActFormat::Q8K, avx2::quantize_act_q8k, avx2::dot_q5_K},
     {ActFormat::Q8K, avx2::quantize_act_q8k, avx2::dot_iq4_xs},
 };

@@ -1,7 +1,6 @@
 // AVX2 row-dot kernels of the llama.cpp-mix types: Q4_1, Q5_0, Q5_1, IQ4_NL (against Q8A
-// activations) and Q5_K, IQ4_XS (against Q8K). Same integer block sums as the scalar kernels
-// in matmul_scalar_ext.cpp; only the order of the f32 accumulation differs. Q2_K and Q3_K
-// run the scalar kernels (their 2-bit unpacking is the least used of llama.cpp's mixes).
+// activations) and Q2_K, Q3_K, Q5_K, IQ4_XS (against Q8K). Same integer block sums as the
+// scalar kernels in matmul_scalar_ext.cpp; only the order of the f32 accumulation differs.
 #if defined(__x86_64__)
 
 #include <immintrin.h>
@@ -134,6 +133,93 @@ PV_AVX2 float dot_iq4_nl(int64_t n, const void* w, const void* x) {
 
 // Q4_K's kernel with the fifth bit: chunk c's low-nibble values take bit 2c of qh, the
 // high-nibble values bit 2c+1.
+// The 2-bit K types lay a super-block out as two halves of 128 values; half h keeps its
+// codes in 32 bytes, shift s of those bytes gives values 128h + 32s .. +32, whose first 16
+// form group g = 8h + 2s and the next 16 group g + 1. A madd against `group_scales(S, s)`
+// weighs the 16 int16 pair sums of one shift by their two groups' scales, where S holds
+// the half's 8 int16 scales in both 128-bit lanes.
+PV_AVX2_INLINE __m256i group_scales(__m256i S, int s) {
+  const __m128i lo = _mm_set1_epi16(static_cast<int16_t>((4 * s) | ((4 * s + 1) << 8)));
+  const __m128i hi = _mm_set1_epi16(static_cast<int16_t>((4 * s + 2) | ((4 * s + 3) << 8)));
+  return _mm256_shuffle_epi8(S, _mm256_set_m128i(hi, lo));
+}
+
+PV_AVX2_INLINE __m256i both_lanes(__m128i v) { return _mm256_set_m128i(v, v); }
+
+PV_AVX2 float dot_q2_K(int64_t n, const void* w, const void* x) {
+  const auto* bw = static_cast<const BlockQ2_K*>(w);
+  const auto* bx = static_cast<const BlockQ8K*>(x);
+  const __m256i m3 = _mm256_set1_epi8(3);
+  const __m128i m4 = _mm_set1_epi8(0x0F);
+  __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQKK; ++i) {
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bw[i].scales));
+    const __m128i sc = _mm_and_si128(raw, m4);
+    const __m128i mn = _mm_and_si128(_mm_srli_epi16(raw, 4), m4);
+    // dmin * dx * sum_g min_g * bsums_g
+    const __m256i pm = _mm256_madd_epi16(_mm256_cvtepu8_epi16(mn), load32(bx[i].bsums));
+    const __m256i scales[2] = {both_lanes(_mm_cvtepu8_epi16(sc)),
+                               both_lanes(_mm_cvtepu8_epi16(_mm_srli_si128(sc, 8)))};
+    __m256i sumi = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i q = load32(bw[i].qs + 32 * h);
+      for (int s = 0; s < 4; ++s) {
+        const __m256i v = _mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3);
+        const __m256i p = _mm256_maddubs_epi16(v, load32(bx[i].qs + 128 * h + 32 * s));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, group_scales(scales[h], s)));
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16_scalar(bw[i].d) * bx[i].d), _mm256_cvtepi32_ps(sumi),
+                          acc);
+    acc_min = _mm256_fmadd_ps(_mm256_set1_ps(fp16_scalar(bw[i].dmin) * bx[i].d),
+                              _mm256_cvtepi32_ps(pm), acc_min);
+  }
+  return hsum_ps(acc) - hsum_ps(acc_min);
+}
+
+// Q3_K: value = 2-bit code - 4 unless its hmask bit (bit 4h + s of byte l, l the value's
+// index within its 32) is set. Both unsigned parts go through maddubs: code . q8 minus
+// (4 where the bit is clear) . q8.
+PV_AVX2 float dot_q3_K(int64_t n, const void* w, const void* x) {
+  const auto* bw = static_cast<const BlockQ3_K*>(w);
+  const auto* bx = static_cast<const BlockQ8K*>(x);
+  const __m256i m3 = _mm256_set1_epi8(3);
+  const __m256i m1 = _mm256_set1_epi8(1);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQKK; ++i) {
+    int sc[16];
+    q3k_scales(bw[i].scales, sc);
+    const __m256i scales[2] = {
+        both_lanes(
+            _mm_setr_epi16(static_cast<int16_t>(sc[0] - 32), static_cast<int16_t>(sc[1] - 32),
+                           static_cast<int16_t>(sc[2] - 32), static_cast<int16_t>(sc[3] - 32),
+                           static_cast<int16_t>(sc[4] - 32), static_cast<int16_t>(sc[5] - 32),
+                           static_cast<int16_t>(sc[6] - 32), static_cast<int16_t>(sc[7] - 32))),
+        both_lanes(
+            _mm_setr_epi16(static_cast<int16_t>(sc[8] - 32), static_cast<int16_t>(sc[9] - 32),
+                           static_cast<int16_t>(sc[10] - 32), static_cast<int16_t>(sc[11] - 32),
+                           static_cast<int16_t>(sc[12] - 32), static_cast<int16_t>(sc[13] - 32),
+                           static_cast<int16_t>(sc[14] - 32), static_cast<int16_t>(sc[15] - 32)))};
+    const __m256i hm = load32(bw[i].hmask);
+    __m256i sumi = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i q = load32(bw[i].qs + 32 * h);
+      for (int s = 0; s < 4; ++s) {
+        const __m256i v = _mm256_and_si256(_mm256_srli_epi16(q, 2 * s), m3);
+        const __m256i clear =
+            _mm256_xor_si256(_mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + s), m1), m1);
+        const __m256i q8 = load32(bx[i].qs + 128 * h + 32 * s);
+        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(v, q8),
+                                           _mm256_maddubs_epi16(_mm256_slli_epi16(clear, 2), q8));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, group_scales(scales[h], s)));
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16_scalar(bw[i].d) * bx[i].d), _mm256_cvtepi32_ps(sumi),
+                          acc);
+  }
+  return hsum_ps(acc);
+}
+
 PV_AVX2 float dot_q5_K(int64_t n, const void* w, const void* x) {
   const auto* bw = static_cast<const BlockQ5_K*>(w);
   const auto* bx = static_cast<const BlockQ8K*>(x);

@@ -48,8 +48,8 @@ namespace avx2 {
 ActQuant quantize_act_q8a, quantize_act_q8k;
 VecDot dot_f32, dot_f16, dot_bf16, dot_q8_0, dot_q4_0, dot_q4_K, dot_q6_K;
 MultiDot dot_q8_0_x4, dot_q4_K_x4, dot_q6_K_x4;
-// matmul_avx2_ext.cpp (Q2_K and Q3_K have no AVX2 kernel: the scalar one runs)
-VecDot dot_q4_1, dot_q5_0, dot_q5_1, dot_iq4_nl, dot_q5_K, dot_iq4_xs;
+// matmul_avx2_ext.cpp
+VecDot dot_q4_1, dot_q5_0, dot_q5_1, dot_iq4_nl, dot_q2_K, dot_q3_K, dot_q5_K, dot_iq4_xs;
 }  // namespace avx2
 
 }  // namespace pv::kernels::cpu
