@@ -313,3 +313,29 @@ TEST(FamiliesCpuVsHfOracle, Falsify005_Qwen3QkNormWeightsBoundAndNamed) {
 }
 
 }  // namespace
+
+namespace {
+
+// `pv gen-model --custom` builds a qwen3 of an explicit head_dim (the real binary), and
+// both written formats load with that head_dim and the q/k norms.
+TEST(FamiliesCpuVsHfOracle, Falsify005_GenModelCustomQwen3HeadDim) {
+  const std::string pv = std::string(PV_BINARY_DIR) + "/bin/pv";
+  if (!fs::exists(pv)) PV_SKIP_FIXTURE_ABSENT("pv-binary");
+  pv::testing::TempDir tmp("gen-qwen3");
+  std::string out;
+  ASSERT_EQ(pv::testing::run_pv({"gen-model", "--custom", "q3", "--arch", "qwen3", "--hidden", "64",
+                                 "--heads", "4", "--kv-heads", "2", "--head-dim", "48", "--ffn",
+                                 "64", "--vocab", "64", "--out", tmp.path()},
+                                &out),
+            0)
+      << out;
+  for (const std::string file : {"/q3/hf", "/q3/q3-f32.gguf"}) {
+    const auto m = pv::model::load_model(tmp.path() + file);
+    EXPECT_EQ(m.config.head_dim, 48) << file;
+    EXPECT_TRUE(m.config.qk_norm) << file;
+    EXPECT_FALSE(m.config.qkv_bias) << file;
+    EXPECT_EQ(m.weights.layers.at(1).k_norm.numel(), 48) << file;
+  }
+}
+
+}  // namespace
