@@ -1,9 +1,8 @@
 #!/usr/bin/env python3
 """Independent oracle for pv traces: run an HF model directory through transformers'
 own Qwen2ForCausalLM / Qwen3ForCausalLM / LlamaForCausalLM (eager attention), capture
-every stage of
-DESIGN.md's list, and write the pv trace layout (trace.json + APRT files) plus the
-greedy continuation, in float32 and/or float64.
+every stage of DESIGN.md's list, and write the pv trace layout (trace.json + APRT files)
+plus the greedy continuation, in float32 and/or float64.
 
 Where each stage comes from (per decoder layer unless noted):
   HOOKED (taken from transformers' own modules / outputs):
@@ -52,15 +51,13 @@ import torch.nn.functional as F
 
 STAGES = [
     "embedding", "attn_norm", "qkv_matmul", "qkv_bias", "q_norm", "k_norm", "q_post_rope",
-    "k_post_rope",
-    "attn_scores", "attn_softmax", "attention", "attn_out", "post_attn_residual",
+    "k_post_rope", "attn_scores", "attn_softmax", "attention", "attn_out", "post_attn_residual",
     "ffn_norm", "ffn_gate", "ffn_up", "ffn_silu", "ffn_swigl", "ffn_out",
     "post_ffn_residual", "final_norm", "lm_head",
 ]
 WHOLE_MODEL = {"embedding", "final_norm", "lm_head"}
-HOOKED = ["embedding", "attn_norm", "qkv_bias", "q_norm", "k_norm", "attn_softmax", "attention",
-          "attn_out",
-          "post_attn_residual", "ffn_norm", "ffn_gate", "ffn_up", "ffn_silu", "ffn_swigl",
+HOOKED = ["embedding", "attn_norm", "qkv_bias", "q_norm", "k_norm", "attn_softmax",
+          "attention", "attn_out", "post_attn_residual", "ffn_norm", "ffn_gate", "ffn_up", "ffn_silu", "ffn_swigl",
           "ffn_out", "post_ffn_residual", "final_norm", "lm_head"]
 RECOMPUTED = ["qkv_matmul", "q_post_rope", "k_post_rope", "attn_scores"]
 RECOMPUTED_EXTRA = set()  # stages this transformers version forced us to recompute
