@@ -57,8 +57,8 @@ STAGES = [
 ]
 WHOLE_MODEL = {"embedding", "final_norm", "lm_head"}
 HOOKED = ["embedding", "attn_norm", "qkv_bias", "q_norm", "k_norm", "attn_softmax",
-          "attention", "attn_out", "post_attn_residual", "ffn_norm", "ffn_gate", "ffn_up", "ffn_silu", "ffn_swigl",
-          "ffn_out", "post_ffn_residual", "final_norm", "lm_head"]
+          "attention", "attn_out", "post_attn_residual", "ffn_norm", "ffn_gate", "ffn_up",
+          "ffn_silu", "ffn_swigl", "ffn_out", "post_ffn_residual", "final_norm", "lm_head"]
 RECOMPUTED = ["qkv_matmul", "q_post_rope", "k_post_rope", "attn_scores"]
 RECOMPUTED_EXTRA = set()  # stages this transformers version forced us to recompute
 QK_NORM_FAMILIES = ("qwen3",)  # families with per-head q_norm / k_norm
