@@ -1,6 +1,7 @@
 // cpu-vs-gpu-output-parity-v1, model level: every fixture file (each architecture, GQA
 // ratio and weight type) runs through the same model/forward.cpp on the CPU backend and
-// on the CUDA backend; every one of the 20 stages of every layer is captured on both and
+// on the CUDA backend; every stage of every layer is captured on both (q_norm / k_norm for
+// qwen3 only) and
 // compared (cosine, NMSE), for the first token (empty cache) and the second token (one
 // cached position); then a 32-token greedy decode must give identical tokens. On a
 // failure the per-stage table (the CPU-vs-CUDA bisection: the first stage past its bound)
@@ -52,6 +53,11 @@ const std::vector<Fixture>& fixtures() {
       {"qwen2-gqa4", "hf"},
       {"llama-gqa8", "llama-gqa8-f32.gguf"},
       {"llama-gqa8", "llama-gqa8-q8_0.gguf"},
+      {"qwen3-gqa", "qwen3-gqa-f32.gguf"},
+      {"qwen3-gqa", "qwen3-gqa-q8_0.gguf"},
+      {"qwen3-gqa", "hf"},
+      {"llama31-gqa", "llama31-gqa-f32.gguf"},
+      {"llama31-gqa", "hf"},
   };
   return v;
 }
@@ -171,7 +177,8 @@ void check_step(int steps, const char* what) {
     testing::record_metric(L.tag + ".cosine_min", r.min_cosine);
     worst_nmse = std::max(worst_nmse, r.worst_nmse);
     min_cos = std::min(min_cos, r.min_cosine);
-    EXPECT_EQ(r.stages, static_cast<size_t>(L.m.config.n_layers) * 17 + 3) << L.tag;
+    const size_t per_layer = L.m.config.qk_norm ? 19 : 17;  // + q_norm, k_norm
+    EXPECT_EQ(r.stages, static_cast<size_t>(L.m.config.n_layers) * per_layer + 3) << L.tag;
     EXPECT_TRUE(r.first_break.empty()) << L.tag << ": first stage beyond bound: " << r.first_break;
     EXPECT_TRUE(r.argmax_equal) << L.tag << ": CPU and CUDA pick different next tokens";
     if (!r.first_break.empty() && first_failure.empty())

@@ -1,4 +1,4 @@
-// Hyper-parameters of a Qwen2/Llama-family decoder, from GGUF metadata or config.json.
+// Hyper-parameters of a Qwen2/Qwen3/Llama-family decoder, from GGUF metadata or config.json.
 #pragma once
 
 #include <string>
@@ -45,6 +45,9 @@ struct ModelConfig {
   kernels::RopeStyle rope_style = kernels::RopeStyle::HalfSplit;
   bool tied_embeddings = false;
   bool qkv_bias = false;
+  // Qwen3: RMSNorm over each head's head_dim values of q and of k (weights q_norm and
+  // k_norm, [head_dim], eps rms_eps), after the projections and before RoPE.
+  bool qk_norm = false;
   int bos_token = -1;
   int eos_token = -1;           // the first of eos_tokens (-1: none)
   std::vector<int> eos_tokens;  // every id the file names as end of sequence

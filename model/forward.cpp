@@ -65,6 +65,13 @@ void validate(const ModelConfig& c, const ModelWeights& w) {
     check_bias(L.bq, "q bias", l, q_dim);
     check_bias(L.bk, "k bias", l, kv_dim);
     check_bias(L.bv, "v bias", l, kv_dim);
+    if (c.qk_norm) {
+      check_shape(L.q_norm, "q_norm", l, 1, c.head_dim);
+      check_shape(L.k_norm, "k_norm", l, 1, c.head_dim);
+    } else if (L.q_norm.data != nullptr || L.k_norm.data != nullptr) {
+      throw std::invalid_argument("forward: layer " + std::to_string(l) +
+                                  " has q_norm/k_norm weights but the config has no qk_norm");
+    }
     check_shape(L.ffn_norm, "ffn_norm", l, 1, c.hidden);
     check_shape(L.w_gate, "gate_proj", l, c.ffn, c.hidden);
     check_shape(L.w_up, "up_proj", l, c.ffn, c.hidden);
@@ -89,8 +96,8 @@ Forward::Forward(const ModelConfig& config, const ModelWeights& weights, kernels
   output_ = prep(weights.output);
   for (const LayerWeights& L : weights.layers) {
     layers_.push_back({prep(L.attn_norm), prep(L.wq), prep(L.wk), prep(L.wv), prep(L.wo),
-                       prep(L.bq), prep(L.bk), prep(L.bv), prep(L.ffn_norm), prep(L.w_gate),
-                       prep(L.w_up), prep(L.w_down)});
+                       prep(L.bq), prep(L.bk), prep(L.bv), prep(L.q_norm), prep(L.k_norm),
+                       prep(L.ffn_norm), prep(L.w_gate), prep(L.w_up), prep(L.w_down)});
   }
 }
 
@@ -169,6 +176,20 @@ void Forward::attention_block(int l, int T, int pos0, const StagePlan* plan, Sta
   if (w.bk) backend_.add_bias(k, *w.bk, T);
   if (w.bv) backend_.add_bias(v, *w.bv, T);
   if (wants(plan, sink, Stage::qkv_bias, l)) emit_qkv(sink, Stage::qkv_bias, l, T, k, v);
+  // Qwen3: each head's head_dim values normalised on their own ([T * heads] rows), as
+  // transformers applies q_norm / k_norm to the [.., heads, head_dim] view, before RoPE.
+  if (w.q_norm) {
+    backend_.rmsnorm(s_.q, *w.q_norm, T * c.n_heads, c.head_dim, c.rms_eps, s_.q);
+    if (wants(plan, sink, Stage::q_norm, l)) {
+      emit(sink, Stage::q_norm, l, s_.q, size_t(T) * q_dim, {T, q_dim});
+    }
+  }
+  if (w.k_norm) {
+    backend_.rmsnorm(k, *w.k_norm, T * c.n_kv_heads, c.head_dim, c.rms_eps, k);
+    if (wants(plan, sink, Stage::k_norm, l)) {
+      emit(sink, Stage::k_norm, l, k, size_t(T) * kv_dim, {T, kv_dim});
+    }
+  }
 
   backend_.rope_table(s_.q, T, c.n_heads, c.head_dim, pos0, rope_.inv_freq.data(),
                       rope_.attention_factor, c.rope_style);

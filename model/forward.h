@@ -3,13 +3,15 @@
 //
 //   x = embed(tokens)
 //   for each layer:
-//     n = rmsnorm(x) ; q,k,v = n·Wqᵀ,n·Wkᵀ,n·Wvᵀ (+ bias) ; rope(q), rope(k) -> KV cache
+//     n = rmsnorm(x) ; q,k,v = n·Wqᵀ,n·Wkᵀ,n·Wvᵀ (+ bias)
+//     (qwen3) q,k = per-head rmsnorm over head_dim (q_norm, k_norm)
+//     rope(q), rope(k) -> KV cache
 //     x += Wo · attention(q, K[0..pos], V[0..pos])
 //     n = rmsnorm(x) ; x += Wdown · (silu(n·Wgateᵀ) * n·Wupᵀ)
 //   logits = lm_head(rmsnorm(x))
 //
 // eval() processes T tokens at the current position: a prefill when the cache is empty,
-// incremental decoding after. A StagePlan + StageSink capture any of the 20 stages of
+// incremental decoding after. A StagePlan + StageSink capture any of the stages of
 // model/stages.h; without a plan the forward does no extra work (no downloads, no
 // score matrix).
 #pragma once
@@ -63,6 +65,7 @@ class Forward {
  private:
   struct LayerW {
     const kernels::Weight *attn_norm, *wq, *wk, *wv, *wo, *bq, *bk, *bv;
+    const kernels::Weight *q_norm, *k_norm;  // null unless config.qk_norm
     const kernels::Weight *ffn_norm, *w_gate, *w_up, *w_down;
   };
   // Activation buffers in backend memory, sized for `capacity` tokens.

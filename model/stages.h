@@ -1,5 +1,6 @@
-// The 20 forward-pass stages a trace can capture, in computation order (DESIGN.md),
-// a plan saying which ones to capture, and the sink that receives them.
+// The 22 forward-pass stages a trace can capture, in computation order (DESIGN.md),
+// a plan saying which ones to capture, and the sink that receives them. A stage a family
+// does not compute (q_norm / k_norm outside qwen3) is never emitted: absent, not zero.
 // With no plan the forward does no extra work; with one it computes only what is asked
 // (attn_scores / attn_softmax need the full score matrix only when requested).
 #pragma once
@@ -18,6 +19,8 @@ enum class Stage : int {
   attn_norm,
   qkv_matmul,
   qkv_bias,
+  q_norm,  // qwen3: per-head RMSNorm of q, before RoPE
+  k_norm,  // qwen3: per-head RMSNorm of k, before RoPE
   q_post_rope,
   k_post_rope,
   attn_scores,
@@ -35,12 +38,14 @@ enum class Stage : int {
   final_norm,
   lm_head,
 };
-inline constexpr int kStageCount = 20;
+inline constexpr int kStageCount = 22;
 inline constexpr uint32_t kWholeModelLayer = 0xFFFFFFFFu;
 
 std::string_view stage_name(Stage s);
 std::optional<Stage> stage_from_name(std::string_view name);  // accepts "layer_output"
 bool is_per_layer(Stage s);  // false for embedding, final_norm, lm_head
+// Whether a model of this config computes the stage (q_norm / k_norm: config.qk_norm).
+bool family_has_stage(Stage s, bool qk_norm);
 
 // Which stages and layers to capture. Empty plan = capture nothing.
 struct StagePlan {

@@ -8,10 +8,11 @@
 
 namespace pv::model {
 
-// Absent optional tensors (biases) have data == nullptr.
+// Absent optional tensors (biases, q_norm/k_norm) have data == nullptr.
 struct LayerWeights {
   kernels::TensorView attn_norm;
   kernels::TensorView wq, bq, wk, bk, wv, bv, wo;
+  kernels::TensorView q_norm, k_norm;  // [head_dim] each, when config.qk_norm
   kernels::TensorView ffn_norm;
   kernels::TensorView w_gate, w_up, w_down;
 };

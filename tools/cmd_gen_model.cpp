@@ -37,12 +37,14 @@ std::function<int()> setup_gen_model(CLI::App& sub) {
   sub.add_option("--tokenizer", o->tokenizer, "Tokenizer vocab.json to embed");
   sub.add_option("--custom", o->custom,
                  "Generate one custom model with this name from the shape options");
-  sub.add_option("--arch", o->spec.architecture, "qwen2 or llama (custom)");
+  sub.add_option("--arch", o->spec.architecture, "qwen2, qwen3 or llama (custom)");
   sub.add_option("--layers", o->spec.n_layers, "Layers (custom)");
   sub.add_option("--hidden", o->spec.hidden, "Hidden size (custom)");
   sub.add_option("--ffn", o->spec.ffn, "FFN size (custom)");
   sub.add_option("--heads", o->spec.n_heads, "Attention heads (custom)");
   sub.add_option("--kv-heads", o->spec.n_kv_heads, "KV heads (custom)");
+  sub.add_option("--head-dim", o->spec.head_dim,
+                 "Head dimension, may differ from hidden / heads (custom; default hidden / heads)");
   sub.add_option("--vocab", o->spec.vocab, "Vocabulary size (custom)");
   sub.add_flag("--tied", o->spec.tied, "Tie lm_head to the embedding (custom)");
   sub.add_option("--seed", o->spec.seed, "Weight seed (custom)");

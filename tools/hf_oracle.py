@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Independent oracle for pv traces: run an HF model directory through transformers'
-own Qwen2ForCausalLM / LlamaForCausalLM (eager attention), capture every stage of
-DESIGN.md's list, and write the pv trace layout (trace.json + APRT files) plus the
-greedy continuation, in float32 and/or float64.
+own Qwen2ForCausalLM / Qwen3ForCausalLM / LlamaForCausalLM (eager attention), capture
+every stage of DESIGN.md's list, and write the pv trace layout (trace.json + APRT files)
+plus the greedy continuation, in float32 and/or float64.
 
 Where each stage comes from (per decoder layer unless noted):
   HOOKED (taken from transformers' own modules / outputs):
     embedding          model.embed_tokens output                     (whole model)
     attn_norm          input_layernorm output
     qkv_bias           q_proj | k_proj | v_proj outputs (Linear with its bias), concatenated
+    q_norm, k_norm     self_attn.q_norm / k_norm outputs (Qwen3 only; transformers applies them
+                       to the [.., heads, head_dim] view; written as [T, heads*head_dim])
     attn_softmax       outputs.attentions[layer] (eager attention weights, post mask+softmax)
     attention          input of o_proj (forward pre-hook)
     attn_out           o_proj output
@@ -25,13 +27,17 @@ Where each stage comes from (per decoder layer unless noted):
   RECOMPUTED (transformers exposes no tensor for them):
     qkv_matmul   F.linear(hooked q/k/v_proj input, the module's weight) -- no bias
     q_post_rope, k_post_rope
-                 the hooked q_proj / k_proj outputs, reshaped to heads, rotated by the
-                 model's own rotary_emb module and its modeling file's apply_rotary_pos_emb
+                 the hooked q_proj / k_proj outputs (Qwen3: q_norm / k_norm outputs),
+                 reshaped to heads, rotated by the model's own rotary_emb module (so its
+                 RoPE scaling, e.g. llama3, is transformers') and its modeling file's
+                 apply_rotary_pos_emb
     attn_scores  q_post_rope . repeat_kv(k_post_rope)^T * head_dim^-0.5 (before the mask),
                  with the modeling file's repeat_kv; checked against the hooked
                  attn_softmax: softmax(scores + causal mask) must reproduce it (the
                  max |diff| is printed and stored in trace.json as "self_check").
 All tensors are written as float32 APRT (the dtype field records the compute dtype).
+trace.json also records the rotary embedding's rope_type, inv_freq and attention_scaling
+("rotary"), so a RoPE table can be compared with transformers' own.
 """
 import argparse
 import importlib
@@ -44,17 +50,18 @@ import torch
 import torch.nn.functional as F
 
 STAGES = [
-    "embedding", "attn_norm", "qkv_matmul", "qkv_bias", "q_post_rope", "k_post_rope",
-    "attn_scores", "attn_softmax", "attention", "attn_out", "post_attn_residual",
+    "embedding", "attn_norm", "qkv_matmul", "qkv_bias", "q_norm", "k_norm", "q_post_rope",
+    "k_post_rope", "attn_scores", "attn_softmax", "attention", "attn_out", "post_attn_residual",
     "ffn_norm", "ffn_gate", "ffn_up", "ffn_silu", "ffn_swigl", "ffn_out",
     "post_ffn_residual", "final_norm", "lm_head",
 ]
 WHOLE_MODEL = {"embedding", "final_norm", "lm_head"}
-HOOKED = ["embedding", "attn_norm", "qkv_bias", "attn_softmax", "attention", "attn_out",
-          "post_attn_residual", "ffn_norm", "ffn_gate", "ffn_up", "ffn_silu", "ffn_swigl",
-          "ffn_out", "post_ffn_residual", "final_norm", "lm_head"]
+HOOKED = ["embedding", "attn_norm", "qkv_bias", "q_norm", "k_norm", "attn_softmax",
+          "attention", "attn_out", "post_attn_residual", "ffn_norm", "ffn_gate", "ffn_up",
+          "ffn_silu", "ffn_swigl", "ffn_out", "post_ffn_residual", "final_norm", "lm_head"]
 RECOMPUTED = ["qkv_matmul", "q_post_rope", "k_post_rope", "attn_scores"]
 RECOMPUTED_EXTRA = set()  # stages this transformers version forced us to recompute
+QK_NORM_FAMILIES = ("qwen3",)  # families with per-head q_norm / k_norm
 
 
 def write_aprt(path, layer, t):
@@ -81,12 +88,14 @@ def run(model_dir, tokens, dtype, out_dir, max_new, device):
 
     cfg = AutoConfig.from_pretrained(model_dir)
     arch = cfg.model_type
-    if arch not in ("qwen2", "llama"):
-        raise SystemExit(f"{model_dir}: model_type {arch!r} is neither qwen2 nor llama")
+    if arch not in ("qwen2", "qwen3", "llama"):
+        raise SystemExit(f"{model_dir}: model_type {arch!r} is not qwen2, qwen3 or llama")
+    qk_norm = arch in QK_NORM_FAMILIES
     modeling = importlib.import_module(f"transformers.models.{arch}.modeling_{arch}")
     model = AutoModelForCausalLM.from_pretrained(model_dir, attn_implementation="eager")
     model = model.to(dtype=dtype, device=device).eval()
-    assert type(model).__name__ in ("Qwen2ForCausalLM", "LlamaForCausalLM"), type(model)
+    assert type(model).__name__ in ("Qwen2ForCausalLM", "Qwen3ForCausalLM",
+                                    "LlamaForCausalLM"), type(model)
     inner = model.model
     n_layers = cfg.num_hidden_layers
     n_heads = cfg.num_attention_heads
@@ -120,6 +129,8 @@ def run(model_dir, tokens, dtype, out_dir, max_new, device):
             (m.down_proj, keep("ffn_out", l)),
             (layer, keep("post_ffn_residual", l)),
         ]
+        if qk_norm:
+            hooks += [(a.q_norm, keep("q_norm", l)), (a.k_norm, keep("k_norm", l))]
         if isinstance(m.act_fn, torch.nn.Module):
             hooks.append((m.act_fn, keep("ffn_silu", l)))
         else:  # a plain function in some versions: recomputed below from ffn_gate
@@ -159,8 +170,13 @@ def run(model_dir, tokens, dtype, out_dir, max_new, device):
             qkv_mm = torch.cat([F.linear(x, a.q_proj.weight), F.linear(x, a.k_proj.weight),
                                 F.linear(x, a.v_proj.weight)], dim=-1)
             q, k, v = cap[("q_proj", l)], cap[("k_proj", l)], cap[("v_proj", l)]
-            qh = q.view(1, T, n_heads, head_dim).transpose(1, 2)
-            kh = k.view(1, T, n_kv, head_dim).transpose(1, 2)
+            if qk_norm:  # [T, heads, head_dim] -> [T, heads * head_dim]
+                qn = cap[("q_norm", l)].reshape(T, n_heads * head_dim)
+                kn = cap[("k_norm", l)].reshape(T, n_kv * head_dim)
+            else:
+                qn, kn = q, k
+            qh = qn.reshape(1, T, n_heads, head_dim).transpose(1, 2)
+            kh = kn.reshape(1, T, n_kv, head_dim).transpose(1, 2)
             cos, sin = inner.rotary_emb(qh, position_ids)
             qr, kr = modeling.apply_rotary_pos_emb(qh, kh, cos, sin)
             scores = torch.matmul(qr, modeling.repeat_kv(kr, n_heads // n_kv).transpose(2, 3))
@@ -173,6 +189,9 @@ def run(model_dir, tokens, dtype, out_dir, max_new, device):
             emit("attn_norm", l, cap[("attn_norm", l)])
             emit("qkv_matmul", l, qkv_mm)
             emit("qkv_bias", l, torch.cat([q, k, v], dim=-1))
+            if qk_norm:
+                emit("q_norm", l, qn)
+                emit("k_norm", l, kn)
             emit("q_post_rope", l, qr[0].transpose(0, 1).reshape(T, n_heads * head_dim))
             emit("k_post_rope", l, kr[0].transpose(0, 1).reshape(T, n_kv * head_dim))
             emit("attn_scores", l, scores[0])
@@ -192,6 +211,10 @@ def run(model_dir, tokens, dtype, out_dir, max_new, device):
             greedy.append(nxt)
             seq.append(nxt)
 
+    re = inner.rotary_emb
+    rotary = {"rope_type": getattr(re, "rope_type", None),
+              "inv_freq": [float(x) for x in re.inv_freq.detach().to(torch.float64).cpu()],
+              "attention_scaling": float(getattr(re, "attention_scaling", 1.0))}
     dname = {torch.float32: "f32", torch.float64: "f64"}[dtype]
     meta = {
         "schema": "pv-trace-v1",
@@ -209,7 +232,9 @@ def run(model_dir, tokens, dtype, out_dir, max_new, device):
         "n_layers": n_layers,
         "tokens": list(tokens),
         "greedy_tokens": greedy,
-        "stage_sources": {"hooked": [h for h in HOOKED if h not in RECOMPUTED_EXTRA],
+        "rotary": rotary,
+        "stage_sources": {"hooked": [h for h in HOOKED if h not in RECOMPUTED_EXTRA and
+                                     (qk_norm or h not in ("q_norm", "k_norm"))],
                           "recomputed": RECOMPUTED + sorted(RECOMPUTED_EXTRA)},
         "self_check": {"max_abs_softmax_recomputed_vs_hooked": self_check},
         "stages": entries,

@@ -18,7 +18,7 @@ struct ArchInfo {
 inline constexpr ArchInfo kArchitectures[] = {
     {"qwen2", true, ""},
     {"llama", true, ""},
-    {"qwen3", false, "per-head q_norm/k_norm"},
+    {"qwen3", true, ""},
 };
 
 inline const ArchInfo* find_architecture(std::string_view name) {

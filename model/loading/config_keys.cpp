@@ -6,7 +6,7 @@ namespace {
 using enum KeyRule;
 
 constexpr ConfigKey kHf[] = {
-    {"model_type", kImplemented, "qwen2, llama, qwen3 (config only), mistral (read as llama)"},
+    {"model_type", kImplemented, "qwen2, llama, qwen3, mistral (read as llama)"},
     {"hidden_size", kImplemented, "required"},
     {"intermediate_size", kImplemented, "required"},
     {"num_hidden_layers", kImplemented, "required"},
@@ -64,7 +64,7 @@ constexpr ConfigKey kRope[] = {
 };
 
 constexpr ConfigKey kGguf[] = {
-    {"general.architecture", kImplemented, "qwen2, llama, qwen3 (metadata only)"},
+    {"general.architecture", kImplemented, "qwen2, llama, qwen3"},
     {"general.alignment", kImplemented, "read by the GGUF reader"},
     {"general.*", kIrrelevant, "names, licence, file_type, quantization_version: bookkeeping"},
     {"tokenizer.*", kIrrelevant, "read by the tokenizer, not the forward"},

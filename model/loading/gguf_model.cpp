@@ -273,6 +273,7 @@ LoadedModel load_gguf_model(std::shared_ptr<const MappedFile> file) {
   c.tied_embeddings = g.find_tensor("output.weight") == nullptr;
   // qwen2 always has Q/K/V biases; llama has them only when the file carries them.
   c.qkv_bias = c.architecture == "qwen2" || g.find_tensor("blk.0.attn_q.bias") != nullptr;
+  c.qk_norm = c.architecture == "qwen3";
   check_config(c, g.path(), 24);
   check_forward_support(c, g.path(), g.find_kv("general.architecture")->offset);
 

@@ -39,13 +39,15 @@ constexpr RoleNames kRoleNames[] = {
     {TensorRole::kGate, true, "ffn_gate.weight", "mlp.gate_proj.weight"},
     {TensorRole::kUp, true, "ffn_up.weight", "mlp.up_proj.weight"},
     {TensorRole::kDown, true, "ffn_down.weight", "mlp.down_proj.weight"},
+    {TensorRole::kQNorm, true, "attn_q_norm.weight", "self_attn.q_norm.weight"},
+    {TensorRole::kKNorm, true, "attn_k_norm.weight", "self_attn.k_norm.weight"},
 };
 
 constexpr bool in_role_order() {
   for (size_t i = 0; i < std::size(kRoleNames); ++i) {
     if (static_cast<size_t>(kRoleNames[i].role) != i) return false;
   }
-  return std::size(kRoleNames) == static_cast<size_t>(TensorRole::kDown) + 1;
+  return std::size(kRoleNames) == static_cast<size_t>(TensorRole::kKNorm) + 1;
 }
 static_assert(in_role_order(), "kRoleNames lists every TensorRole, in order");
 
@@ -90,6 +92,9 @@ Expect expected_shape(const ModelConfig& c, TensorRole role) {
       return {{f, h}, fs + ", " + hs};
     case TensorRole::kDown:
       return {{h, f}, hs + ", " + fs};
+    case TensorRole::kQNorm:
+    case TensorRole::kKNorm:
+      return {{static_cast<uint64_t>(c.head_dim)}, fmt::format("head_dim {}", c.head_dim)};
   }
   return {};
 }
@@ -223,16 +228,32 @@ ModelWeights bind_weights(const ModelConfig& c, const TensorSource& src) {
       L.bk = bind(c, src, TensorRole::kBk, l);
       L.bv = bind(c, src, TensorRole::kBv, l);
     }
+    if (c.qk_norm) {
+      L.q_norm = bind(c, src, TensorRole::kQNorm, l);
+      L.k_norm = bind(c, src, TensorRole::kKNorm, l);
+    }
     L.wo = bind(c, src, TensorRole::kWo, l);
     L.ffn_norm = bind(c, src, TensorRole::kFfnNorm, l);
     L.w_gate = bind(c, src, TensorRole::kGate, l);
     L.w_up = bind(c, src, TensorRole::kUp, l);
     L.w_down = bind(c, src, TensorRole::kDown, l);
   }
+  // q/k norm weights in a family without them would be dropped without a word.
+  if (!c.qk_norm) {
+    for (TensorRole role : {TensorRole::kQNorm, TensorRole::kKNorm}) {
+      const std::string name = src.name_of(role, 0);
+      if (const SourceTensor* extra = src.find(name)) {
+        throw FormatError(extra->file, extra->record_offset, tensor_subject(name),
+                          fmt::format("per-head q/k norm weights, which architecture '{}' does "
+                                      "not apply (qwen3 does)",
+                                      c.architecture));
+      }
+    }
+  }
   // A layer past the configured count would be dropped without a word.
-  for (TensorRole role :
-       {TensorRole::kAttnNorm, TensorRole::kWq, TensorRole::kWk, TensorRole::kWv, TensorRole::kWo,
-        TensorRole::kFfnNorm, TensorRole::kGate, TensorRole::kUp, TensorRole::kDown}) {
+  for (TensorRole role : {TensorRole::kAttnNorm, TensorRole::kWq, TensorRole::kWk, TensorRole::kWv,
+                          TensorRole::kWo, TensorRole::kFfnNorm, TensorRole::kGate, TensorRole::kUp,
+                          TensorRole::kDown, TensorRole::kQNorm, TensorRole::kKNorm}) {
     const std::string name = src.name_of(role, c.n_layers);
     if (const SourceTensor* extra = src.find(name)) {
       throw FormatError(extra->file, extra->record_offset, tensor_subject(name),

@@ -37,6 +37,8 @@ enum class TensorRole {
   kGate,
   kUp,
   kDown,
+  kQNorm,  // per-head RMSNorm weights of q and k (qwen3), [head_dim]
+  kKNorm,
 };
 
 // A role's tensor name in each format (layer ignored for whole-model roles):
@@ -59,7 +61,8 @@ struct TensorSource {
 };
 
 // Fills weights from the source per config (config.tied_embeddings and
-// config.qkv_bias decide whether output / biases are bound). Throws FormatError.
+// config.qkv_bias / config.qk_norm decide whether output / biases / q_norm and k_norm
+// are bound). Throws FormatError.
 ModelWeights bind_weights(const ModelConfig& config, const TensorSource& source);
 
 // Structural checks of a config (positive sizes, heads divisible, ...); `where` and

@@ -345,6 +345,7 @@ ModelConfig parse_config(const JsonDoc& d) {
   if (top.boolean("use_mrope", false)) top.fail("use_mrope", "multimodal RoPE is not supported");
   // qwen2's attention always has q/k/v biases (HF hard-codes them); the others have none.
   c.qkv_bias = mt == "qwen2";
+  c.qk_norm = mt == "qwen3";  // Qwen3Attention always has q_norm / k_norm
   c.tied_embeddings = top.boolean("tie_word_embeddings", false);
 
   // Sliding window. The window W applies to a layer when: llama/mistral — every layer, when
