@@ -4,15 +4,18 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "harness/atomic_file.h"
 #include "harness/process.h"
 #include "harness/report/markdown_summary.h"
 #include "harness/report/validate_report.h"
 #include "harness/shard.h"
+#include "harness/signing.h"
 #include "harness/validate.h"
 #include "tools/command.h"
 
@@ -61,6 +64,8 @@ struct Args {
   bool no_evidence = false;
   std::string shard;     // "i/n": run a deterministic slice (harness/shard.h)
   std::string markdown;  // write a markdown summary (harness/report/markdown_summary.h)
+  std::string sign_key;  // private key signing every bundle written (harness/signing.h)
+  std::string allowed_signers;
 };
 
 int run_validate(const Args& a) {
@@ -77,6 +82,23 @@ int run_validate(const Args& a) {
   o.timeout = std::chrono::milliseconds(static_cast<int64_t>(a.timeout_s * 1000));
   if (a.seed >= 0) o.seed = static_cast<uint64_t>(a.seed);
   o.write_evidence = !a.no_evidence;
+  o.allowed_signers = a.allowed_signers;
+  std::optional<ph::SigningKey> key;
+  {
+    std::string key_file = a.sign_key;
+    if (const char* env = std::getenv("PV_SIGN_KEY"); key_file.empty() && env != nullptr) {
+      key_file = env;
+    }
+    if (!key_file.empty()) {
+      try {
+        key = ph::load_signing_key(key_file);
+      } catch (const std::exception& e) {
+        std::cerr << "pv validate: " << e.what() << "\n";
+        return ph::kExitUsage;
+      }
+      o.sign_key = &*key;
+    }
+  }
   const bool tty = isatty(STDERR_FILENO) != 0 && !a.json;
   if (tty) {
     o.progress = [](size_t done, size_t total, const ph::RunJob& job) {
@@ -152,6 +174,13 @@ PV_COMMAND("validate", "Run bound falsifiers, earn statuses, write evidence bund
                             "Run shard i of n (1-based): sorted falsifier ids dealt round-robin");
              sub.add_option("--markdown", args->markdown,
                             "Also write a markdown summary to FILE (CI step summary)");
+             sub.add_option("--sign-key", args->sign_key,
+                            "Sign every bundle written with this ed25519 key (pv evidence "
+                            "keygen; default: $PV_SIGN_KEY, else unsigned)");
+             sub.add_option("--allowed-signers", args->allowed_signers,
+                            "Keys whose signed bundles earn credit (default: "
+                            "<source root>/evidence/allowed_signers)")
+                 ->check(CLI::ExistingFile);
              sub.footer(kFooter);
              return [args] { return run_validate(*args); };
            });
