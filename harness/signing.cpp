@@ -82,15 +82,14 @@ std::string str_at(const nlohmann::json& j, const char* a, const char* b) {
 // Every key the scope names is matched by one of its globs.
 bool in_scope(const AllowedSigner& s, const std::string& machine, const std::string& contract,
               const std::string& falsifier) {
-  for (const char* key : {"machine", "contract", "falsifier"}) {
-    const std::string& value = std::string(key) == "machine"
-                                   ? machine
-                                   : (std::string(key) == "contract" ? contract : falsifier);
+  const std::pair<const char*, const std::string*> values[] = {
+      {"machine", &machine}, {"contract", &contract}, {"falsifier", &falsifier}};
+  for (const auto& [key, value] : values) {
     bool named = false, matched = false;
     for (const auto& [k, glob] : s.scope) {
       if (k != key) continue;
       named = true;
-      matched = matched || gtest_pattern_match(glob, value);
+      matched = matched || gtest_pattern_match(glob, *value);
     }
     if (named && !matched) return false;
   }
@@ -187,7 +186,11 @@ std::pair<std::string, std::string> generate_key_pair(const std::string& dir,
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0) throw std::runtime_error(path + ": cannot create: " + std::strerror(errno));
     // The mode given to open is filtered by the umask; the private key must end up 0600.
-    ::fchmod(fd, mode);
+    if (::fchmod(fd, mode) != 0) {
+      const std::string why = std::strerror(errno);
+      ::close(fd);
+      throw std::runtime_error(path + ": cannot set its mode: " + why);
+    }
     size_t off = 0;
     while (off < text.size()) {
       const ssize_t n = ::write(fd, text.data() + off, text.size() - off);
