@@ -599,14 +599,27 @@ TEST(PvHarness, FreshEvidenceCreditedStaleNot) {
   // would have recorded (FUNCTIONAL passed), keeping its real inputs_digest.
   ASSERT_EQ(run_pv({"validate", "--evidence-dir", ev.path, c}, gpu).exit_code, 0);
   const std::string planted = ev.path + "/runs/gpu-box/PVT-CREDIT/PVT-CREDIT-001.json";
+  // Committed evidence earns credit only signed by a key the allowed-signers file lists
+  // (harness/README.md, "Signed evidence"): each planted version is signed by a test key.
+  const ph::SigningKey key =
+      ph::load_signing_key(ph::generate_key_pair(ev.path + "/keys", "gpu-box").first);
+  const std::string signers = ev.path + "/allowed_signers";
+  ph::write_file_atomic(
+      signers, "gpu-box ed25519 " + ph::base64_encode(key.pub.data(), 32) + " machine=gpu-box\n");
+  const auto plant = [&](json j) {
+    j.erase("signature");
+    ph::sign_bundle(j, key);
+    ph::write_file_atomic(planted, j.dump(2));
+  };
   json b = read_json(planted);
   ASSERT_EQ(b["tests"][1]["result"], "skipped");
   b["tests"][1]["result"] = "passed";
   b["tests"][1]["skip_reason"] = nullptr;
   b["tests"][1]["metrics"] = {{"cosine_min", 0.999}};
-  ph::write_file_atomic(planted, b.dump(2));
+  plant(b);
 
-  auto r = run_pv({"validate", "--json", "--evidence-dir", ev.path, c}, ci);
+  auto r = run_pv(
+      {"validate", "--json", "--evidence-dir", ev.path, "--allowed-signers", signers, c}, ci);
   EXPECT_EQ(r.exit_code, 0);
   json out = json::parse(r.stdout_text, nullptr, false);
   ASSERT_FALSE(out.is_discarded()) << r.stdout_text;
@@ -620,8 +633,9 @@ TEST(PvHarness, FreshEvidenceCreditedStaleNot) {
 
   // Stale: the digest no longer matches the sources -> earns nothing, reported.
   b["environment"]["inputs_digest"] = std::string(64, '0');
-  ph::write_file_atomic(planted, b.dump(2));
-  r = run_pv({"validate", "--json", "--evidence-dir", ev.path, c}, ci);
+  plant(b);
+  r = run_pv({"validate", "--json", "--evidence-dir", ev.path, "--allowed-signers", signers, c},
+             ci);
   out = json::parse(r.stdout_text, nullptr, false);
   f = out["contracts"][0]["falsifiers"][0];
   EXPECT_EQ(f["earned"], "PARTIAL_ALGORITHM_LEVEL");
@@ -634,8 +648,9 @@ TEST(PvHarness, FreshEvidenceCreditedStaleNot) {
   b["environment"]["inputs_digest"] = fresh["environment"]["inputs_digest"];
   b["tests"][1]["result"] = "failed";
   b["tests"][1]["counterexample"] = "token 2 differs";
-  ph::write_file_atomic(planted, b.dump(2));
-  r = run_pv({"validate", "--json", "--evidence-dir", ev.path, c}, ci);
+  plant(b);
+  r = run_pv({"validate", "--json", "--evidence-dir", ev.path, "--allowed-signers", signers, c},
+             ci);
   EXPECT_EQ(r.exit_code, 1);
   out = json::parse(r.stdout_text, nullptr, false);
   EXPECT_EQ(out["contracts"][0]["falsifiers"][0]["earned"], "FALSIFIED");

@@ -234,12 +234,11 @@ nlohmann::json make_bundle(const FalsifierVerdict& v, const Environment& env,
   return b;
 }
 
-std::vector<CommittedEvidence> find_committed(const std::string& evidence_dir,
-                                              const std::string& display_prefix,
-                                              const std::string& contract_id,
-                                              const std::string& falsifier_id,
-                                              const std::string& local_machine,
-                                              const std::string& digest_now) {
+std::vector<CommittedEvidence> find_committed(
+    const std::string& evidence_dir, const std::string& display_prefix,
+    const std::string& contract_id, const std::string& falsifier_id,
+    const std::string& local_machine, const std::string& digest_now, const AllowedSigners& allowed,
+    std::vector<std::string>& rejected) {
   namespace fs = std::filesystem;
   std::vector<CommittedEvidence> out;
   std::error_code ec;
@@ -254,14 +253,30 @@ std::vector<CommittedEvidence> find_committed(const std::string& evidence_dir,
     const fs::path p = m / contract_id / (falsifier_id + ".json");
     if (!fs::is_regular_file(p, ec)) continue;
     std::optional<EvidenceBundle> b;
+    std::string bytes;
     try {
-      b = parse_bundle(p.string(), read_regular_file(p, kMaxEvidenceFileBytes));
+      bytes = read_regular_file(p, kMaxEvidenceFileBytes);
+      b = parse_bundle(p.string(), bytes);
     } catch (const std::exception&) {
       continue;  // torn, incomplete, oversized or not a file: it earns nothing
     }
     if (!b) continue;
+    const std::string where = display_prefix + bundle_relpath(machine, contract_id, falsifier_id);
+    // parse_bundle accepted these bytes, so they are JSON within the nesting limit.
+    const SignatureCheck sig =
+        check_bundle_signature(nlohmann::json::parse(bytes, nullptr, false), allowed, machine);
+    if (!sig.trusted()) {
+      rejected.push_back(where + ": " + sig.reason);
+      continue;
+    }
+    if (b->contract_id != contract_id || b->falsifier_id != falsifier_id) {
+      rejected.push_back(fmt::format("{}: signed for {} {}, not {} {}: it earns nothing here",
+                                     where, b->contract_id, b->falsifier_id, contract_id,
+                                     falsifier_id));
+      continue;
+    }
     CommittedEvidence ev;
-    ev.where = display_prefix + bundle_relpath(machine, contract_id, falsifier_id);
+    ev.where = where;
     ev.machine_id = machine;
     ev.fresh = !b->inputs_digest.empty() && b->inputs_digest == digest_now;
     ev.bundle = std::move(*b);

@@ -15,6 +15,7 @@
 #include "harness/contract.h"
 #include "harness/fingerprint.h"
 #include "harness/grader.h"
+#include "harness/signing.h"
 
 namespace pv::harness {
 
@@ -95,13 +96,15 @@ struct CommittedEvidence {
 
 // Every bundle under <evidence_dir>/runs for this falsifier, from machines other than
 // `local_machine`, with freshness judged against `digest_now`. A file that is no
-// readable bundle earns nothing and is skipped.
-std::vector<CommittedEvidence> find_committed(const std::string& evidence_dir,
-                                              const std::string& display_prefix,
-                                              const std::string& contract_id,
-                                              const std::string& falsifier_id,
-                                              const std::string& local_machine,
-                                              const std::string& digest_now);
+// readable bundle earns nothing and is skipped. Only bundles whose signature verifies
+// against an unrevoked signer of `allowed` whose scope covers them, lying under the machine
+// id they were signed for and naming this contract and falsifier, are returned; every
+// other bundle earns nothing and gets one line "<where>: <reason>" in `rejected`.
+std::vector<CommittedEvidence> find_committed(
+    const std::string& evidence_dir, const std::string& display_prefix,
+    const std::string& contract_id, const std::string& falsifier_id,
+    const std::string& local_machine, const std::string& digest_now, const AllowedSigners& allowed,
+    std::vector<std::string>& rejected);
 
 // index.json: an entry per falsifier and the coverage tally per level, per contract and
 // overall. Entries of contracts not validated in this run are kept from the old index.

@@ -274,8 +274,31 @@ std::string merged_index_json(const MergedIndex& index) {
 
 namespace pv::harness {
 
+namespace {
+
+// A machine name becomes one directory under out/bundles: it comes from the bundle, so
+// "..", "/abs" or "a/b" would write wherever the bundle's author chose.
+bool safe_path_component(const std::string& s) {
+  if (s.empty() || s == "." || s == ".." || s.size() > 255) return false;
+  for (unsigned char c : s) {
+    if (!std::isalnum(c) && c != '-' && c != '_' && c != '.') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 int copy_bundles_into(const std::vector<BundleRecord>& bundles, const std::filesystem::path& out) {
   namespace fs = std::filesystem;
+  for (const auto& b : bundles) {
+    if (!safe_path_component(b.machine)) {
+      throw std::runtime_error(fmt::format(
+          "{}: /environment/{} is '{}', not a plain name ([A-Za-z0-9._-], not . or ..); "
+          "refusing to use it as a directory under {}",
+          b.path.string(), b.fingerprint.empty() ? "machine_id" : "fingerprint", b.machine,
+          (out / "bundles").string()));
+    }
+  }
   int written = 0;
   std::set<std::string> done;
   for (const auto& b : bundles) {

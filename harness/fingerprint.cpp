@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <regex>
+#include <set>
 
 #include "harness/process.h"
 #include "harness/sha256.h"
@@ -40,6 +41,47 @@ std::string cpu_model() {
   return "unknown";
 }
 
+// git reads the repository's own .git/config, and a repository is data from elsewhere:
+// core.fsmonitor, a hooks path, or a filter driver's clean command (which `git status`
+// runs on files whose stat data changed) would make pv execute what the repository says.
+// Every git call turns those off from the command line, which outranks every config file.
+ProcessResult run_git(const std::string& root, const std::vector<std::string>& args) {
+  ProcessOptions po;
+  po.argv = {"git", "-C", root, "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null"};
+  po.env = {
+      {"GIT_CONFIG_NOSYSTEM", "1"}, {"GIT_OPTIONAL_LOCKS", "0"}, {"GIT_TERMINAL_PROMPT", "0"}};
+  po.search_path = true;
+  po.timeout = std::chrono::seconds(20);
+  po.tail_bytes = 1 << 20;
+  {
+    // Filter drivers have names of the repository's choosing: list them (git config runs
+    // nothing) and blank each one's commands.
+    ProcessOptions list = po;
+    list.argv.insert(list.argv.end(),
+                     {"config", "--null", "--name-only", "--get-regexp", "^filter\\."});
+    const ProcessResult r = run_process(list);
+    std::set<std::string> drivers;
+    size_t start = 0;
+    for (size_t i = 0; r.ok() && i < r.stdout_text.size(); ++i) {
+      if (r.stdout_text[i] != '\0') continue;
+      const std::string key = r.stdout_text.substr(start, i - start);
+      start = i + 1;
+      const auto dot = key.rfind('.');
+      if (key.size() > 7 && dot != std::string::npos && dot > 7) {
+        drivers.insert(key.substr(7, dot - 7));
+      }
+    }
+    for (const auto& d : drivers) {
+      for (const char* k : {".clean=", ".smudge=", ".process=", ".required=false"}) {
+        po.argv.push_back("-c");
+        po.argv.push_back("filter." + d + k);
+      }
+    }
+  }
+  po.argv.insert(po.argv.end(), args.begin(), args.end());
+  return run_process(po);
+}
+
 }  // namespace
 
 std::string machine_id_of(const Environment& env) {
@@ -55,13 +97,13 @@ Environment collect_environment(const std::string& source_root) {
     e.git_commit = c;
     e.git_dirty = false;
   } else {
-    if (auto r = run_tool({"git", "-C", source_root, "rev-parse", "HEAD"}); r.ok()) {
+    if (auto r = run_git(source_root, {"rev-parse", "HEAD"}); r.ok()) {
       e.git_commit = trim(r.stdout_text);
     } else {
       e.git_commit = "unknown";
     }
-    if (auto r =
-            run_tool({"git", "-C", source_root, "status", "--porcelain", "--untracked-files=no"});
+    if (auto r = run_git(source_root, {"status", "--porcelain", "--untracked-files=no",
+                                       "--ignore-submodules=all"});
         r.ok()) {
       e.git_dirty = !trim(r.stdout_text).empty();
     }

@@ -170,6 +170,15 @@ ValidateResult validate(const ValidateOptions& opts) {
 
   const std::string root0 = res.contracts.front().root;
   res.evidence_dir = opts.evidence_dir.empty() ? root0 + "/evidence" : opts.evidence_dir;
+  AllowedSigners allowed;
+  try {
+    allowed = load_allowed_signers(
+        opts.allowed_signers.empty() ? root0 + "/evidence/allowed_signers" : opts.allowed_signers);
+  } catch (const std::exception& e) {
+    res.io_errors.push_back(e.what());
+    res.exit_code = kExitUsage;
+    return res;
+  }
   res.env = collect_environment(root0);
   res.seed = opts.seed ? *opts.seed : (std::random_device{}() & 0x7FFFFFFFu);
 
@@ -238,11 +247,20 @@ ValidateResult validate(const ValidateOptions& opts) {
         v.levels.push_back(std::move(lo));
       }
       v.inputs_digest = tree.inputs_digest(f.inputs, c.rel_file);
-      const auto others =
-          find_committed(res.evidence_dir, prefix, c.id, f.id, res.env.machine_id, v.inputs_digest);
+      std::vector<std::string> rejected;
+      const auto others = find_committed(res.evidence_dir, prefix, c.id, f.id, res.env.machine_id,
+                                         v.inputs_digest, allowed, rejected);
+      bool sought_credit = false;
+      for (const auto& lo : v.levels) {
+        for (const auto& b : lo.tests) sought_credit |= b.agg.result == TestResult::kSkipped;
+      }
       v.grade = grade_falsifier(f, v.levels, others, !f.inputs.empty(), res.env.machine_id);
       if (auto mk = must_kill.find(f.id); mk != must_kill.end()) {
         cap_by_must_kill(mk->second, &v.grade.earned, &v.grade.capped_by, &v.grade.notes);
+      }
+      // Only where a skipped test looked for credit does a refused bundle change anything.
+      if (sought_credit) {
+        for (auto& why : rejected) v.grade.notes.push_back("no credit from " + why);
       }
       v.bundle_path = prefix + bundle_relpath(res.env.machine_id, c.id, f.id);
       if (v.grade.earned == Status::FALSIFIED || v.overclaim()) res.exit_code = kExitFalsified;
@@ -255,10 +273,15 @@ ValidateResult validate(const ValidateOptions& opts) {
       const std::string path = res.evidence_dir + "/" +
                                bundle_relpath(res.env.machine_id, v.contract->id, v.falsifier->id);
       try {
-        write_file_atomic(path,
-                          make_bundle(v, res.env, now)
-                                  .dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
-                              "\n");
+        std::string text = make_bundle(v, res.env, now)
+                               .dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+        if (opts.sign_key != nullptr) {
+          // Signed as it will be read back: the written text, parsed again.
+          nlohmann::json j = nlohmann::json::parse(text);
+          sign_bundle(j, *opts.sign_key);
+          text = j.dump(2);
+        }
+        write_file_atomic(path, text + "\n");
         res.bundles_written.push_back(v.bundle_path);
       } catch (const std::exception& e) {
         res.io_errors.push_back(e.what());

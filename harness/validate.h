@@ -16,6 +16,7 @@
 #include "harness/fingerprint.h"
 #include "harness/gtest_listing.h"
 #include "harness/runner.h"
+#include "harness/signing.h"
 
 namespace pv::harness {
 
@@ -36,6 +37,12 @@ struct ValidateOptions {
   std::function<void(size_t, size_t, const RunJob&)> progress;
   ListingCache* listing = nullptr;  // shared cache (benchmarks); one per call otherwise
   std::string source_root;          // "" -> found from the contract files (.git above)
+  // Signs every bundle written (pv validate --sign-key, PV_SIGN_KEY); unsigned when null.
+  const SigningKey* sign_key = nullptr;
+  // Who may vouch for committed evidence: "" -> <source root>/evidence/allowed_signers.
+  // Read from the source tree, never from --evidence-dir: the evidence being judged must
+  // not name its own judges.
+  std::string allowed_signers;
   // Which falsifiers to run and grade (all when empty): `pv validate --shard i/n`.
   std::function<bool(const std::string& falsifier_id)> select;
   // `pv validate --mutants`: also plant each falsifier's must_kill bugs (harness/

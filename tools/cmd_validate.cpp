@@ -4,15 +4,18 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "harness/atomic_file.h"
 #include "harness/process.h"
 #include "harness/report/markdown_summary.h"
 #include "harness/report/validate_report.h"
 #include "harness/shard.h"
+#include "harness/signing.h"
 #include "harness/validate.h"
 #include "tools/command.h"
 
@@ -62,6 +65,8 @@ struct Args {
   std::string shard;     // "i/n": run a deterministic slice (harness/shard.h)
   std::string markdown;  // write a markdown summary (harness/report/markdown_summary.h)
   bool mutants = false;  // also check must_kill promises (harness/must_kill.h)
+  std::string sign_key;  // private key signing every bundle written (harness/signing.h)
+  std::string allowed_signers;
 };
 
 int run_validate(const Args& a) {
@@ -79,6 +84,23 @@ int run_validate(const Args& a) {
   if (a.seed >= 0) o.seed = static_cast<uint64_t>(a.seed);
   o.write_evidence = !a.no_evidence;
   o.mutants = a.mutants;
+  o.allowed_signers = a.allowed_signers;
+  std::optional<ph::SigningKey> key;
+  {
+    std::string key_file = a.sign_key;
+    if (const char* env = std::getenv("PV_SIGN_KEY"); key_file.empty() && env != nullptr) {
+      key_file = env;
+    }
+    if (!key_file.empty()) {
+      try {
+        key = ph::load_signing_key(key_file);
+      } catch (const std::exception& e) {
+        std::cerr << "pv validate: " << e.what() << "\n";
+        return ph::kExitUsage;
+      }
+      o.sign_key = &*key;
+    }
+  }
   const bool tty = isatty(STDERR_FILENO) != 0 && !a.json;
   if (tty) {
     o.progress = [](size_t done, size_t total, const ph::RunJob& job) {
@@ -158,6 +180,13 @@ PV_COMMAND("validate", "Run bound falsifiers, earn statuses, write evidence bund
                           "BLOCKER_FIXTURE_ABSENT (capped_by names it)");
              sub.add_option("--markdown", args->markdown,
                             "Also write a markdown summary to FILE (CI step summary)");
+             sub.add_option("--sign-key", args->sign_key,
+                            "Sign every bundle written with this ed25519 key (pv evidence "
+                            "keygen; default: $PV_SIGN_KEY, else unsigned)");
+             sub.add_option("--allowed-signers", args->allowed_signers,
+                            "Keys whose signed bundles earn credit (default: "
+                            "<source root>/evidence/allowed_signers)")
+                 ->check(CLI::ExistingFile);
              sub.footer(kFooter);
              return [args] { return run_validate(*args); };
            });

@@ -12,7 +12,7 @@ PV_BUILD="${PV_BUILD:-$PV_ROOT/build}"
 # falsifiers run real pytest suites and cargo crates (harness/testdata/runners/).
 PV_PACKAGES=(cmake ninja-build g++ git pkg-config chromium libyaml-cpp-dev libgtest-dev libgmock-dev
              librapidcheck-dev libfmt-dev libcli11-dev nlohmann-json3-dev libbenchmark-dev libicu-dev
-             liblzma-dev python3-numpy libpugixml-dev python3-pytest cargo)
+             liblzma-dev python3-numpy libpugixml-dev python3-pytest cargo libsodium-dev)
 
 pv_install_deps() {
   local missing=()
