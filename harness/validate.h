@@ -19,7 +19,9 @@
 
 namespace pv::harness {
 
-enum ExitCode : int { kExitOk = 0, kExitFalsified = 1, kExitUsage = 2 };
+// kExitEnvironment: the machine failed pv (a full or unwritable $TMPDIR, a locked evidence
+// dir), so no claim was graded; validate() throws EnvironmentError (temp_files.h) for it.
+enum ExitCode : int { kExitOk = 0, kExitFalsified = 1, kExitUsage = 2, kExitEnvironment = 3 };
 
 struct ValidateOptions {
   std::vector<std::string> contracts;
@@ -38,6 +40,10 @@ struct ValidateOptions {
   std::string source_root;          // "" -> found from the contract files (.git above)
   // Which falsifiers to run and grade (all when empty): `pv validate --shard i/n`.
   std::function<bool(const std::string& falsifier_id)> select;
+  // How long to wait for another validate writing into the same evidence dir
+  // (harness/evidence_lock.h), and what to say while waiting.
+  std::chrono::milliseconds lock_wait{std::chrono::minutes(10)};
+  std::function<void(const std::string&)> on_lock_wait;
 };
 
 struct ValidateResult {
@@ -57,6 +63,8 @@ struct ValidateResult {
   int exit_code = kExitOk;
 };
 
+// Throws EnvironmentError (harness/temp_files.h) when pv cannot work here: $TMPDIR is not
+// writable or full, or the evidence dir stays locked by another validate.
 ValidateResult validate(const ValidateOptions& opts);
 
 }  // namespace pv::harness
