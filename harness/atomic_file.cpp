@@ -8,6 +8,9 @@
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
+#include <string>
+
+#include "harness/temp_files.h"
 
 namespace pv::harness {
 namespace {
@@ -25,10 +28,18 @@ void write_file_atomic(const std::string& path, std::string_view content,
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
   std::error_code ec;
   fs::create_directories(dir, ec);
-  // Same directory as the target, so rename() is atomic (same filesystem).
-  std::string tmp = (dir / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
-  const int fd = mkstemp(tmp.data());
+  // Same directory as the target, so rename() is atomic (same filesystem). The writer's pid
+  // is in the name: a leftover of a killed pv is recognised and removed at the next start
+  // (clean_stale_temps), and it is registered so an interrupted pv removes it itself.
+  std::string tmp =
+      (dir / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-XXXXXX"))
+          .string();
+  const int fd = mkostemp(tmp.data(), O_CLOEXEC);
   if (fd < 0) fail("cannot create a temporary file for", path);
+  struct Registered {
+    int slot;
+    ~Registered() { unregister_temp(slot); }
+  } registered{register_temp(tmp)};
   const size_t chunk = hooks && hooks->chunk_bytes > 0 ? hooks->chunk_bytes : (1u << 20);
   size_t off = 0;
   while (off < content.size()) {

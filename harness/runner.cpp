@@ -1,5 +1,6 @@
 #include "harness/runner.h"
 
+#include <fmt/format.h>
 #include <stdlib.h>
 
 #include <atomic>
@@ -10,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
+
+#include "harness/temp_files.h"
 
 namespace pv::harness {
 
@@ -48,15 +51,13 @@ TestRun run_one(const RunJob& job, const RunnerOptions& opts) {
   if (inv.error.empty() && b.runner != RunnerKind::kGtest) {
     return run_foreign(b, inv, job.env, job.seed, opts.timeout);
   }
-  std::string dir = (fs::temp_directory_path() / "pv-run-XXXXXX").string();
   ProcessResult proc;
   std::string json_text, report_error;
   if (!inv.error.empty()) {
     proc.spawn_error = inv.error;
-  } else if (mkdtemp(dir.data()) == nullptr) {
-    proc.spawn_error = "cannot create a scratch directory for the gtest report";
   } else {
-    const std::string json_path = dir + "/report.json";
+    const TempDir dir("run");  // throws EnvironmentError naming the path
+    const std::string json_path = dir.path() + "/report.json";
     ProcessOptions po;
     po.argv = {inv.argv[0], "--gtest_filter=" + job.test, "--gtest_output=json:" + json_path,
                "--gtest_color=no"};
@@ -68,9 +69,13 @@ TestRun run_one(const RunJob& job, const RunnerOptions& opts) {
     po.cwd = inv.cwd;
     po.timeout = opts.timeout;
     proc = run_process(po);
+    if (!proc.environment_error.empty()) throw EnvironmentError(proc.environment_error);
     json_text = read_gtest_report(json_path, &report_error);
-    std::error_code ec;
-    fs::remove_all(dir, ec);
+    // No report from a test that ran: when the temp dir cannot take a file (full, read-only,
+    // over a file size limit), that is why, and it says nothing about the test.
+    if (json_text.empty() && proc.started && !proc.timed_out && proc.term_signal == 0) {
+      probe_writable_dir(dir.path(), "the temp dir (TMPDIR) holding the gtest report,");
+    }
   }
   return interpret_gtest_run(job.binary, job.test, json_text, proc, job.seed, report_error);
 }
@@ -84,8 +89,37 @@ std::vector<TestRun> run_tests(const std::vector<RunJob>& jobs, const RunnerOpti
     for (;;) {
       const size_t i = next.fetch_add(1);
       if (i >= jobs.size()) return;
-      results[i] = run_one(jobs[i], opts);
+      std::string error;
+      bool environment = false;
+      try {
+        results[i] = run_one(jobs[i], opts);
+      } catch (const EnvironmentError& e) {
+        error = e.what();
+        environment = true;
+      } catch (const std::exception& e) {
+        error = e.what();
+      } catch (...) {
+        error = "an exception that is not a std::exception";
+      }
+      if (!error.empty()) {
+        const TestBinding& b = jobs[i].binding;
+        std::string binding = b.binary.empty() ? jobs[i].binary + ":" + jobs[i].test : b.text();
+        if (!b.pos.file.empty()) {
+          binding += fmt::format(" (bound at {}:{}:{})", b.pos.file, b.pos.line, b.pos.col);
+        }
+        TestRun& r = results[i];
+        r = TestRun{};
+        r.binary = jobs[i].binary;
+        r.name = jobs[i].test;
+        r.seed = jobs[i].seed;
+        r.result = TestResult::kFailed;
+        r.failure = fmt::format("pv could not run {}: {}", binding, error);
+        r.counterexample = r.failure;
+      }
       std::lock_guard<std::mutex> lock(mu);
+      if (environment && opts.environment_errors) {
+        opts.environment_errors->push_back(results[i].failure);
+      }
       ++done;
       if (opts.progress) opts.progress(done, jobs.size(), jobs[i]);
     }

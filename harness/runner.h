@@ -34,14 +34,19 @@ struct RunnerOptions {
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};
   // Called (serialized) after each job finishes: (done, total, the job).
   std::function<void(size_t, size_t, const RunJob&)> progress;
+  // Filled (by run_tests, serialized) with the message of every EnvironmentError a job hit
+  // (pv's temp dir full or unwritable): those runs say nothing about their tests.
+  std::vector<std::string>* environment_errors = nullptr;
 };
 
 // The environment that hands `thresholds` to a test (see above).
 std::map<std::string, std::string> threshold_env(const std::vector<Threshold>& thresholds);
 std::string threshold_env_name(std::string_view key);
 
+// Throws EnvironmentError when pv's own temp dir fails the run (temp_files.h).
 TestRun run_one(const RunJob& job, const RunnerOptions& opts);
-// Results in the order of `jobs`.
+// Results in the order of `jobs`. An exception in a job (EnvironmentError, bad_alloc, ...)
+// never leaves a worker thread: it fails that job's run with a message naming the binding.
 std::vector<TestRun> run_tests(const std::vector<RunJob>& jobs, const RunnerOptions& opts);
 
 }  // namespace pv::harness

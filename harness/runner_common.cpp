@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "harness/runners.h"
+#include "harness/temp_files.h"
 
 namespace pv::harness {
 namespace {
@@ -315,12 +316,8 @@ TestRun settle_run(const TestBinding& b, const Outcome& o, const ProcessResult& 
 TestRun run_foreign(const TestBinding& b, const Invocation& inv,
                     std::map<std::string, std::string> extra_env, uint64_t seed,
                     std::chrono::milliseconds timeout) {
-  std::string dir = (fs::temp_directory_path() / "pv-run-XXXXXX").string();
-  if (mkdtemp(dir.data()) == nullptr) {
-    ProcessResult proc;
-    proc.spawn_error = "cannot create a scratch directory for the report";
-    return settle_run(b, {}, proc, {}, seed);
-  }
+  const TempDir scratch("run");  // throws EnvironmentError naming the path
+  const std::string& dir = scratch.path();
   const std::string report = dir + "/report.xml";
   const std::string result_file = dir + "/result.json";
   ProcessOptions po;
@@ -348,6 +345,7 @@ TestRun run_foreign(const TestBinding& b, const Invocation& inv,
   po.timeout = timeout;
   po.tail_bytes = 1u << 20;
   const ProcessResult proc = run_process(po);
+  if (!proc.environment_error.empty()) throw EnvironmentError(proc.environment_error);
   Outcome o;
   switch (b.runner) {
     case RunnerKind::kPytest:
@@ -365,8 +363,6 @@ TestRun run_foreign(const TestBinding& b, const Invocation& inv,
       break;
   }
   const ResultFile rf = read_result_file(result_file);
-  std::error_code ec;
-  fs::remove_all(dir, ec);
   return settle_run(b, o, proc, rf, seed);
 }
 

@@ -11,11 +11,14 @@
 #include <tuple>
 
 #include "harness/atomic_file.h"
+#include "harness/evidence_lock.h"
 #include "harness/input_limits.h"
 #include "harness/must_kill.h"
+#include "harness/process_tree.h"
 #include "harness/repo_config.h"
 #include "harness/runners.h"
 #include "harness/source_tree.h"
+#include "harness/temp_files.h"
 #include "mutants/mutant.h"
 
 namespace pv::harness {
@@ -124,6 +127,19 @@ std::string display_prefix(const ValidateOptions& opts) {
 
 ValidateResult validate(const ValidateOptions& opts) {
   ValidateResult res;
+  // Listing and running tests need the temp dir: an unusable one is the machine's fault,
+  // found here rather than read as "the filter matched no test".
+  {
+    const std::string tmp = temp_root();
+    probe_writable_dir(tmp, "the temp dir (TMPDIR)");
+    // Leftovers of a pv killed with SIGKILL: its test processes, and its temp dirs.
+    const auto killed = kill_orphaned_test_processes();
+    if (!killed.empty()) {
+      res.warnings.push_back(fmt::format(
+          "killed {} test process(es) left running by a pv that is gone", killed.size()));
+    }
+    clean_stale_temps(tmp, TempKind::kTempDirs, kStaleTempAge, false);
+  }
   for (const auto& path : opts.contracts) {
     LoadedContract lc = load_contract(path, res.diags);
     if (!opts.source_root.empty()) {
@@ -211,7 +227,16 @@ ValidateResult validate(const ValidateOptions& opts) {
   ro.jobs = opts.jobs;
   ro.timeout = opts.timeout;
   ro.progress = opts.progress;
+  std::vector<std::string> environment_errors;
+  ro.environment_errors = &environment_errors;
   const std::vector<TestRun> runs = run_tests(jobs, ro);
+  if (!environment_errors.empty()) {
+    throw EnvironmentError(
+        fmt::format("{}{}; no claim was graded", environment_errors.front(),
+                    environment_errors.size() > 1
+                        ? fmt::format(" (and {} more runs)", environment_errors.size() - 1)
+                        : std::string()));
+  }
   res.ran = true;
   MustKillOutcomes must_kill;
   if (opts.mutants) {
@@ -269,6 +294,16 @@ ValidateResult validate(const ValidateOptions& opts) {
   }
 
   if (opts.write_evidence) {
+    // Bundles, and the read-merge-write of index.json, under the directory's lock: another
+    // validate writing here would otherwise drop this run's index entries (or this run its).
+    const EvidenceLock lock(res.evidence_dir, opts.lock_wait, opts.on_lock_wait);
+    const auto stale =
+        clean_stale_temps(res.evidence_dir, TempKind::kAtomicWrites, kStaleTempAge, true);
+    if (!stale.empty()) {
+      res.warnings.push_back(
+          fmt::format("removed {} temp file(s) of evidence writers that are gone (first: {})",
+                      stale.size(), stale.front()));
+    }
     for (const auto& v : res.verdicts) {
       const std::string path = res.evidence_dir + "/" +
                                bundle_relpath(res.env.machine_id, v.contract->id, v.falsifier->id);

@@ -20,7 +20,9 @@
 
 namespace pv::harness {
 
-enum ExitCode : int { kExitOk = 0, kExitFalsified = 1, kExitUsage = 2 };
+// kExitEnvironment: the machine failed pv (a full or unwritable $TMPDIR, a locked evidence
+// dir), so no claim was graded; validate() throws EnvironmentError (temp_files.h) for it.
+enum ExitCode : int { kExitOk = 0, kExitFalsified = 1, kExitUsage = 2, kExitEnvironment = 3 };
 
 struct ValidateOptions {
   std::vector<std::string> contracts;
@@ -48,6 +50,10 @@ struct ValidateOptions {
   // `pv validate --mutants`: also plant each falsifier's must_kill bugs (harness/
   // must_kill.h) and cap what a falsifier earns when one of them survives.
   bool mutants = false;
+  // How long to wait for another validate writing into the same evidence dir
+  // (harness/evidence_lock.h), and what to say while waiting.
+  std::chrono::milliseconds lock_wait{std::chrono::minutes(10)};
+  std::function<void(const std::string&)> on_lock_wait;
 };
 
 struct ValidateResult {
@@ -67,6 +73,8 @@ struct ValidateResult {
   int exit_code = kExitOk;
 };
 
+// Throws EnvironmentError (harness/temp_files.h) when pv cannot work here: $TMPDIR is not
+// writable or full, or the evidence dir stays locked by another validate.
 ValidateResult validate(const ValidateOptions& opts);
 
 }  // namespace pv::harness

@@ -16,6 +16,7 @@
 #include "harness/report/validate_report.h"
 #include "harness/shard.h"
 #include "harness/signing.h"
+#include "harness/temp_files.h"
 #include "harness/validate.h"
 #include "tools/command.h"
 
@@ -26,6 +27,8 @@ constexpr const char* kFooter = R"(Exit codes:
   1  a falsifier was FALSIFIED (a bound test failed, crashed or timed out), or a claim
      is above what was earned (overclaim)
   2  usage error or schema errors (every problem is listed as file:line:col)
+  3  environment error: the temp dir (TMPDIR) is full or unwritable, or the evidence dir
+     stayed locked by another pv validate; no claim was graded
 
 Bound tests run as `<bin-dir>/<binary> --gtest_filter=<test> --gtest_output=json:...`
 (no shell), with PV_SEED=<seed> and RC_PARAMS="seed=<seed>"; ctest, pytest, cargo test
@@ -34,14 +37,6 @@ output and the result file PV_RESULT_FILE (harness/README.md). Replay a failure 
 seed printed in its counterexample. Evidence bundles go to
 <evidence-dir>/runs/<machine-id>/<contract-id>/<falsifier-id>.json and an index to
 <evidence-dir>/index.json (see harness/README.md). Set PV_MACHINE_ID to pin the machine id.)";
-
-// Ctrl-C / SIGTERM: take the running tests (in their own process groups) down too,
-// then die of the same signal.
-void on_interrupt(int sig) {
-  pv::harness::kill_running_children();
-  signal(sig, SIG_DFL);
-  raise(sig);
-}
 
 std::string self_dir() {
   std::error_code ec;
@@ -60,6 +55,7 @@ struct Args {
   std::string config;  // pv.yaml (harness/README.md)
   std::string source_root;
   double timeout_s = 600;
+  double lock_wait_s = 600;
   int64_t seed = -1;
   bool no_evidence = false;
   std::string shard;     // "i/n": run a deterministic slice (harness/shard.h)
@@ -108,9 +104,17 @@ int run_validate(const Args& a) {
                 << std::flush;
     };
   }
-  signal(SIGINT, on_interrupt);
-  signal(SIGTERM, on_interrupt);
-  ph::ValidateResult r = ph::validate(o);
+  // Ctrl-C / SIGTERM are handled by pv's signal thread (tools/main.cpp): running tests and
+  // their trees are killed and temp files removed before pv dies of the signal.
+  o.on_lock_wait = [](const std::string& msg) { std::cerr << "pv validate: " << msg << "\n"; };
+  o.lock_wait = std::chrono::milliseconds(static_cast<int64_t>(a.lock_wait_s * 1000));
+  ph::ValidateResult r;
+  try {
+    r = ph::validate(o);
+  } catch (const ph::EnvironmentError& e) {
+    std::cerr << "pv validate: environment error: " << e.what() << "\n";
+    return ph::kExitEnvironment;
+  }
   if (tty && r.ran) std::cerr << "\r\033[K" << std::flush;
   if (a.json) {
     std::cout << ph::to_json(r, a.schema_only).dump(2) << "\n";
@@ -168,6 +172,10 @@ PV_COMMAND("validate", "Run bound falsifiers, earn statuses, write evidence bund
                  ->check(CLI::ExistingDirectory);
              sub.add_option("--timeout", args->timeout_s, "Per-test timeout in seconds")
                  ->check(CLI::PositiveNumber);
+             sub.add_option("--lock-wait", args->lock_wait_s,
+                            "Seconds to wait for another validate writing into the same "
+                            "evidence dir (then exit 3)")
+                 ->check(CLI::NonNegativeNumber);
              sub.add_option("--seed", args->seed, "Base seed (default: fresh, printed)")
                  ->check(CLI::NonNegativeNumber);
              sub.add_flag("--no-evidence", args->no_evidence,

@@ -7,8 +7,9 @@
 
 namespace pv::testing {
 
-// A new directory /tmp/pv-<tag>-XXXXXX (mkdtemp); throws if it cannot be made. Left in
-// place after the test, so a failing run can be inspected.
+// A new directory $TMPDIR/pv-<tag>-XXXXXX (mkdtemp); throws if it cannot be made. Removed
+// when the test program ends with every test passed; kept (and printed) when one failed or
+// PV_KEEP_TMP is set, so a failing run can be inspected.
 std::filesystem::path make_temp_dir(const std::string& tag);
 
 // Writes `text` to `path` (binary), creating its parent directories.

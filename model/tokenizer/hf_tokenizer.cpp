@@ -7,6 +7,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "model/formats/mapped_file.h"
 #include "model/tokenizer/pretokenize.h"
 #include "model/tokenizer/tokenizer.h"
 
@@ -16,11 +17,19 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+// Far above any real tokenizer (Qwen3's tokenizer.json is 11 MB), far below memory trouble.
+constexpr uint64_t kMaxTokenizerJsonBytes = 256ull << 20;
+
 nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw TokenizerError(fmt::format("{}: cannot open", path));
+  // A FIFO or device must be refused before it is read (a FIFO would block forever).
+  std::string text;
   try {
-    return json::parse(in);
+    text = read_small_file(path, kMaxTokenizerJsonBytes);
+  } catch (const FormatError& e) {
+    throw TokenizerError(e.what());
+  }
+  try {
+    return json::parse(text);
   } catch (const json::parse_error& e) {
     throw TokenizerError(fmt::format("{}: invalid JSON at byte {}: {}", path, e.byte, e.what()));
   }

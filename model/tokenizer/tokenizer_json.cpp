@@ -5,14 +5,25 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "model/formats/mapped_file.h"
+
 namespace pv::model {
+namespace {
+// Far above any real tokenizer (Qwen3's tokenizer.json is 11 MB), far below memory trouble.
+constexpr uint64_t kMaxTokenizerJsonBytes = 256ull << 20;
+}  // namespace
 
 TokenizerData load_tokenizer_json(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw TokenizerError(fmt::format("{}: cannot open", path));
+  // A FIFO or device must be refused before it is read (a FIFO would block forever).
+  std::string text;
+  try {
+    text = read_small_file(path, kMaxTokenizerJsonBytes);
+  } catch (const FormatError& e) {
+    throw TokenizerError(e.what());
+  }
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(in);
+    j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     throw TokenizerError(fmt::format("{}: invalid JSON at byte {}: {}", path, e.byte, e.what()));
   }

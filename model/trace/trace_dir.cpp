@@ -1,6 +1,7 @@
 #include "model/trace/trace_dir.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cctype>
@@ -382,11 +383,22 @@ TraceMeta parse_trace_index(const json& j, const std::string& path, bool aprt_fi
     const json& shape = need(e, "shape", path, where);
     if (!shape.is_array() || shape.empty())
       fail(path, where + ": \"shape\" must be a non-empty array");
-    for (const auto& d : shape) {
-      if (!d.is_number_integer() || d.get<int64_t>() < 0) {
-        fail(path, where + ": \"shape\" entries must be non-negative integers");
+    // The element count sizes every read of the stage (and lm_head's rows x vocab): a
+    // product that wraps would pass the data-size check with a small count and then be
+    // read far past the data.
+    int64_t numel = 1;
+    for (size_t k = 0; k < shape.size(); ++k) {
+      const auto& d = shape[k];
+      if (!d.is_number_integer() || (d.is_number_unsigned() && d.get<uint64_t>() > INT64_MAX) ||
+          d.get<int64_t>() < 0) {
+        fail(path, where + ": \"shape\" entries must be non-negative integers below 2^63");
       }
       t.shape.push_back(d.get<int64_t>());
+      if (__builtin_mul_overflow(numel, t.shape.back(), &numel)) {
+        fail(path, fmt::format("{}: stage {}: \"shape\" [{}] has an element count that "
+                               "overflows 64 bits (at dimension {})",
+                               where, name, fmt::join(t.shape, ", "), k));
+      }
     }
     if (!seen.insert({r.canonical(), t.layer}).second) {
       fail(path, fmt::format("{}: {} listed twice{}", where, entry_label(r.canonical(), t.layer),
