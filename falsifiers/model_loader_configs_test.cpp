@@ -794,4 +794,24 @@ TEST(ModelLoaderConfigs, GenerationStopsAtAnyListedEos) {
   EXPECT_TRUE(r.stopped_at_eos);
   ASSERT_EQ(r.tokens.size(), k + 1) << "generation did not stop at the listed eos id " << all[k];
   EXPECT_TRUE(std::equal(r.tokens.begin(), r.tokens.end(), all.begin()));
+
+  // A GGUF's eot and eom ids (Llama 3 instruct: <|eot_id|>, <|eom_id|>) are stop ids too,
+  // as llama.cpp ends generation at any of them; one outside the vocabulary is refused
+  // naming its key.
+  using pv::model::GgufValue;
+  const auto eog = llama_gguf([](pv::model::GgufWriter& w) {
+    w.add("tokenizer.ggml.eot_token_id", GgufValue::make_u32(7));
+    w.add("tokenizer.ggml.eom_token_id", GgufValue::make_u32(9));
+  });
+  EXPECT_EQ(eog.config.eos_tokens, (std::vector<int>{7, 9}));
+  try {
+    llama_gguf([&](pv::model::GgufWriter& w) {
+      w.add("tokenizer.ggml.eot_token_id",
+            GgufValue::make_u32(static_cast<uint32_t>(eog.config.vocab)));
+    });
+    ADD_FAILURE() << "an eot id outside the vocabulary was accepted";
+  } catch (const pv::model::FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("tokenizer.ggml.eot_token_id"), std::string::npos)
+        << e.what();
+  }
 }

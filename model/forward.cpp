@@ -184,7 +184,7 @@ void Forward::attention_block(int l, int T, int pos0, const StagePlan* plan, Sta
       emit(sink, Stage::q_norm, l, s_.q, size_t(T) * q_dim, {T, q_dim});
     }
   }
-  if (w.k_norm) {
+  if (w.k_norm && !mutant::planted(mutant::Bug::KNormDropped)) {
     backend_.rmsnorm(k, *w.k_norm, T * c.n_kv_heads, c.head_dim, c.rms_eps, k);
     if (wants(plan, sink, Stage::k_norm, l)) {
       emit(sink, Stage::k_norm, l, k, size_t(T) * kv_dim, {T, kv_dim});

@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "mutants/mutant.h"
+
 namespace pv::model {
 
 std::vector<double> rope_base_inv_freq(int head_dim, float theta) {
@@ -55,6 +57,7 @@ RopeTable rope_table(int head_dim, float theta, const RopeScaling& s, int max_po
       const double old_ctx = s.original_context;
       const double low_wavelen = old_ctx / s.low_freq_factor;
       const double high_wavelen = old_ctx / s.high_freq_factor;
+      const bool skip_band = mutant::planted(mutant::Bug::Llama3SmoothBandUnscaled);
       for (int i = 0; i < half; ++i) {
         const double wavelen = 2.0 * std::numbers::pi / base[i];
         if (wavelen < high_wavelen) continue;  // high frequencies: unchanged
@@ -62,6 +65,7 @@ RopeTable rope_table(int head_dim, float theta, const RopeScaling& s, int max_po
           inv[i] = base[i] / s.factor;  // low frequencies: interpolated fully
           continue;
         }
+        if (skip_band) continue;
         // In between: blend the two by where the wavelength sits.
         const double smooth =
             (old_ctx / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);

@@ -95,6 +95,13 @@ constexpr Info kCatalogue[] = {
     {Bug::MustKillIgnored, "must-kill-ignored", "harness/must_kill.cpp cap_by_must_kill",
      "contracts/pv-harness-v1.yaml",
      "a falsifier whose must_kill bug survives keeps the status it earned", false},
+    {Bug::KNormDropped, "k-norm-dropped", "model/forward.cpp Forward::layer",
+     "contracts/families-cpu-vs-hf-oracle-v1.yaml",
+     "Qwen3's per-head RMSNorm of k (k_norm) is skipped; q_norm still runs", false},
+    {Bug::Llama3SmoothBandUnscaled, "llama3-smooth-band-unscaled", "model/rope.cpp rope_table",
+     "contracts/families-cpu-vs-hf-oracle-v1.yaml",
+     "llama3 RoPE scaling keeps the base frequency in the blended band between low and high",
+     false},
 };
 
 constexpr bool in_bug_order() {

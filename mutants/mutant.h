@@ -45,6 +45,8 @@ enum class Bug : int {
   NonFiniteAccepted,           // the load-time scan for NaN/Inf weights and scales finds nothing
   NonRegularFileRead,          // a FIFO or device named as a model file is opened and read
   MustKillIgnored,             // validate --mutants never caps a falsifier whose bug survived
+  KNormDropped,                // Qwen3's per-head k_norm is not applied
+  Llama3SmoothBandUnscaled,    // llama3 RoPE scaling leaves the blended middle band unscaled
   kCount
 };
 

@@ -2,6 +2,7 @@
 // TokenizerData, and the blk.N.* tensor names into ModelWeights (REFERENCE.md names).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstring>
@@ -281,6 +282,18 @@ LoadedModel load_gguf_model(std::shared_ptr<const MappedFile> file) {
   c.bos_token = out.tokenizer.bos;
   c.eos_token = out.tokenizer.eos;
   if (c.eos_token >= 0) c.eos_tokens = {c.eos_token};
+  // llama.cpp ends generation at every end-of-generation id the file names, not only eos:
+  // Llama 3 instruct files name <|eot_id|> and <|eom_id|> here (eos is <|end_of_text|>).
+  for (const char* key : {"tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"}) {
+    const int id = m.integer(key, false, -1);
+    if (id < 0) continue;
+    if (id >= c.vocab) {
+      m.fail(g.find_kv(key), key, fmt::format("token id {} is outside vocab {}", id, c.vocab));
+    }
+    if (std::find(c.eos_tokens.begin(), c.eos_tokens.end(), id) == c.eos_tokens.end()) {
+      c.eos_tokens.push_back(id);
+    }
+  }
   check_config(c, g.path(), 24);  // the token ids against the vocabulary
 
   // Tensors in pv orientation: GGUF dims {in, out} -> shape [out, in], rows = out.
