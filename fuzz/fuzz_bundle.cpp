@@ -6,7 +6,7 @@
 #include "fuzz/fuzz_check.h"
 #include "harness/evidence.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+PV_FUZZ_TARGET(bundle) {
   try {
     pv::harness::parse_bundle("fuzz.json", std::string(reinterpret_cast<const char*>(data), size));
   } catch (...) {

@@ -3,6 +3,12 @@
 // finding and aborts, so libFuzzer saves the input: a crash or sanitizer report, a
 // logic_error or nlohmann::json exception escaping a reader (a bug, and a message that
 // names neither file nor place), or a refusal that does not say which file it is about.
+//
+// Each fuzz_<target>.cpp defines its one-input function with PV_FUZZ_TARGET(<target>). The
+// libFuzzer build makes it LLVMFuzzerTestOneInput; built with PV_FUZZ_REPLAY (the gcc
+// build of pv_falsifiers) it is pv_fuzz_one_<target>, and a finding throws Finding, so the
+// committed regression inputs (fuzz/regressions/<target>/) replay through exactly the code
+// that fuzzes them, in the normal ctest run.
 #pragma once
 
 #include <cstdio>
@@ -12,11 +18,27 @@
 #include <stdexcept>
 #include <string>
 
+#ifdef PV_FUZZ_REPLAY
+#define PV_FUZZ_TARGET(name) int pv_fuzz_one_##name(const uint8_t* data, size_t size)
+#else
+#define PV_FUZZ_TARGET(name) extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
+#endif
+
 namespace pv::fuzz {
 
+// Thrown for a finding in the replay build; deliberately no std::exception, so no handler
+// of the code under test can take it for a refusal.
+struct Finding {
+  std::string message;
+};
+
 [[noreturn]] inline void finding(const char* what, const std::string& message) {
+#ifdef PV_FUZZ_REPLAY
+  throw Finding{std::string(what) + ": " + message};
+#else
   std::fprintf(stderr, "pv fuzz finding: %s: %s\n", what, message.c_str());
   std::abort();
+#endif
 }
 
 // Call from a catch (...) block: accepts the current exception or reports a finding.

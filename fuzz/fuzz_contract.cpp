@@ -7,7 +7,7 @@
 #include "fuzz/fuzz_check.h"
 #include "harness/contract.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+PV_FUZZ_TARGET(contract) {
   pv::harness::Diagnostics diags;
   try {
     pv::harness::load_contract_text("fuzz.yaml",

@@ -7,7 +7,7 @@
 #include "model/formats/gguf.h"
 #include "model/loading/loader.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+PV_FUZZ_TARGET(gguf) {
   using namespace pv::model;
   auto file = MappedFile::from_bytes("fuzz.gguf", std::vector<uint8_t>(data, data + size));
   try {

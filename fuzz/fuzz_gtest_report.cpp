@@ -7,7 +7,7 @@
 #include "fuzz/fuzz_check.h"
 #include "harness/gtest_result.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+PV_FUZZ_TARGET(gtest_report) {
   pv::harness::ProcessResult proc;
   proc.started = true;
   proc.stdout_text.assign(reinterpret_cast<const char*>(data), size);

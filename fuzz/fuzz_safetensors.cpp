@@ -35,7 +35,7 @@ std::filesystem::path hf_dir() {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+PV_FUZZ_TARGET(safetensors) {
   using namespace pv::model;
   try {
     read_safetensors(
@@ -50,7 +50,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
       load_hf_model(dir.string());
     } catch (...) {
-      pv::fuzz::expect_refusal("config.json");
+      // config.json or model.safetensors (checked against it): either names its path.
+      pv::fuzz::expect_refusal(dir.string());
     }
   }
   return 0;

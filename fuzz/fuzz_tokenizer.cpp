@@ -41,7 +41,7 @@ void use(const pv::model::TokenizerData& data) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+PV_FUZZ_TARGET(tokenizer) {
   const std::string file = json_file().string();
   std::ofstream(file, std::ios::binary | std::ios::trunc)
       .write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));

@@ -70,7 +70,7 @@ void read_trace(const std::string& path, const std::string& named, const uint8_t
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+PV_FUZZ_TARGET(trace) {
   if (size >= 4 && std::memcmp(data, "APRT", 4) == 0) {
     try {
       pv::model::aprt_decode(data, size, "fuzz.bin");

@@ -11,26 +11,29 @@
 # the run (seeds, executions, exec/s, findings per target).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-BUILD="${PV_FUZZ_BUILD:-$ROOT/build-fuzz}"
-OUT="${PV_FUZZ_OUT:-$BUILD/findings}"
+BUILD="$(realpath -m "${PV_FUZZ_BUILD:-$ROOT/build-fuzz}")"
+OUT="$(realpath -m "${PV_FUZZ_OUT:-$BUILD/findings}")"
 SECONDS_EACH="${PV_FUZZ_SECONDS:-60}"
 JOBS="${PV_FUZZ_JOBS:-1}"
 TARGETS="${PV_FUZZ_TARGETS:-gguf safetensors trace tokenizer contract bundle gtest_report}"
 # The limits every finding is judged by: 10 s for one input, 4 GiB of memory.
 LIMITS=(-timeout=10 -rss_limit_mb=4096 -malloc_limit_mb=4096)
 
-# shellcheck disable=SC2086
-CC=clang CXX=clang++ cmake -S "$ROOT" -B "$BUILD" -G Ninja -DPV_FUZZ=ON -DPV_CUDA=OFF \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo ${PV_CMAKE_ARGS:-} >/dev/null
-# shellcheck disable=SC2046
-cmake --build "$BUILD" -j"$(nproc)" --target $(for t in $TARGETS; do echo "fuzz_$t"; done)
+# PV_FUZZ_NO_BUILD=1: run the binaries already in $BUILD/bin as they are.
+if [ "${PV_FUZZ_NO_BUILD:-0}" != 1 ]; then
+  # shellcheck disable=SC2086
+  CC=clang CXX=clang++ cmake -S "$ROOT" -B "$BUILD" -G Ninja -DPV_FUZZ=ON -DPV_CUDA=OFF \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo ${PV_CMAKE_ARGS:-} >/dev/null
+  # shellcheck disable=SC2046
+  cmake --build "$BUILD" -j"$(nproc)" --target $(for t in $TARGETS; do echo "fuzz_$t"; done)
+fi
 
 seeds() {  # target -> seed corpus directory (fresh copies: libFuzzer may add to it)
   local dir="$BUILD/seeds/$1" k=0 f
   rm -rf "$dir" && mkdir -p "$dir"
   [ -d "$ROOT/fuzz/seeds/$1" ] && cp "$ROOT/fuzz/seeds/$1"/* "$dir/"
   case "$1" in
-    gguf) find "$ROOT/model/fixtures" -name '*.gguf' -size -1M -exec cp {} "$dir/" \; ;;
+    gguf) find "$ROOT/model/fixtures" -name '*.gguf' -size -1024k -exec cp {} "$dir/" \; ;;
     safetensors)
       for f in $(find "$ROOT/model/fixtures" -name 'model.safetensors' -o -name 'config.json'); do
         cp "$f" "$dir/seed$((k++))"
