@@ -32,11 +32,13 @@ namespace fs = std::filesystem;
 using OneInput = int (*)(const uint8_t*, size_t);
 
 const std::map<std::string, OneInput>& targets() {
-  static const std::map<std::string, OneInput> t = {
-      {"gguf", pv_fuzz_one_gguf},         {"safetensors", pv_fuzz_one_safetensors},
-      {"trace", pv_fuzz_one_trace},       {"tokenizer", pv_fuzz_one_tokenizer},
-      {"contract", pv_fuzz_one_contract}, {"bundle", pv_fuzz_one_bundle},
-      {"gtest_report", pv_fuzz_one_gtest_report}};
+  static const std::map<std::string, OneInput> t = {{"gguf", pv_fuzz_one_gguf},
+                                                    {"safetensors", pv_fuzz_one_safetensors},
+                                                    {"trace", pv_fuzz_one_trace},
+                                                    {"tokenizer", pv_fuzz_one_tokenizer},
+                                                    {"contract", pv_fuzz_one_contract},
+                                                    {"bundle", pv_fuzz_one_bundle},
+                                                    {"gtest_report", pv_fuzz_one_gtest_report}};
   return t;
 }
 
