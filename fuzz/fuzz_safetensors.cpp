@@ -1,5 +1,6 @@
 // libFuzzer target: the safetensors reader on arbitrary bytes, and (inputs starting with
-// '{') config.json through the HF loader beside a valid tiny model.safetensors.
+// '{') config.json through the HF loader beside a valid tiny model.safetensors. A refusal
+// must be a runtime_error naming the file (fuzz_check.h); anything else is a finding.
 #include <unistd.h>
 
 #include <cstdint>
@@ -7,6 +8,7 @@
 #include <fstream>
 #include <vector>
 
+#include "fuzz/fuzz_check.h"
 #include "model/fixtures/fixture_gen.h"
 #include "model/formats/safetensors.h"
 #include "model/loading/loader.h"
@@ -33,12 +35,13 @@ std::filesystem::path hf_dir() {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+PV_FUZZ_TARGET(safetensors) {
   using namespace pv::model;
   try {
     read_safetensors(
         MappedFile::from_bytes("fuzz.safetensors", std::vector<uint8_t>(data, data + size)));
-  } catch (const FormatError&) {
+  } catch (...) {
+    pv::fuzz::expect_refusal("fuzz.safetensors");
   }
   if (size > 0 && data[0] == '{') {
     const auto dir = hf_dir();
@@ -46,7 +49,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         .write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
     try {
       load_hf_model(dir.string());
-    } catch (const FormatError&) {
+    } catch (...) {
+      // config.json or model.safetensors (checked against it): either names its path.
+      pv::fuzz::expect_refusal(dir.string());
     }
   }
   return 0;

@@ -10,9 +10,12 @@ PV_BUILD="${PV_BUILD:-$PV_ROOT/build}"
 # chromium: the report test renders pv report headless (skips as fixture-absent without it).
 # libpugixml-dev: the JUnit reports of ctest and pytest. python3-pytest, cargo: the runner
 # falsifiers run real pytest suites and cargo crates (harness/testdata/runners/).
+# clang, libclang-rt-14-dev: the libFuzzer targets (fuzz/); clang only recommends the
+# runtime that holds libFuzzer and the sanitizers, and recommends are not installed here.
 PV_PACKAGES=(cmake ninja-build g++ git pkg-config chromium libyaml-cpp-dev libgtest-dev libgmock-dev
              librapidcheck-dev libfmt-dev libcli11-dev nlohmann-json3-dev libbenchmark-dev libicu-dev
-             liblzma-dev python3-numpy libpugixml-dev python3-pytest cargo libsodium-dev)
+             liblzma-dev python3-numpy libpugixml-dev python3-pytest cargo libsodium-dev clang
+             libclang-rt-14-dev)
 
 pv_install_deps() {
   local missing=()

@@ -20,3 +20,10 @@ PV_BIN="$PV_BUILD/bin/pv" "$PV_BUILD/bin/pv" validate --config examples/numpy-en
 # against the falsifiers that declare it (must_kill), which keeps the gate within
 # minutes; validate just ran these tests without a bug, so the baseline is not repeated.
 "$PV_BUILD/bin/pv" mutants --no-baseline --declared-only --jobs "$(nproc)" contracts/*.yaml
+# The fuzz smoke run (fuzz/README.md): a clang ASan + UBSan build of the readers, every
+# committed regression input, then a few seconds of fuzzing per target from the seed corpus;
+# any finding fails the suite. Opt-in: the instrumented build does not fit in CI's minutes
+# on a 2-core machine (fuzz/README.md gives the measured cost).
+if [ "${PV_FUZZ_SMOKE:-0}" = 1 ]; then
+  PV_FUZZ_SECONDS="${PV_FUZZ_SECONDS:-10}" "$PV_ROOT/fuzz/run.sh"
+fi
