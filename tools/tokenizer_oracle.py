@@ -38,6 +38,17 @@ Two steps, so that the committed inputs never depend on the machine that has HF 
       matched) and writes qwen3/expected-hf.json: {"oracle", "cases": [{"label", "text", "ids",
       "decoded"}]}, read by TokenizerQwen3.IdsMatchHfTokenizers.
 
+  tokenizer_oracle.py pretok-llama3 --in model/fixtures/tokenizer --out FILE
+      Needs HF `tokenizers`. Builds Llama 3's pre-tokenizer exactly as its tokenizer.json
+      states it (Sequence[Split(Regex(LLAMA3_PATTERN), isolated, invert false),
+      ByteLevel(add_prefix_space false, trim_offsets true, use_regex false)]) and writes, for
+      every text of cases.json, fuzz_inputs.json and LLAMA3_EXTRA, HF's Split pieces (before
+      the byte-level mapping, like oracle.json's "pieces"). Each case also checks that the whole
+      Sequence yields the byte-level images of those pieces; the count of cases where it does
+      not is written as "sequence_disagreements" (0 expected). Output:
+      {"oracle", "pattern", "sequence_disagreements", "cases": [{"text", "pieces"}]}, read by
+      TokenizerLlama3.PiecesMatchHfPreTokenizer.
+
 The C++ falsifiers (falsifiers/tokenizer_bpe*_test.cpp) read these JSON files; CI never runs
 Python. The trained fixture tokenizer has no normalizer (vocab.json states "normalizers": []);
 the real Qwen3 tokenizer.json has NFC.
@@ -51,6 +62,14 @@ import sys
 
 QWEN2_PATTERN = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+# Llama 3's Split pattern (tiktoken cl100k_base): the "original regex from tokenizer.json"
+# quoted for LLAMA_VOCAB_PRE_TYPE_LLAMA3 in ggml-org/llama.cpp src/llama-vocab.cpp
+# (llm_tokenizer_bpe), i.e. Meta-Llama-3's tokenizer.json pre_tokenizer.pretokenizers[0].
+# It differs from Qwen2's only in \p{N}{1,3}: numbers split into runs of up to three.
+LLAMA3_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
     r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
@@ -548,6 +567,70 @@ def cmd_qwen3(args):
     )
 
 
+# Texts aimed at what Llama 3's pattern adds over Qwen2's: digit runs of every length up to
+# ten, next to letters, signs, separators and non-ASCII numbers (\p{N} includes Nd, Nl, No).
+LLAMA3_EXTRA = (
+    ["1234567890"[:n] for n in range(1, 11)]
+    + [" " + "9" * n for n in range(1, 11)]
+    + [
+        "abc123def", "abc1234def", "x12345y", "$1234.5", "1,234,567.8901", "-12345", "+1234567",
+        "2024-11-22T10:45:00Z", "v1.23.4567", "0x1F2E3D4C", "1e-12345", "IPv4 192.168.100.200",
+        "12 345 6789", "1\n23\n456\n7890", "12\t3456", "'123'", "'s12'S34'LL5678",
+        "\u0661\u0662\u0663\u0664\u0665", "\uff11\uff12\uff13\uff14", "\u2167\u2168\u2169\u216a",
+        "\u00b2\u00b3\u00b9\u00bc", "x\u00b2\u00b3\u00b9\u00bc5", "\u0966\u0967\u0968\u0969",
+        "\u4e00\u4e8c3456\u4e09", "\U0001d7ce\U0001d7cf\U0001d7d0\U0001d7d1", "1\u00a02345",
+        "I'M they'RE WE'LL you'Ve it'S", "  hi\n\n x  ", "9999 99999 999999",
+    ]
+)
+
+
+def cmd_pretok_llama3(args):
+    import tokenizers
+    from tokenizers import Regex, pre_tokenizers
+
+    split = pre_tokenizers.Split(Regex(LLAMA3_PATTERN), behavior="isolated", invert=False)
+    full = pre_tokenizers.Sequence(
+        [split, pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=False)]
+    )
+    # GPT-2's bytes_to_unicode: the image of each byte under ByteLevel.
+    keep = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    byte_map, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            byte_map[b] = chr(b)
+        else:
+            byte_map[b] = chr(256 + extra)
+            extra += 1
+
+    def mapped(piece):
+        return "".join(byte_map[b] for b in piece.encode("utf-8"))
+
+    texts = []
+    for name in ("cases.json", "fuzz_inputs.json"):
+        with open(os.path.join(args.inp, name), encoding="utf-8") as f:
+            texts += json.load(f)["cases"]
+    texts += LLAMA3_EXTRA
+    cases, disagreements = [], 0
+    for text in texts:
+        pieces = [p for p, _ in split.pre_tokenize_str(text)]
+        if [p for p, _ in full.pre_tokenize_str(text)] != [mapped(p) for p in pieces]:
+            disagreements += 1
+        cases.append({"text": text, "pieces": pieces})
+    write_json(
+        args.out,
+        {
+            "oracle": f"HF tokenizers {tokenizers.__version__}",
+            "pre_tokenizer": "Sequence[Split(Regex(pattern), isolated, invert false), "
+                             "ByteLevel(add_prefix_space false, trim_offsets true, use_regex false)]",
+            "pattern": LLAMA3_PATTERN,
+            "sequence_disagreements": disagreements,
+            "cases": cases,
+        },
+    )
+    print(f"tokenizers {tokenizers.__version__}: {len(cases)} llama3 pre-tokenizer cases, "
+          f"{disagreements} where Sequence != ByteLevel(Split)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -568,6 +651,10 @@ def main():
     q.add_argument("--in", dest="inp", required=True)
     q.add_argument("--out", default=None, help="default: the --in directory")
     q.set_defaults(func=cmd_qwen3)
+    l3 = sub.add_parser("pretok-llama3")
+    l3.add_argument("--in", dest="inp", required=True)
+    l3.add_argument("--out", required=True, help="output JSON file")
+    l3.set_defaults(func=cmd_pretok_llama3)
     args = ap.parse_args()
     args.func(args)
 
