@@ -3,6 +3,8 @@
 // the test skips "fixture-absent: cuda-device".
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #if defined(PV_HAVE_CUDA)
 #include <cuda_runtime.h>
 #endif
@@ -159,6 +161,45 @@ TEST(KernelParityCuda, MatmulActivationCodesReusedOnlyWhileValid) {
                 compare_matmul(ref, y, kWide), guard, 0);
   }
   tally.record();
+}
+
+// A prepared weight follows the host bytes it mirrors, not only their address: one host
+// buffer refilled in place (the same address and size, as when a model is freed and the
+// next file is mapped where it was) must be uploaded again. A device cache keyed on the
+// address served the first model's weights to the second (an F32 GGUF, then its HF
+// directory) and the greedy tokens differed from token 0.
+TEST(KernelParityCuda, PreparedWeightFollowsTheHostBytes) {
+  PV_REQUIRE_CUDA_BACKEND(be);
+  constexpr int64_t kRows = 8, kCols = 64;
+  std::vector<uint8_t> bytes(kRows * kCols * sizeof(float));
+  auto fill = [&](float v) {
+    const std::vector<float> w(kRows * kCols, v);
+    std::memcpy(bytes.data(), w.data(), bytes.size());
+  };
+  const std::vector<float> ones(kCols, 1.0f);
+  float* x = be->alloc(kCols);
+  float* y = be->alloc(kRows);
+  be->upload(x, ones.data(), kCols);
+  std::vector<float> got(kRows);
+  int stale = 0;
+  for (float v : {1.0f, 2.0f, -0.5f}) {
+    fill(v);
+    const kernels::Weight& w =
+        be->prepare_weight(make_view("w", GgmlType::F32, kRows, kCols, bytes));
+    be->matmul(w, x, 1, y);
+    be->download(got.data(), y, kRows);
+    for (float g : got) {
+      if (g != v * kCols) {
+        ++stale;
+        ADD_FAILURE() << "weights refilled with " << v << ": matmul gives " << g << ", not "
+                      << v * kCols;
+        break;
+      }
+    }
+  }
+  be->free(x);
+  be->free(y);
+  testing::record_metric("stale_weights", stale);
 }
 
 }  // namespace

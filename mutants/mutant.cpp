@@ -102,6 +102,11 @@ constexpr Info kCatalogue[] = {
      "contracts/families-cpu-vs-hf-oracle-v1.yaml",
      "llama3 RoPE scaling keeps the base frequency in the blended band between low and high",
      false},
+    {Bug::CudaWeightCacheByAddress, "cuda-weight-cache-by-address",
+     "kernels/cuda/cuda_backend.cpp prepare_weight", "contracts/kernel-parity-v1.yaml",
+     "CUDA finds a prepared weight by its host address and size alone, so a model mapped "
+     "where a freed one was gets the old weights",
+     true},
 };
 
 constexpr bool in_bug_order() {

@@ -47,6 +47,7 @@ enum class Bug : int {
   MustKillIgnored,             // validate --mutants never caps a falsifier whose bug survived
   KNormDropped,                // Qwen3's per-head k_norm is not applied
   Llama3SmoothBandUnscaled,    // llama3 RoPE scaling leaves the blended middle band unscaled
+  CudaWeightCacheByAddress,    // CUDA serves a cached weight by host address, not its bytes
   kCount
 };
 

@@ -14,9 +14,11 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -28,6 +30,27 @@ namespace pv::kernels {
 namespace {
 
 using cuda::DeviceMatrix;
+
+// A 64-bit hash of a weight's host bytes (four independent multiply-xorshift lanes over
+// 8-byte words, so it runs near memory speed): weights are prepared once per Forward, and
+// the cost is a fraction of the upload it can save.
+uint64_t bytes_hash(const void* data, size_t n) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  constexpr uint64_t kMul = 0x9E3779B97F4A7C15ull;
+  uint64_t h[4] = {n, n ^ 0xFF51AFD7ED558CCDull, n ^ 0xC4CEB9FE1A85EC53ull, ~n};
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    for (int l = 0; l < 4; ++l) {
+      uint64_t w;
+      std::memcpy(&w, p + i + 8 * l, 8);
+      h[l] = (h[l] ^ w) * kMul;
+      h[l] ^= h[l] >> 29;
+    }
+  }
+  uint64_t r = h[0] ^ (h[1] * 3) ^ (h[2] * 5) ^ (h[3] * 7);
+  for (; i < n; ++i) r = (r ^ p[i]) * kMul;
+  return r ^ (r >> 31);
+}
 
 class CudaBackend final : public Backend {
  public:
@@ -96,7 +119,13 @@ class CudaBackend final : public Backend {
   void synchronize() override { PV_CUDA_CHECK(cudaDeviceSynchronize()); }
 
   const Weight& prepare_weight(const TensorView& view) override {
-    const auto key = std::make_pair(view.data, view.nbytes);
+    // The device copy is found by the host bytes it mirrors, not by their address alone:
+    // a model freed and the next one mapped at the same address with tensors of the same
+    // sizes (an F32 GGUF and its HF directory) must not be served the first one's weights.
+    const uint64_t hash = mutant::planted(mutant::Bug::CudaWeightCacheByAddress)
+                              ? 0
+                              : bytes_hash(view.data, view.nbytes);
+    const auto key = std::make_tuple(view.data, view.nbytes, hash);
     if (auto it = weights_.find(key); it != weights_.end()) return it->second;
     if (view.rows < 0 || view.cols < 0 || view.data == nullptr)
       throw std::invalid_argument("cuda backend: weight '" + view.name + "' has no data");
@@ -174,6 +203,8 @@ class CudaBackend final : public Backend {
   void rope_table(float* x, int T, int n_heads, int head_dim, int pos0, const float* inv_freq,
                   float attention_factor, RopeStyle style) override {
     wrote(x, static_cast<size_t>(T) * n_heads * head_dim);
+    if (mutant::planted(mutant::Bug::CudaRopePairing))
+      style = style == RopeStyle::HalfSplit ? RopeStyle::Interleaved : RopeStyle::HalfSplit;
     cuda::launch_rope_table(x, T, n_heads, head_dim, pos0, inv_freq, attention_factor, style);
   }
   void attention(const float* q, const float* k_cache, const float* v_cache,
@@ -249,7 +280,9 @@ class CudaBackend final : public Backend {
   }
 
   int device_;
-  std::map<std::pair<const void*, size_t>, Weight> weights_;
+  // (host address, bytes, bytes_hash) -> device copy. A stale entry whose host bytes
+  // changed is kept until the backend goes (a Forward built on it may still hold it).
+  std::map<std::tuple<const void*, size_t, uint64_t>, Weight> weights_;
   std::vector<void*> buffers_;
   void* tokens_ = nullptr;
   size_t tokens_cap_ = 0;
