@@ -631,6 +631,226 @@ def cmd_pretok_llama3(args):
           f"{disagreements} where Sequence != ByteLevel(Split)")
 
 
+# ---------------------------------------------------------------------------------------
+# Llama 3 token ids: a small byte-level BPE built the way Meta's tokenizer.json is
+
+
+# Llama 3.1's added tokens, ids 128000..128255 in the real file: here they follow the model
+# vocabulary in the same order (special = true, normalized = false).
+LLAMA3_SPECIALS = (
+    ["<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>",
+     "<|reserved_special_token_1|>", "<|finetune_right_pad_id|>", "<|reserved_special_token_2|>",
+     "<|start_header_id|>", "<|end_header_id|>", "<|eom_id|>", "<|eot_id|>", "<|python_tag|>"]
+    + [f"<|reserved_special_token_{k}|>" for k in range(3, 248)]
+)
+LLAMA3_VOCAB_SIZE = 4000
+# Pre-tokens of the test texts that get a vocabulary entry of their own which the merges
+# cannot reach (see cmd_oracle_llama3): the words on which ignore_merges decides the ids.
+LLAMA3_IGNORE_MERGES_WORDS = 48
+
+# Texts aimed at Llama 3's special tokens: the chat template, tokens next to text and white
+# space (no lstrip/rstrip), near-misses that must stay text, leftmost-longest among
+# <|reserved_special_token_2|> / _24 / _247, and Qwen's markers, which are plain text here.
+LLAMA3_ID_EXTRA = [
+    "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are a helpful "
+    "assistant.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nWhat is 2+2?<|eot_id|>"
+    "<|start_header_id|>assistant<|end_header_id|>\n\n",
+    "<|begin_of_text|>",
+    "<|eot_id|>",
+    "<|end_of_text|>",
+    "text<|eot_id|>more text",
+    "  <|eot_id|>  spaced  <|end_of_text|>  ",
+    "<|eot_id|<|end_of_text|>",
+    "<|EOT_ID|> <|Eot_id|> <|eot_id |>",
+    "<|begin_of_text|<|begin_of_text|>>",
+    "<|reserved_special_token_247|><|reserved_special_token_24|><|reserved_special_token_2|>",
+    "<|reserved_special_token_2470|> <|reserved_special_token_248|>",
+    "<|python_tag|>print(1234567)<|eom_id|>",
+    "<|finetune_right_pad_id|><|finetune_right_pad_id|>",
+    "<|im_start|>user\nhi<|im_end|><|endoftext|>",
+    "<|start_header_id|>user<|end_header_id|>\n\nIT'S 12345 o'clock, don't WE'LL?<|eot_id|>",
+]
+
+
+def cmd_oracle_llama3(args):
+    import hashlib
+
+    import tokenizers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    split = pre_tokenizers.Split(Regex(LLAMA3_PATTERN), behavior="isolated", invert=False)
+    pre = pre_tokenizers.Sequence(
+        [split, pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=False)]
+    )
+    trained = Tokenizer(models.BPE())
+    trained.pre_tokenizer = pre
+    trained.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=LLAMA3_VOCAB_SIZE,
+        min_frequency=1,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    trained.train([os.path.join(args.inp, "train.txt")], trainer)
+    tmodel = json.loads(trained.to_str())["model"]
+    vocab = dict(tmodel["vocab"])
+    merges = [m.split(" ") if isinstance(m, str) else list(m) for m in tmodel["merges"]]
+    n_trained, n_trained_merges = len(vocab), len(merges)
+    assert sorted(vocab.values()) == list(range(n_trained)), "trained ids are not dense"
+
+    with open(os.path.join(args.inp, "cases.json"), encoding="utf-8") as f:
+        written = json.load(f)["cases"]
+    with open(os.path.join(args.inp, "fuzz_inputs.json"), encoding="utf-8") as f:
+        fuzz = json.load(f)["cases"]
+    texts = written + fuzz + LLAMA3_EXTRA + LLAMA3_ID_EXTRA
+
+    # ignore_merges decides nothing on a BpeTrainer vocabulary: every entry is the end of its
+    # own merge path. Meta's vocabulary comes from tiktoken ranks, where some entries are not;
+    # give some words that shape. A pre-token P of the written texts (fuzz strings left out)
+    # whose merge path ends in pieces p1..pn (n >= 2) becomes an entry, with one merge
+    # "P[:i] P[i:]" appended last, its split i inside a piece: that merge can never fire on P,
+    # so with ignore_merges P encodes to itself and without it to p1..pn.
+    counts = {}
+    for text in written + LLAMA3_EXTRA + LLAMA3_ID_EXTRA:
+        for p, _ in trained.pre_tokenizer.pre_tokenize_str(text):
+            counts[p] = counts.get(p, 0) + 1
+    chosen = []
+    for p in sorted(counts, key=lambda q: (-counts[q], q)):
+        if len(chosen) == LLAMA3_IGNORE_MERGES_WORDS:
+            break
+        if len(p) < 3 or p in vocab:
+            continue
+        path = [t.value for t in trained.model.tokenize(p)]
+        if len(path) < 2:
+            continue
+        bounds, at = set(), 0
+        for t in path:
+            at += len(t)
+            bounds.add(at)
+        splits = [i for i in range(1, len(p)) if i not in bounds and p[:i] in tmodel["vocab"]
+                  and p[i:] in tmodel["vocab"]]
+        if not splits:
+            continue
+        i = min(splits, key=lambda k: (abs(2 * k - len(p)), k))
+        vocab[p] = len(vocab)
+        merges.append([p[:i], p[i:]])
+        chosen.append({"token": p, "split": [p[:i], p[i:]], "trained_merge_path": path})
+    if len(chosen) < LLAMA3_IGNORE_MERGES_WORDS:
+        print(f"warning: only {len(chosen)} words qualify for an unreachable entry")
+
+    n_model = len(vocab)
+    bos_id = n_model  # <|begin_of_text|>, the first added token
+    tj = {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [
+            {"id": n_model + k, "content": s, "single_word": False, "lstrip": False,
+             "rstrip": False, "normalized": False, "special": True}
+            for k, s in enumerate(LLAMA3_SPECIALS)
+        ],
+        "normalizer": None,
+        "pre_tokenizer": {
+            "type": "Sequence",
+            "pretokenizers": [
+                {"type": "Split", "pattern": {"Regex": LLAMA3_PATTERN}, "behavior": "Isolated",
+                 "invert": False},
+                {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True,
+                 "use_regex": False},
+            ],
+        },
+        "post_processor": {
+            "type": "Sequence",
+            "processors": [
+                {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": False,
+                 "use_regex": True},
+                {
+                    "type": "TemplateProcessing",
+                    "single": [{"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 0}},
+                               {"Sequence": {"id": "A", "type_id": 0}}],
+                    "pair": [{"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 0}},
+                             {"Sequence": {"id": "A", "type_id": 0}},
+                             {"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 1}},
+                             {"Sequence": {"id": "B", "type_id": 1}}],
+                    "special_tokens": {
+                        "<|begin_of_text|>": {"id": "<|begin_of_text|>", "ids": [bos_id],
+                                              "tokens": ["<|begin_of_text|>"]}
+                    },
+                },
+            ],
+        },
+        "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True,
+                    "use_regex": True},
+        "model": {
+            "type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+            "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
+            "ignore_merges": True, "vocab": vocab, "merges": merges,
+        },
+    }
+    tok = Tokenizer.from_str(json.dumps(tj, ensure_ascii=False))
+    tj["model"]["ignore_merges"] = False
+    tok_merges = Tokenizer.from_str(json.dumps(tj, ensure_ascii=False))
+    saved = json.loads(tok.to_str())
+    assert saved["model"]["ignore_merges"] is True, "HF dropped ignore_merges"
+    assert tok.token_to_id("<|begin_of_text|>") == bos_id
+    assert tok.token_to_id("<|eot_id|>") == n_model + 9
+
+    for w in chosen:
+        w["id"] = vocab[w["token"]]
+        w["merge_path"] = [t.value for t in tok_merges.model.tokenize(w["token"])]
+        w["text"] = tok.decode([w["id"]])
+        texts += [w["text"], w["text"] + "\n"]
+    unreachable = sum(1 for w in chosen if w["merge_path"] != [w["token"]])
+
+    cases, differ = [], 0
+    for text in texts:
+        plain = tok.encode(text, add_special_tokens=False).ids
+        special = tok.encode(text, add_special_tokens=True).ids
+        case = {
+            "text": text,
+            "ids": plain,
+            "ids_special": special,
+            "decoded": tok.decode(plain, skip_special_tokens=False),
+            "decoded_special": tok.decode(special, skip_special_tokens=False),
+        }
+        by_merges = tok_merges.encode(text, add_special_tokens=False).ids
+        if by_merges != plain:
+            differ += 1
+            case["ids_without_ignore_merges"] = by_merges
+        cases.append(case)
+
+    os.makedirs(args.out, exist_ok=True)
+    tok_path = os.path.join(args.out, "tokenizer.json")
+    tok.save(tok_path)
+    with open(tok_path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    header = {
+        "oracle": f"HF tokenizers {tokenizers.__version__}",
+        "tokenizer": "tokenizer.json",
+        "tokenizer_sha256": digest,
+        "pattern": LLAMA3_PATTERN,
+        "trained_vocab": n_trained,
+        "trained_merges": n_trained_merges,
+        "model_vocab": n_model,
+        "merges": len(merges),
+        "added_special_tokens": len(LLAMA3_SPECIALS),
+        "bos_id": bos_id,
+        "ignore_merges_words": chosen,
+        "ignore_merges_words_unreachable": unreachable,
+        "texts_where_ignore_merges_changes_ids": differ,
+    }
+    # One case per line: the ids arrays stay readable in a diff without one line per id.
+    with open(os.path.join(args.out, "oracle-hf.json"), "w", encoding="utf-8", newline="\n") as f:
+        f.write(json.dumps(header, ensure_ascii=False, indent=1)[:-2])
+        f.write(',\n "cases": [\n')
+        f.write(",\n".join(json.dumps(c, ensure_ascii=False) for c in cases))
+        f.write("\n ]\n}\n")
+    print(f"tokenizers {tokenizers.__version__}: trained vocab {n_trained}, merges "
+          f"{n_trained_merges}; +{len(chosen)} words ({unreachable} unreachable by merges), "
+          f"{len(LLAMA3_SPECIALS)} specials; {len(cases)} texts, {differ} where ignore_merges "
+          f"changes the ids")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -655,6 +875,10 @@ def main():
     l3.add_argument("--in", dest="inp", required=True)
     l3.add_argument("--out", required=True, help="output JSON file")
     l3.set_defaults(func=cmd_pretok_llama3)
+    l3o = sub.add_parser("oracle-llama3")
+    l3o.add_argument("--in", dest="inp", required=True)
+    l3o.add_argument("--out", required=True, help="output directory")
+    l3o.set_defaults(func=cmd_oracle_llama3)
     args = ap.parse_args()
     args.func(args)
 
