@@ -49,6 +49,21 @@ Two steps, so that the committed inputs never depend on the machine that has HF 
       {"oracle", "pattern", "sequence_disagreements", "cases": [{"text", "pieces"}]}, read by
       TokenizerLlama3.PiecesMatchHfPreTokenizer.
 
+  tokenizer_oracle.py oracle-llama3 --in model/fixtures/tokenizer --out DIR
+      Needs HF `tokenizers`. Trains a byte-level BPE on train.txt (BpeTrainer, ByteLevel
+      alphabet, no minimum frequency) with Llama 3's pre-tokenizer, then writes DIR/tokenizer.json
+      shaped like Meta's Llama 3 tokenizer.json: normalizer null, the Split + ByteLevel above,
+      post_processor Sequence[ByteLevel, TemplateProcessing "<|begin_of_text|> $A"], ByteLevel
+      decoder, model.ignore_merges = true, byte_fallback false, Llama 3.1's 256 added special
+      tokens after the vocabulary. A BpeTrainer vocabulary gives ignore_merges nothing to
+      decide, so the most frequent pre-tokens of the written texts whose merge path ends in
+      several pieces become entries reached by no merge path (see cmd_oracle_llama3).
+      DIR/oracle-hf.json: for every text of cases.json, fuzz_inputs.json, LLAMA3_EXTRA,
+      LLAMA3_ID_EXTRA and two per added word, HF's ids without and with the bos, both decodes,
+      and, where they differ, HF's ids with ignore_merges off; the header counts those texts
+      (more than 0, or the fixture cannot see ignore_merges ignored). Read (xz -9 compressed,
+      as llama3-bpe/oracle-hf.json.xz) by TokenizerLlama3Ids.*.
+
 The C++ falsifiers (falsifiers/tokenizer_bpe*_test.cpp) read these JSON files; CI never runs
 Python. The trained fixture tokenizer has no normalizer (vocab.json states "normalizers": []);
 the real Qwen3 tokenizer.json has NFC.
