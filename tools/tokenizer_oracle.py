@@ -59,9 +59,10 @@ Two steps, so that the committed inputs never depend on the machine that has HF 
       decide, so the most frequent pre-tokens of the written texts whose merge path ends in
       several pieces become entries reached by no merge path (see cmd_oracle_llama3).
       DIR/oracle-hf.json: for every text of cases.json, fuzz_inputs.json, LLAMA3_EXTRA,
-      LLAMA3_ID_EXTRA and two per added word, HF's ids without and with the bos, both decodes,
+      LLAMA3_ID_EXTRA, two per added word and LLAMA3_CONTRACTION_TEXTS, HF's ids without and with the bos, both decodes,
       and, where they differ, HF's ids with ignore_merges off; the header counts those texts
-      (more than 0, or the fixture cannot see ignore_merges ignored). Read (xz -9 compressed,
+      (more than 0, or the fixture cannot see ignore_merges ignored), and those whose ids
+      a case-sensitive contraction alternative would change. Read (xz -9 compressed,
       as llama3-bpe/oracle-hf.json.xz) by TokenizerLlama3Ids.*.
 
 The C++ falsifiers (falsifiers/tokenizer_bpe*_test.cpp) read these JSON files; CI never runs
@@ -686,6 +687,18 @@ LLAMA3_ID_EXTRA = [
     "<|start_header_id|>user<|end_header_id|>\n\nIT'S 12345 o'clock, don't WE'LL?<|eot_id|>",
 ]
 
+# An upper-case contraction glued to letters: (?i:...) makes "'LL" a piece of its own, a
+# case-sensitive alternative leaves "'LLE" to [^\r\n\p{L}\p{N}]?\p{L}+, and where a merge
+# joins the contraction's letter to the next one ("L E") the ids differ. A contraction
+# followed by a space gives the same piece either way, so the texts above barely see it.
+LLAMA3_CONTRACTION_TEXTS = [
+    "x'" + c + f
+    for c in ["S", "T", "M", "D", "RE", "VE", "LL", "Re", "rE", "Ve", "vE", "Ll", "lL"]
+    for f in ["he", "HE", "hey", "HEY", "the", "THE", "and", "AND", "on", "ON", "it", "IT", "a",
+              "E", "ere", "ERE", "ay", "o", "ies", "ed", "ER", "ING", "ing", "ALL", "all", "ome",
+              "ix"]
+]
+
 
 def cmd_oracle_llama3(args):
     import hashlib
@@ -810,14 +823,24 @@ def cmd_oracle_llama3(args):
     assert tok.token_to_id("<|begin_of_text|>") == bos_id
     assert tok.token_to_id("<|eot_id|>") == n_model + 9
 
+    # The same tokenizer with the contraction alternative case-sensitive: how many texts'
+    # ids could see a pre-tokenizer that lost (?i:...).
+    tj["model"]["ignore_merges"] = True
+    insensitive = "(?i:'s|'t|'re|'ve|'m|'ll|'d)"
+    assert LLAMA3_PATTERN.startswith(insensitive)
+    tj["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = (
+        insensitive[4:-1] + LLAMA3_PATTERN[len(insensitive):])
+    tok_case = Tokenizer.from_str(json.dumps(tj, ensure_ascii=False))
+
     for w in chosen:
         w["id"] = vocab[w["token"]]
         w["merge_path"] = [t.value for t in tok_merges.model.tokenize(w["token"])]
         w["text"] = tok.decode([w["id"]])
         texts += [w["text"], w["text"] + "\n"]
     unreachable = sum(1 for w in chosen if w["merge_path"] != [w["token"]])
+    texts += LLAMA3_CONTRACTION_TEXTS
 
-    cases, differ = [], 0
+    cases, differ, case_differ = [], 0, 0
     for text in texts:
         plain = tok.encode(text, add_special_tokens=False).ids
         special = tok.encode(text, add_special_tokens=True).ids
@@ -832,6 +855,8 @@ def cmd_oracle_llama3(args):
         if by_merges != plain:
             differ += 1
             case["ids_without_ignore_merges"] = by_merges
+        if tok_case.encode(text, add_special_tokens=False).ids != plain:
+            case_differ += 1
         cases.append(case)
 
     os.makedirs(args.out, exist_ok=True)
@@ -853,6 +878,7 @@ def cmd_oracle_llama3(args):
         "ignore_merges_words": chosen,
         "ignore_merges_words_unreachable": unreachable,
         "texts_where_ignore_merges_changes_ids": differ,
+        "texts_where_case_sensitive_contractions_change_ids": case_differ,
     }
     # One case per line: the ids arrays stay readable in a diff without one line per id.
     with open(os.path.join(args.out, "oracle-hf.json"), "w", encoding="utf-8", newline="\n") as f:
@@ -863,7 +889,7 @@ def cmd_oracle_llama3(args):
     print(f"tokenizers {tokenizers.__version__}: trained vocab {n_trained}, merges "
           f"{n_trained_merges}; +{len(chosen)} words ({unreachable} unreachable by merges), "
           f"{len(LLAMA3_SPECIALS)} specials; {len(cases)} texts, {differ} where ignore_merges "
-          f"changes the ids")
+          f"changes the ids, {case_differ} where case-sensitive contractions would")
 
 
 def main():
