@@ -1,5 +1,7 @@
 // Reading a contract's YAML (see contract_yaml.h): from bytes to one document, and typed
-// access to its nodes with every problem at file:line:col. What the document may contain is
+// access to its nodes with every problem at file:line:col; the file-level entry points of
+// contract.h (load_contract, load_contract_lenient, peek_contract_id, find_source_root) and
+// the "did you mean" helpers (edit_distance, nearest). What the document may contain is
 // contract.cpp's business.
 #include "harness/contract_yaml.h"
 
