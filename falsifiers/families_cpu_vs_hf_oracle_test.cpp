@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "falsifiers/support/hf_oracle.h"
+#include "falsifiers/support/temp_dir.h"
 #include "falsifiers/support/trace_helpers.h"
 #include "harness/testing/pv_test.h"
 #include "kernels/cpu/cpu_backend.h"
@@ -50,20 +52,7 @@ pv::model::FixtureSpec spec_of(const std::string& name) {
   return {};
 }
 
-// A CPU trace of `model_path` over `tokens` into `dir` (greedy continuation of max_new).
-pv::model::TraceRunResult cpu_trace(const std::string& model_path, const std::string& name,
-                                    const std::vector<int32_t>& tokens, int max_new,
-                                    const std::string& dir) {
-  auto lm = pv::model::load_model(model_path);
-  pv::kernels::CpuBackend cpu(1);
-  pv::model::Forward f(lm.config, lm.weights, cpu, 64);
-  pv::model::TraceMeta meta;
-  meta.producer = "pv_falsifiers";
-  meta.model = name;
-  meta.weight_type = "F32";
-  const auto plan = pv::model::parse_plan("all", "all", lm.config.n_layers);
-  return pv::model::run_trace(f, tokens, plan, dir, meta, max_new);
-}
+using pv::testing::cpu_trace;
 
 // Every stage of `name`'s HF directory on the CPU against the oracle trace of `dtype`.
 void check_against_oracle(const std::string& name, const std::string& dtype) {
@@ -88,26 +77,10 @@ void check_against_oracle(const std::string& name, const std::string& dtype) {
   for (const auto& s : d.stages)
     qk_norm_stages += s.stage == Stage::q_norm || s.stage == Stage::k_norm;
   EXPECT_EQ(qk_norm_stages, cfg.qk_norm ? size_t(2 * cfg.n_layers) : 0u) << name;
-  std::cout << name << " CPU f32 vs HF " << dtype << ":\n" << pv::model::diff_table(d);
-  double cos_min = 1.0, nmse_max = 0.0;
-  for (const auto& s : d.stages) {
-    const std::string where = name + " " + pv::model::entry_label(s.stage, s.layer);
-    cos_min = std::min(cos_min, s.stats.cosine);
-    nmse_max = std::max(nmse_max, s.stats.nmse);
-    EXPECT_FALSE(s.stats.nonfinite_mismatch) << where;
-    EXPECT_GE(s.stats.cosine, cosine_floor) << where;
-    EXPECT_LE(s.stats.nmse, nmse_bound) << where;
-    if (s.stats.argmax_agreement) {
-      EXPECT_EQ(*s.stats.argmax_agreement, 1.0) << where;
-    }
-  }
-  EXPECT_EQ(run.meta.greedy_tokens, ometa.greedy_tokens) << name << ": greedy tokens differ";
-  const auto b = pv::model::bisect(d, pv::model::BisectCriterion{});
-  EXPECT_FALSE(b.first.has_value()) << name << ": bisect flagged " << b.reason;
-  pv::testing::record_metric("cosine_min", cos_min);
-  pv::testing::record_metric("nmse_max", nmse_max);
-  pv::testing::record_metric("threshold_cosine_floor", cosine_floor);
-  pv::testing::record_metric("threshold_nmse_max", nmse_bound);
+  pv::testing::OracleWorst worst;
+  pv::testing::expect_matches_oracle(name, dtype, d, run, ometa.greedy_tokens, cosine_floor,
+                                     nmse_bound, worst);
+  pv::testing::record_oracle_metrics(worst, cosine_floor, nmse_bound);
 }
 
 TEST(FamiliesCpuVsHfOracle, Falsify001_Qwen3VsHfFloat32) {

@@ -1,23 +1,21 @@
 // Falsifiers of contracts/pv-harness-v1.yaml: the harness's own claims, checked by
 // driving the real harness library and the real pv binary (build/bin/pv) against the
 // deliberately misbehaving pv_harness_fixture_tests binary and the contracts under
-// harness/testdata/. Every run writes into a private temporary evidence directory.
-#include <fcntl.h>
+// harness/testdata/. Every run writes into a private temporary evidence directory. The
+// containment of crashing, hanging and interrupted runs and of interrupted evidence writes
+// (FALSIFY-PVH-006/007) is in pv_harness_processes_test.cpp.
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 #include <signal.h>
-#include <stdlib.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <regex>
-#include <sstream>
 
+#include "falsifiers/support/harness_cli.h"
+#include "falsifiers/support/temp_dir.h"
 #include "harness/atomic_file.h"
 #include "harness/contract.h"
 #include "harness/evidence.h"
@@ -37,51 +35,12 @@ using nlohmann::json;
 
 namespace {
 
-std::string bin_dir() { return std::string(PV_BINARY_DIR) + "/bin"; }
-std::string testdata(const std::string& name) {
-  return pv::testing::source_dir() + "/harness/testdata/" + name;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-json read_json(const std::string& path) {
-  std::ifstream in(path);
-  return json::parse(in, nullptr, false);
-}
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    path = (fs::temp_directory_path() / "pv-harness-test-XXXXXX").string();
-    if (mkdtemp(path.data()) == nullptr) path.clear();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path.empty()) fs::remove_all(path, ec);
-  }
-};
-
-ph::ProcessResult run_pv(std::vector<std::string> args,
-                         std::map<std::string, std::string> env = {}) {
-  ph::ProcessOptions po;
-  po.argv = {bin_dir() + "/pv"};
-  po.argv.insert(po.argv.end(), args.begin(), args.end());
-  po.env = std::move(env);
-  po.timeout = std::chrono::seconds(120);
-  po.tail_bytes = 1 << 20;
-  return ph::run_process(po);
-}
-
-// The bundle a run with PV_MACHINE_ID=<machine> wrote for one falsifier.
-json bundle(const std::string& evidence, const std::string& machine, const std::string& contract,
-            const std::string& falsifier) {
-  return read_json(evidence + "/runs/" + machine + "/" + contract + "/" + falsifier + ".json");
-}
+using pv::testing::harness_cli::bin_dir;
+using pv::testing::harness_cli::bundle;
+using pv::testing::harness_cli::read_json;
+using pv::testing::harness_cli::run_pv;
+using pv::testing::harness_cli::slurp;
+using pv::testing::harness_cli::testdata;
 
 // A gtest binding of the made-up binary "bin" (grader tests that never run it).
 ph::TestBinding bin_test(std::string test) {
@@ -304,22 +263,22 @@ RC_GTEST_PROP(PvHarness, GraderMatchesLadderModel, ()) {
 }
 
 TEST(PvHarness, OverclaimFailsValidation) {
-  TempDir ev;
-  const auto over = run_pv({"validate", "--evidence-dir", ev.path, testdata("overclaim.yaml")},
+  pv::testing::TempDir ev("harness-test");
+  const auto over = run_pv({"validate", "--evidence-dir", ev.path(), testdata("overclaim.yaml")},
                            {{"PV_MACHINE_ID", "m1"}, {"PV_GIT_COMMIT", "0123abcd"}});
   EXPECT_EQ(over.exit_code, 1) << over.describe() << over.stdout_text;
   EXPECT_NE(over.stdout_text.find("PVT-OVER-001 OVERCLAIM: status says FUNCTIONAL but only "
                                   "PARTIAL_ALGORITHM_LEVEL was earned"),
             std::string::npos)
       << over.stdout_text;
-  const json b = bundle(ev.path, "m1", "PVT-OVERCLAIM", "PVT-OVER-001");
+  const json b = bundle(ev.path(), "m1", "PVT-OVERCLAIM", "PVT-OVER-001");
   EXPECT_EQ(b["falsifier"]["claimed"], "FUNCTIONAL");
   EXPECT_EQ(b["falsifier"]["earned"], "PARTIAL_ALGORITHM_LEVEL");
   // The commit a tree without its .git was built from is the one PV_GIT_COMMIT names.
   EXPECT_EQ(b["environment"]["git_commit"], "0123abcd");
   EXPECT_EQ(b["environment"]["git_dirty"], false);
   // The same tests claimed honestly pass validation: the exit code is about the claim.
-  const auto honest = run_pv({"validate", "--evidence-dir", ev.path, testdata("skip-caps.yaml")},
+  const auto honest = run_pv({"validate", "--evidence-dir", ev.path(), testdata("skip-caps.yaml")},
                              {{"PV_MACHINE_ID", "m1"}});
   EXPECT_EQ(honest.exit_code, 0) << honest.stdout_text;
 }
@@ -366,15 +325,15 @@ TEST(PvHarness, GtestReportInterpretation) {
 }
 
 TEST(PvHarness, FailingTestFalsifiedWithCounterexample) {
-  TempDir ev;
+  pv::testing::TempDir ev("harness-test");
   const auto r =
-      run_pv({"validate", "--seed", "4242", "--evidence-dir", ev.path, testdata("failing.yaml")},
+      run_pv({"validate", "--seed", "4242", "--evidence-dir", ev.path(), testdata("failing.yaml")},
              {{"PV_MACHINE_ID", "m1"}});
   EXPECT_EQ(r.exit_code, 1) << r.describe();
-  const json b1 = bundle(ev.path, "m1", "PVT-FAILING", "PVT-FAIL-001");
+  const json b1 = bundle(ev.path(), "m1", "PVT-FAILING", "PVT-FAIL-001");
   EXPECT_EQ(b1["falsifier"]["earned"], "FALSIFIED");
   EXPECT_EQ(b1["tests"][0]["counterexample"], "h=5 maps to kv=1, expected kv=0");
-  const json b2 = bundle(ev.path, "m1", "PVT-FAILING", "PVT-FAIL-002");
+  const json b2 = bundle(ev.path(), "m1", "PVT-FAILING", "PVT-FAIL-002");
   ASSERT_TRUE(b2.is_object());
   EXPECT_EQ(b2["falsifier"]["earned"], "FALSIFIED");
   const std::string cx = b2["tests"][0]["counterexample"].get<std::string>();
@@ -390,187 +349,31 @@ TEST(PvHarness, FailingTestFalsifiedWithCounterexample) {
   const auto replay = ph::run_process(po);
   EXPECT_EQ(replay.exit_code, 1);
   EXPECT_NE(replay.stdout_text.find("(10)"), std::string::npos) << replay.stdout_text;
-  const json b4 = bundle(ev.path, "m1", "PVT-FAILING", "PVT-FAIL-004");
+  const json b4 = bundle(ev.path(), "m1", "PVT-FAILING", "PVT-FAIL-004");
   ASSERT_TRUE(b4.is_object());
   const std::string cx4 = b4["tests"][0]["counterexample"].get<std::string>();
   EXPECT_NE(cx4.find("(10)"), std::string::npos) << "rc::check counterexample lost: " << cx4;
-  const json b3 = bundle(ev.path, "m1", "PVT-FAILING", "PVT-FAIL-003");
+  const json b3 = bundle(ev.path(), "m1", "PVT-FAILING", "PVT-FAIL-003");
   EXPECT_EQ(b3["falsifier"]["earned"], "FALSIFIED") << "an unexplained skip must not pass";
   pv::testing::record_metric("replayed_seed", static_cast<double>(seed));
 }
 
 TEST(PvHarness, SkipCapsLevelWithReason) {
-  TempDir ev;
-  const auto r = run_pv({"validate", "--evidence-dir", ev.path, testdata("skip-caps.yaml")},
+  pv::testing::TempDir ev("harness-test");
+  const auto r = run_pv({"validate", "--evidence-dir", ev.path(), testdata("skip-caps.yaml")},
                         {{"PV_MACHINE_ID", "m1"}});
   EXPECT_EQ(r.exit_code, 0) << r.stdout_text;
-  const json b1 = bundle(ev.path, "m1", "PVT-SKIP-CAPS", "PVT-SKIP-001");
+  const json b1 = bundle(ev.path(), "m1", "PVT-SKIP-CAPS", "PVT-SKIP-001");
   EXPECT_EQ(b1["falsifier"]["earned"], "PARTIAL_ALGORITHM_LEVEL");
   EXPECT_EQ(b1["falsifier"]["capped_by"], "fixture-absent: cuda-device at FUNCTIONAL");
   EXPECT_EQ(b1["tests"][1]["result"], "skipped");
   EXPECT_EQ(b1["tests"][1]["skip_reason"], "fixture-absent: cuda-device");
-  const json b2 = bundle(ev.path, "m1", "PVT-SKIP-CAPS", "PVT-SKIP-002");
+  const json b2 = bundle(ev.path(), "m1", "PVT-SKIP-CAPS", "PVT-SKIP-002");
   EXPECT_EQ(b2["falsifier"]["earned"], "BLOCKER_FIXTURE_ABSENT");
-  const json index = read_json(ev.path + "/index.json");
+  const json index = read_json(ev.path() + "/index.json");
   EXPECT_EQ(index["tally"]["overall"]["PARTIAL_ALGORITHM_LEVEL"], 1);
   EXPECT_EQ(index["tally"]["overall"]["BLOCKER_FIXTURE_ABSENT"], 1);
   EXPECT_EQ(index["tally"]["per_contract"]["PVT-SKIP-CAPS"]["BLOCKER_FIXTURE_ABSENT"], 1);
-}
-
-// ---------------------------------------------------------------- FALSIFY-PVH-006
-TEST(PvHarness, ProcessTimeoutKillsGroup) {
-  ph::ProcessOptions po;
-  po.argv = {bin_dir() + "/pv_harness_fixture_tests", "--gtest_filter=Fixture.Sleeps"};
-  po.timeout = std::chrono::milliseconds(500);
-  const auto r = ph::run_process(po);
-  EXPECT_TRUE(r.timed_out);
-  EXPECT_EQ(r.term_signal, SIGKILL);
-  EXPECT_LT(r.duration_ms, 10000.0);
-  po.argv = {bin_dir() + "/pv_harness_fixture_tests", "--gtest_filter=Fixture.Crashes"};
-  po.timeout = std::chrono::seconds(60);
-  // Under -DPV_SANITIZE=ON, ASan's SEGV handler would turn the crash into exit code 1.
-  po.env["ASAN_OPTIONS"] = "handle_segv=0";
-  const auto c = ph::run_process(po);
-  EXPECT_EQ(c.term_signal, SIGSEGV) << c.describe();
-  po.argv = {"/nonexistent/pv-no-such-binary"};
-  const auto n = ph::run_process(po);
-  EXPECT_FALSE(n.started);
-  pv::testing::record_metric("timeout_kill_ms", r.duration_ms);
-}
-
-TEST(PvHarness, CrashingBinaryContained) {
-  TempDir ev;
-  // ASAN_OPTIONS: under -DPV_SANITIZE=ON the crash must stay a SIGSEGV, not ASan's exit 1.
-  const auto r = run_pv({"validate", "--jobs", "2", "--timeout", "2", "--evidence-dir", ev.path,
-                         testdata("crash.yaml")},
-                        {{"PV_MACHINE_ID", "m1"}, {"ASAN_OPTIONS", "handle_segv=0"}});
-  // pv itself exits normally (no signal) with "falsified".
-  EXPECT_EQ(r.term_signal, 0);
-  EXPECT_EQ(r.exit_code, 1) << r.describe() << r.stderr_text;
-  const json segv = bundle(ev.path, "m1", "PVT-CRASH", "PVT-CRASH-001");
-  EXPECT_EQ(segv["falsifier"]["earned"], "FALSIFIED");
-  EXPECT_EQ(segv["tests"][0]["signal"], SIGSEGV);
-  const json abrt = bundle(ev.path, "m1", "PVT-CRASH", "PVT-CRASH-002");
-  EXPECT_EQ(abrt["tests"][0]["signal"], SIGABRT);
-  const json hang = bundle(ev.path, "m1", "PVT-CRASH", "PVT-CRASH-003");
-  EXPECT_EQ(hang["tests"][0]["timed_out"], true);
-  EXPECT_EQ(hang["falsifier"]["earned"], "FALSIFIED");
-  const json fine = bundle(ev.path, "m1", "PVT-CRASH", "PVT-CRASH-004");
-  EXPECT_EQ(fine["falsifier"]["earned"], "PARTIAL_ALGORITHM_LEVEL");
-}
-
-// SIGTERM to pv while a test hangs: the hanging test (in its own process group) is
-// killed with it, not left running.
-TEST(PvHarness, InterruptedValidateLeavesNoTestBehind) {
-  TempDir dir;
-  const std::string pid_file = dir.path + "/sleeper.pid";
-  const std::string pv = bin_dir() + "/pv";
-  const std::string contract = testdata("crash.yaml");
-  const std::string evidence = dir.path + "/evidence";
-  const pid_t pv_pid = fork();
-  ASSERT_GE(pv_pid, 0);
-  if (pv_pid == 0) {
-    setenv("PV_FIXTURE_PID_FILE", pid_file.c_str(), 1);
-    const int devnull = open("/dev/null", O_WRONLY);
-    dup2(devnull, STDOUT_FILENO);
-    dup2(devnull, STDERR_FILENO);
-    execl(pv.c_str(), pv.c_str(), "validate", "--timeout", "120", "--evidence-dir",
-          evidence.c_str(), contract.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  pid_t sleeper = 0;
-  for (int i = 0; i < 600 && sleeper == 0; ++i) {
-    usleep(50000);
-    std::ifstream in(pid_file);
-    in >> sleeper;
-  }
-  ASSERT_GT(sleeper, 0) << "the hanging test never started";
-  kill(pv_pid, SIGTERM);
-  int status = 0;
-  waitpid(pv_pid, &status, 0);
-  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
-  // Gone, or at most a zombie waiting for init to reap it.
-  bool alive = true;
-  for (int i = 0; i < 100 && alive; ++i) {
-    std::ifstream stat("/proc/" + std::to_string(sleeper) + "/stat");
-    std::string pid_s, comm, state;
-    alive = static_cast<bool>(stat >> pid_s >> comm >> state) && state != "Z";
-    if (alive) usleep(20000);
-  }
-  EXPECT_FALSE(alive) << "test process " << sleeper << " outlived the interrupted pv";
-  if (alive) kill(sleeper, SIGKILL);
-}
-
-// ---------------------------------------------------------------- FALSIFY-PVH-007
-TEST(PvHarness, InterruptedWriteKeepsPrevious) {
-  TempDir dir;
-  const std::string path = dir.path + "/bundle.json";
-  const std::string v1 = R"({"version": 1})";
-  ph::write_file_atomic(path, v1);
-  // (a) killed between write+fsync and rename.
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ph::AtomicWriteHooks hooks;
-    hooks.before_rename = [] { raise(SIGKILL); };
-    ph::write_file_atomic(path, std::string(1 << 20, 'x'), &hooks);
-    _exit(0);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-  EXPECT_EQ(slurp(path), v1);
-  // (b) killed at random moments in the middle of a slow, chunked write.
-  std::mt19937_64 rng(pv::testing::seed());
-  const std::string v2(1 << 20, 'y');
-  int saw_old = 0, saw_new = 0;
-  for (int i = 0; i < 20; ++i) {
-    ph::write_file_atomic(path, v1);
-    pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      ph::AtomicWriteHooks hooks;
-      hooks.chunk_bytes = 256;
-      ph::write_file_atomic(path, v2, &hooks);
-      _exit(0);
-    }
-    usleep(static_cast<useconds_t>(rng() % 30000));
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    const std::string now = slurp(path);
-    ASSERT_TRUE(now == v1 || now == v2) << "torn file of " << now.size() << " bytes";
-    (now == v1 ? saw_old : saw_new)++;
-  }
-  pv::testing::record_metric("kills_before_rename", saw_old);
-  pv::testing::record_metric("kills_after_rename", saw_new);
-}
-
-TEST(PvHarness, KilledValidateLeavesValidBundles) {
-  TempDir ev;
-  std::mt19937_64 rng(pv::testing::seed());
-  int checked = 0;
-  for (int i = 0; i < 6; ++i) {
-    ph::ProcessOptions po;
-    po.argv = {bin_dir() + "/pv",
-               "validate",
-               "--evidence-dir",
-               ev.path,
-               testdata("parameterized.yaml"),
-               testdata("good.yaml"),
-               testdata("skip-caps.yaml")};
-    po.env["PV_MACHINE_ID"] = "m1";
-    // The first run completes so later runs have previous bundles to replace.
-    po.timeout = std::chrono::milliseconds(i == 0 ? 120000 : 50 + rng() % 1500);
-    ph::run_process(po);
-    for (const auto& e : fs::recursive_directory_iterator(ev.path)) {
-      if (!e.is_regular_file() || e.path().extension() != ".json") continue;
-      const json j = read_json(e.path().string());
-      ASSERT_FALSE(j.is_discarded()) << "torn evidence file " << e.path();
-      ++checked;
-    }
-  }
-  EXPECT_GE(checked, 5);
-  pv::testing::record_metric("files_checked", checked);
 }
 
 // ---------------------------------------------------------------- FALSIFY-PVH-008
@@ -591,19 +394,19 @@ TEST(PvHarness, Sha256KnownAnswers) {
 }
 
 TEST(PvHarness, FreshEvidenceCreditedStaleNot) {
-  TempDir ev;
+  pv::testing::TempDir ev("harness-test");
   const std::string c = testdata("credit.yaml");
   const std::map<std::string, std::string> gpu = {{"PV_MACHINE_ID", "gpu-box"}};
   const std::map<std::string, std::string> ci = {{"PV_MACHINE_ID", "ci-box"}};
   // The "GPU machine" run: here it skips, so plant what a machine with the fixture
   // would have recorded (FUNCTIONAL passed), keeping its real inputs_digest.
-  ASSERT_EQ(run_pv({"validate", "--evidence-dir", ev.path, c}, gpu).exit_code, 0);
-  const std::string planted = ev.path + "/runs/gpu-box/PVT-CREDIT/PVT-CREDIT-001.json";
+  ASSERT_EQ(run_pv({"validate", "--evidence-dir", ev.path(), c}, gpu).exit_code, 0);
+  const std::string planted = ev.path() + "/runs/gpu-box/PVT-CREDIT/PVT-CREDIT-001.json";
   // Committed evidence earns credit only signed by a key the allowed-signers file lists
   // (harness/README.md, "Signed evidence"): each planted version is signed by a test key.
   const ph::SigningKey key =
-      ph::load_signing_key(ph::generate_key_pair(ev.path + "/keys", "gpu-box").first);
-  const std::string signers = ev.path + "/allowed_signers";
+      ph::load_signing_key(ph::generate_key_pair(ev.path() + "/keys", "gpu-box").first);
+  const std::string signers = ev.path() + "/allowed_signers";
   ph::write_file_atomic(
       signers, "gpu-box ed25519 " + ph::base64_encode(key.pub.data(), 32) + " machine=gpu-box\n");
   const auto plant = [&](json j) {
@@ -619,7 +422,7 @@ TEST(PvHarness, FreshEvidenceCreditedStaleNot) {
   plant(b);
 
   auto r = run_pv(
-      {"validate", "--json", "--evidence-dir", ev.path, "--allowed-signers", signers, c}, ci);
+      {"validate", "--json", "--evidence-dir", ev.path(), "--allowed-signers", signers, c}, ci);
   EXPECT_EQ(r.exit_code, 0);
   json out = json::parse(r.stdout_text, nullptr, false);
   ASSERT_FALSE(out.is_discarded()) << r.stdout_text;
@@ -628,13 +431,13 @@ TEST(PvHarness, FreshEvidenceCreditedStaleNot) {
   ASSERT_EQ(f["credited_from"].size(), 1u);
   EXPECT_NE(f["credited_from"][0].get<std::string>().find("runs/gpu-box/"), std::string::npos);
   // The CI machine's own bundle is separate; the GPU bundle is untouched.
-  EXPECT_TRUE(fs::exists(ev.path + "/runs/ci-box/PVT-CREDIT/PVT-CREDIT-001.json"));
+  EXPECT_TRUE(fs::exists(ev.path() + "/runs/ci-box/PVT-CREDIT/PVT-CREDIT-001.json"));
   EXPECT_EQ(read_json(planted)["tests"][1]["result"], "passed");
 
   // Stale: the digest no longer matches the sources -> earns nothing, reported.
   b["environment"]["inputs_digest"] = std::string(64, '0');
   plant(b);
-  r = run_pv({"validate", "--json", "--evidence-dir", ev.path, "--allowed-signers", signers, c},
+  r = run_pv({"validate", "--json", "--evidence-dir", ev.path(), "--allowed-signers", signers, c},
              ci);
   out = json::parse(r.stdout_text, nullptr, false);
   f = out["contracts"][0]["falsifiers"][0];
@@ -644,12 +447,12 @@ TEST(PvHarness, FreshEvidenceCreditedStaleNot) {
 
   // Fresh but failed there: the claim is refuted here too.
   b = read_json(planted);
-  const json fresh = read_json(ev.path + "/runs/ci-box/PVT-CREDIT/PVT-CREDIT-001.json");
+  const json fresh = read_json(ev.path() + "/runs/ci-box/PVT-CREDIT/PVT-CREDIT-001.json");
   b["environment"]["inputs_digest"] = fresh["environment"]["inputs_digest"];
   b["tests"][1]["result"] = "failed";
   b["tests"][1]["counterexample"] = "token 2 differs";
   plant(b);
-  r = run_pv({"validate", "--json", "--evidence-dir", ev.path, "--allowed-signers", signers, c},
+  r = run_pv({"validate", "--json", "--evidence-dir", ev.path(), "--allowed-signers", signers, c},
              ci);
   EXPECT_EQ(r.exit_code, 1);
   out = json::parse(r.stdout_text, nullptr, false);
@@ -661,17 +464,17 @@ TEST(PvHarness, FreshEvidenceCreditedStaleNot) {
 // refutes with both numbers, an unrecorded one is an error, a skip stays a skip, one
 // within earns, and the contract's number reaches the test.
 TEST(PvHarness, ThresholdsEnforcedOnRecordedMetrics) {
-  TempDir ev;
-  const auto r = run_pv({"validate", "--evidence-dir", ev.path, testdata("thresholds.yaml")},
+  pv::testing::TempDir ev("harness-test");
+  const auto r = run_pv({"validate", "--evidence-dir", ev.path(), testdata("thresholds.yaml")},
                         {{"PV_MACHINE_ID", "m1"}});
   EXPECT_EQ(r.exit_code, 1) << r.describe() << "\n" << r.stdout_text;
   const auto earned = [&](const std::string& id) {
-    return bundle(ev.path, "m1", "PVT-THRESHOLDS", id)["falsifier"]["earned"];
+    return bundle(ev.path(), "m1", "PVT-THRESHOLDS", id)["falsifier"]["earned"];
   };
   EXPECT_EQ(earned("PVT-THR-001"), "FUNCTIONAL");
   EXPECT_EQ(earned("PVT-THR-004"), "BLOCKER_FIXTURE_ABSENT");
 
-  const json b2 = bundle(ev.path, "m1", "PVT-THRESHOLDS", "PVT-THR-002");
+  const json b2 = bundle(ev.path(), "m1", "PVT-THRESHOLDS", "PVT-THR-002");
   EXPECT_EQ(b2["falsifier"]["earned"], "FALSIFIED");
   const std::string cx = b2["tests"][0]["counterexample"].get<std::string>();
   EXPECT_NE(cx.find("metric.nmse_max = 1.5e-09"), std::string::npos) << cx;
@@ -679,12 +482,12 @@ TEST(PvHarness, ThresholdsEnforcedOnRecordedMetrics) {
   EXPECT_NE(cx.find("Fixture.PassesToo"), std::string::npos) << cx;
   EXPECT_NE(r.stdout_text.find("1.5e-09"), std::string::npos) << r.stdout_text;
 
-  const json b3 = bundle(ev.path, "m1", "PVT-THRESHOLDS", "PVT-THR-003");
+  const json b3 = bundle(ev.path(), "m1", "PVT-THRESHOLDS", "PVT-THR-003");
   EXPECT_EQ(b3["falsifier"]["earned"], "FALSIFIED");
   const std::string why = b3.dump();
   EXPECT_NE(why.find("no bound test recorded metric sqnr_db_min"), std::string::npos) << why;
 
-  const json b5 = bundle(ev.path, "m1", "PVT-THRESHOLDS", "PVT-THR-005");
+  const json b5 = bundle(ev.path(), "m1", "PVT-THRESHOLDS", "PVT-THR-005");
   EXPECT_EQ(b5["falsifier"]["earned"], "PARTIAL_ALGORITHM_LEVEL") << b5.dump(2);
   EXPECT_EQ(b5["tests"][0]["metrics"]["echo_max"], 0.125);
   pv::testing::record_metric("threshold_falsifiers", 5);
@@ -792,8 +595,8 @@ TEST(PvHarness, GtestListParsing) {
 }
 
 TEST(PvHarness, ParameterizedBindingsRunAndRepeat) {
-  TempDir ev;
-  const auto r = run_pv({"validate", "--evidence-dir", ev.path, testdata("good.yaml"),
+  pv::testing::TempDir ev("harness-test");
+  const auto r = run_pv({"validate", "--evidence-dir", ev.path(), testdata("good.yaml"),
                          testdata("parameterized.yaml")},
                         {{"PV_MACHINE_ID", "m1"}});
   EXPECT_EQ(r.exit_code, 0) << r.stdout_text;
@@ -801,7 +604,7 @@ TEST(PvHarness, ParameterizedBindingsRunAndRepeat) {
                                "DISCHARGED, status says PARTIAL_ALGORITHM_LEVEL"),
             std::string::npos)
       << r.stdout_text;
-  const json b = bundle(ev.path, "m1", "PVT-PARAM", "PVT-PARAM-001");
+  const json b = bundle(ev.path(), "m1", "PVT-PARAM", "PVT-PARAM-001");
   ASSERT_TRUE(b.is_object());
   EXPECT_EQ(b["falsifier"]["earned"], "DISCHARGED");
   const json& seeded = b["tests"][3];

@@ -10,14 +10,10 @@
 #include <iostream>
 #include <limits>
 
-#include "falsifiers/support/trace_helpers.h"
+#include "falsifiers/support/hf_oracle.h"
+#include "falsifiers/support/temp_dir.h"
 #include "harness/testing/pv_test.h"
-#include "kernels/cpu/cpu_backend.h"
-#include "model/forward.h"
-#include "model/loading/loader.h"
-#include "model/trace/bisect.h"
 #include "model/trace/trace_compare.h"
-#include "model/trace/trace_report.h"
 
 namespace {
 
@@ -43,44 +39,20 @@ void check_against_oracle(const std::string& dtype) {
   }
   const double cosine_floor = pv::testing::threshold("cosine_min", kCosineFloor);
   const double nmse_bound = pv::testing::threshold("nmse_max", kNmseMax);
-  double cos_min = 1.0, nmse_max = 0.0;
+  pv::testing::OracleWorst worst;
   for (const char* name : kFixtures) {
     const std::string oracle = root + "/evidence/oracle/" + name + "/" + dtype;
+    const std::string model_dir = root + "/model/fixtures/" + name + "/hf";
     const auto ometa = pv::model::read_trace_meta(oracle);
     pv::testing::TempDir tmp(std::string("oracle-") + name);
-    auto lm = pv::model::load_model(root + "/model/fixtures/" + name + "/hf");
-    pv::kernels::CpuBackend cpu(1);
-    pv::model::Forward f(lm.config, lm.weights, cpu, 64);
-    pv::model::TraceMeta meta;
-    meta.producer = "pv_falsifiers";
-    meta.model = name;
-    meta.weight_type = "F32";
-    const auto plan = pv::model::parse_plan("all", "all", lm.config.n_layers);
-    const auto run = pv::model::run_trace(f, ometa.tokens, plan, tmp.path(), meta,
-                                          static_cast<int>(ometa.greedy_tokens.size()));
+    const auto run = pv::testing::cpu_trace(
+        model_dir, name, ometa.tokens, static_cast<int>(ometa.greedy_tokens.size()), tmp.path());
     const auto d = pv::model::diff_trace_dirs(oracle, tmp.path(), 5, true);
-    ASSERT_EQ(d.stages.size(), size_t(3 + 17 * lm.config.n_layers)) << name;
-    std::cout << name << " CPU f32 vs HF " << dtype << ":\n" << pv::model::diff_table(d);
-    for (const auto& s : d.stages) {
-      const std::string where = std::string(name) + " " + pv::model::entry_label(s.stage, s.layer);
-      cos_min = std::min(cos_min, s.stats.cosine);
-      nmse_max = std::max(nmse_max, s.stats.nmse);
-      EXPECT_FALSE(s.stats.nonfinite_mismatch) << where;
-      EXPECT_GE(s.stats.cosine, cosine_floor) << where;
-      EXPECT_LE(s.stats.nmse, nmse_bound) << where;
-      if (s.stats.argmax_agreement) {
-        EXPECT_EQ(*s.stats.argmax_agreement, 1.0) << where;
-      }
-    }
-    EXPECT_EQ(run.meta.greedy_tokens, ometa.greedy_tokens) << name << ": greedy tokens differ";
-    // The bisection over the same pair must agree: nothing diverges.
-    const auto b = pv::model::bisect(d, pv::model::BisectCriterion{});
-    EXPECT_FALSE(b.first.has_value()) << name << ": bisect flagged " << b.reason;
+    ASSERT_EQ(d.stages.size(), size_t(3 + 17 * run.meta.n_layers)) << name;
+    pv::testing::expect_matches_oracle(name, dtype, d, run, ometa.greedy_tokens, cosine_floor,
+                                       nmse_bound, worst);
   }
-  pv::testing::record_metric("cosine_min", cos_min);
-  pv::testing::record_metric("nmse_max", nmse_max);
-  pv::testing::record_metric("threshold_cosine_floor", cosine_floor);
-  pv::testing::record_metric("threshold_nmse_max", nmse_bound);
+  pv::testing::record_oracle_metrics(worst, cosine_floor, nmse_bound);
 }
 
 // The comparison itself on inputs with known answers (no model, no oracle).

@@ -87,8 +87,14 @@ TempDir::TempDir(const std::string& tag) {
 
 TempDir::~TempDir() {
   std::error_code ec;
-  fs::remove_all(path_, ec);
+  if (!keep_) fs::remove_all(path_, ec);
   unregister_temp(slot_);
+}
+
+void TempDir::keep() {
+  keep_ = true;
+  unregister_temp(slot_);
+  slot_ = -1;
 }
 
 int register_temp(const std::string& path) {

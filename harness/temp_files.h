@@ -33,10 +33,14 @@ class TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   const std::string& path() const { return path_; }
+  // Leaves the directory in place when the object is destroyed or pv is interrupted: a
+  // test run with PV_KEEP_TMP keeps its scratch files for inspection.
+  void keep();
 
  private:
   std::string path_;
   int slot_ = -1;
+  bool keep_ = false;
 };
 
 // Registers a path (file or directory) to remove if pv is interrupted; returns a slot for

@@ -3,9 +3,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <filesystem>
 #include <stdexcept>
 
 #include "model/forward.h"
@@ -16,21 +13,6 @@ std::unique_ptr<model::SyntheticModel> trace_model(uint64_t seed, kernels::GgmlT
   model::SyntheticTypes types = model::SyntheticTypes::all(type);
   types.embedding = kernels::GgmlType::F32;
   return model::make_synthetic_model(model::tiny_qwen2_config(8, 2, 32, 2), seed, types);
-}
-
-TempDir::TempDir(const std::string& tag) {
-  static std::atomic<int> counter{0};
-  const auto base = std::filesystem::temp_directory_path();
-  path_ =
-      (base / ("pv-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++)))
-          .string();
-  std::filesystem::remove_all(path_);
-  std::filesystem::create_directories(path_);
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  if (std::getenv("PV_KEEP_TMP") == nullptr) std::filesystem::remove_all(path_, ec);
 }
 
 model::TraceRunResult trace_all(const model::ModelConfig& config, const model::ModelWeights& w,

@@ -1,5 +1,5 @@
 // Test-only helpers for the trace falsifiers: their in-memory model, a self-deleting temp
-// directory and a one-call "trace this model on this backend into DIR".
+// directory (support/temp_dir.h) and a one-call "trace this model on this backend into DIR".
 #pragma once
 
 #include <cstdint>
@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "falsifiers/support/temp_dir.h"
 #include "kernels/backend.h"
 #include "kernels/quant/ggml_types.h"
 #include "model/config.h"
@@ -21,19 +22,6 @@ namespace pv::testing {
 // embedding F32 (as a lookup it adds no matmul noise of its own). One seed gives the same
 // values for every type, so an F32 and a Q4_K model differ only by quantization.
 std::unique_ptr<model::SyntheticModel> trace_model(uint64_t seed, kernels::GgmlType type);
-
-class TempDir {
- public:
-  explicit TempDir(const std::string& tag);
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // Traces every stage of every layer for `tokens` into `dir` and generates `max_new`
 // greedy tokens.
