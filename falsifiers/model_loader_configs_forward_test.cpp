@@ -303,8 +303,9 @@ TEST(ModelLoaderConfigs, GgufRopeScalingAndKeyTable) {
     const char* key;
   };
   const std::vector<Case> cases = {
-      {"yarn", [](auto& w) { w.add("llama.rope.scaling.type", GgufValue::make_string("yarn")); },
-       "llama.rope.scaling.type"},
+      {"yarn without a factor",
+       [](auto& w) { w.add("llama.rope.scaling.type", GgufValue::make_string("yarn")); },
+       "llama.rope.scaling.factor"},
       {"unknown key", [](auto& w) { w.add("llama.rope.magic", GgufValue::make_u32(1)); },
        "llama.rope.magic"},
       {"unknown top-level key", [](auto& w) { w.add("mystery.key", GgufValue::make_u32(1)); },

@@ -35,6 +35,19 @@ double yarn_correction_dim(double rotations, int dim, double base, double contex
 
 }  // namespace
 
+std::pair<double, double> yarn_correction_range(int head_dim, float theta, const RopeScaling& s,
+                                                int max_position_embeddings) {
+  const double ctx = s.original_context > 0 ? s.original_context : max_position_embeddings;
+  if (!(ctx > 0)) throw std::invalid_argument("rope table: yarn needs a context length");
+  double low = yarn_correction_dim(s.beta_fast, head_dim, theta, ctx);
+  double high = yarn_correction_dim(s.beta_slow, head_dim, theta, ctx);
+  if (s.truncate) {
+    low = std::floor(low);
+    high = std::ceil(high);
+  }
+  return {std::max(low, 0.0), std::min(high, static_cast<double>(head_dim - 1))};
+}
+
 RopeTable rope_table(int head_dim, float theta, const RopeScaling& s, int max_position_embeddings) {
   if (head_dim <= 0 || head_dim % 2 != 0) {
     throw std::invalid_argument("rope table: head_dim " + std::to_string(head_dim) +
@@ -74,16 +87,7 @@ RopeTable rope_table(int head_dim, float theta, const RopeScaling& s, int max_po
       break;
     }
     case RopeScalingKind::Yarn: {
-      const double ctx = s.original_context > 0 ? s.original_context : max_position_embeddings;
-      if (!(ctx > 0)) throw std::invalid_argument("rope table: yarn needs a context length");
-      double low = yarn_correction_dim(s.beta_fast, head_dim, theta, ctx);
-      double high = yarn_correction_dim(s.beta_slow, head_dim, theta, ctx);
-      if (s.truncate) {
-        low = std::floor(low);
-        high = std::ceil(high);
-      }
-      low = std::max(low, 0.0);
-      high = std::min(high, static_cast<double>(head_dim - 1));
+      auto [low, high] = yarn_correction_range(head_dim, theta, s, max_position_embeddings);
       if (low == high) high += 0.001;  // as transformers: no zero-width ramp
       for (int i = 0; i < half; ++i) {
         const double ramp = std::clamp((i - low) / (high - low), 0.0, 1.0);

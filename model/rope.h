@@ -13,6 +13,7 @@
 // table is bit-identical to the one the CPU backend's rope(theta) builds.
 #pragma once
 
+#include <utility>
 #include <vector>
 
 #include "model/config.h"
@@ -34,6 +35,13 @@ RopeTable rope_table(int head_dim, float theta, const RopeScaling& scaling,
 inline RopeTable rope_table(const ModelConfig& c) {
   return rope_table(c.head_dim, c.rope_theta, c.rope_scaling, c.context_length);
 }
+
+// yarn's correction range [low, high] in pair indices: the beta_fast / beta_slow correction
+// dimensions over original_context (max_position_embeddings when 0), floored / ceiled when
+// truncating, clamped to [0, head_dim - 1]. Not widened when empty (rope_table does that).
+std::pair<double, double> yarn_correction_range(int head_dim, float theta,
+                                                const RopeScaling& scaling,
+                                                int max_position_embeddings = 0);
 
 // "none", "linear", "llama3", "yarn".
 const char* rope_scaling_name(RopeScalingKind kind);

@@ -147,6 +147,7 @@ int run_inspect(const std::string& path, bool as_json, bool show_metadata) {
                    {"rope_style", rope},
                    {"tied_embeddings", c.tied_embeddings},
                    {"qkv_bias", c.qkv_bias},
+                   {"qk_norm", c.qk_norm},
                    {"bos_token", c.bos_token},
                    {"eos_token", c.eos_token}};
     auto& tj = j["tensors"] = nlohmann::ordered_json::array();
@@ -184,9 +185,10 @@ int run_inspect(const std::string& path, bool as_json, bool show_metadata) {
       "  context {}\n",
       c.n_layers, c.hidden, c.ffn, c.n_heads, c.n_kv_heads,
       c.n_kv_heads > 0 ? c.n_heads / c.n_kv_heads : 0, c.head_dim, c.vocab, c.context_length);
-  fmt::print("rms_eps {:g}  rope_theta {:g}  rope {}  lm_head {}  qkv_bias {}\n", c.rms_eps,
-             c.rope_theta, rope, c.tied_embeddings ? "tied to token embedding" : "separate",
-             c.qkv_bias ? "yes" : "no");
+  fmt::print("rms_eps {:g}  rope_theta {:g}  rope {}  lm_head {}  qkv_bias {}  qk_norm {}\n",
+             c.rms_eps, c.rope_theta, rope,
+             c.tied_embeddings ? "tied to token embedding" : "separate", c.qkv_bias ? "yes" : "no",
+             c.qk_norm ? "yes (per-head RMSNorm of q and k before RoPE)" : "no");
   if (show_metadata) {
     fmt::print("\nmetadata ({} entries)\n", m.metadata.size());
     for (const auto& [k, v] : m.metadata) fmt::print("  {:<44} {}\n", k, v);

@@ -13,6 +13,7 @@
 #include "model/loading/config_keys.h"
 #include "model/loading/loader.h"
 #include "model/loading/loader_bind.h"
+#include "model/rope.h"
 
 namespace pv::model {
 namespace {
@@ -127,6 +128,91 @@ TokenizerData read_tokenizer(const GgufFile& g, const Meta& m) {
 }
 
 // <arch>.rope.scaling.* and the rope_freqs.weight tensor (llama.cpp's llama3 form).
+//
+// YaRN as llama.cpp computes it for qwen2 / llama / qwen3 (llama-model.cpp load_hparams,
+// llama-context.cpp, ggml rope_yarn): type "yarn", freq_scale = 1 / factor, the correction
+// range from n_ctx_orig_yarn = rope.scaling.original_context_length with beta_fast 32 and
+// beta_slow 1 (ggml_rope_yarn_corr_dims: floor / ceil, clamped to [0, n_dims - 1]), and
+// ext_factor 1. The magnitude: llama-context sets yarn_attn_factor = get_mscale(factor)
+// and cancels it by 1 / (1 + 0.1 ln factor) (so ~1), then multiplies by
+// rope.scaling.attn_factor (hparams.rope_attn_factor, default 1); the ggml kernel
+// multiplies by 1 + 0.1 ln(1 / freq_scale) again whenever ext_factor != 0. cos and sin are
+// therefore scaled by attn_factor * (0.1 ln factor + 1): transformers' yarn attention
+// factor when attn_factor is 1. The inv_freq blend is transformers' (the same linear ramp),
+// so an HF config and the GGUF the converter writes from it give the same table.
+//
+// For these architectures llama.cpp reads neither yarn_ext_factor, yarn_attn_factor,
+// yarn_beta_fast, yarn_beta_slow nor yarn_log_multiplier (only some others, e.g. grok and
+// deepseek2, do), while convert_hf_to_gguf.py writes them from the HF config and
+// transformers uses beta_fast / beta_slow / attention_factor. A value other than the one
+// llama.cpp runs with is therefore refused: the two programs disagree on the model.
+void read_yarn(const Meta& m, const std::string& a, const GgufKV* factor_kv, double af,
+               ModelConfig* c) {
+  RopeScaling& s = c->rope_scaling;
+  s.kind = RopeScalingKind::Yarn;
+  if (!factor_kv) m.fail(nullptr, a + "rope.scaling.factor", "yarn scaling needs a factor");
+  const float f = m.real(factor_kv->key, true, 0.0f);
+  if (!(f >= 1.0f) || !std::isfinite(f)) {
+    m.fail(factor_kv, factor_kv->key, fmt::format("factor {} must be >= 1", f));
+  }
+  s.factor = f;
+  // llama.cpp falls back to context_length; the converter always writes the key, and an HF
+  // config without original_max_position_embeddings means different things to different
+  // transformers releases, so a file without it is not guessed at.
+  const std::string orig_key = a + "rope.scaling.original_context_length";
+  s.original_context = m.integer(orig_key, true, 0, 1);
+  if (s.original_context < 1) {
+    m.fail(m.find(orig_key), orig_key, fmt::format("{} must be >= 1", s.original_context));
+  }
+  s.beta_fast = 32.0;
+  s.beta_slow = 1.0;
+  s.truncate = true;
+  // ggml's ramp divides by max(0.001, high - low), transformers' by high - low (+0.001 when
+  // equal): they differ only when the clamped range is inverted (a tiny or astronomically
+  // large original context), which is refused.
+  const auto [low, high] = yarn_correction_range(c->head_dim, c->rope_theta, s);
+  if (low > high) {
+    m.fail(m.find(orig_key), orig_key,
+           fmt::format("yarn's correction range [{}, {}] is inverted for head_dim {} and rope "
+                       "base {}: llama.cpp and transformers ramp differently there",
+                       low, high, c->head_dim, c->rope_theta));
+  }
+  const double mscale = f > 1.0f ? 0.1 * std::log(static_cast<double>(f)) + 1.0 : 1.0;
+  s.attention_factor = af * mscale;
+  struct Fixed {
+    const char* key;
+    double value;
+    const char* why;
+  };
+  for (const Fixed& k :
+       {Fixed{"rope.scaling.yarn_ext_factor", 1.0, "llama.cpp runs yarn with ext_factor 1"},
+        Fixed{"rope.scaling.yarn_beta_fast", 32.0,
+              "llama.cpp uses beta_fast 32 for this architecture, transformers this value"},
+        Fixed{"rope.scaling.yarn_beta_slow", 1.0,
+              "llama.cpp uses beta_slow 1 for this architecture, transformers this value"},
+        Fixed{"rope.scaling.yarn_log_multiplier", 0.0,
+              "llama.cpp ignores it for this architecture; transformers' mscale_all_dim form "
+              "would change the attention factor"}}) {
+    const GgufKV* kv = m.find(a + k.key);
+    if (!kv) continue;
+    const float v = m.real(kv->key, true, 0.0f);
+    if (static_cast<double>(v) != k.value) {
+      m.fail(kv, kv->key, fmt::format("{} is not supported ({} only): {}", v, k.value, k.why));
+    }
+  }
+  if (const GgufKV* kv = m.find(a + "rope.scaling.yarn_attn_factor")) {
+    // transformers' attention_factor: llama.cpp overwrites it with 0.1 ln(factor) + 1 for
+    // this architecture, so only that value (to f32 precision) means the same model.
+    const double v = m.real(kv->key, true, 0.0f);
+    if (!(std::fabs(v - mscale) <= 1e-6 * mscale)) {
+      m.fail(kv, kv->key,
+             fmt::format("{} is not supported: llama.cpp scales cos/sin by 0.1 ln(factor) + 1 "
+                         "= {} for this architecture, transformers by this value",
+                         v, mscale));
+    }
+  }
+}
+
 void read_rope_scaling(const GgufFile& g, const Meta& m, const std::string& a, ModelConfig* c) {
   RopeScaling& s = c->rope_scaling;
   const GgufKV* type_kv = m.find(a + "rope.scaling.type");
@@ -134,6 +220,25 @@ void read_rope_scaling(const GgufFile& g, const Meta& m, const std::string& a, M
   if (!factor_kv) factor_kv = m.find(a + "rope.scale_linear");
   // llama.cpp: a factor without a type is linear scaling.
   const std::string type = type_kv ? m.str(type_kv->key, true) : (factor_kv ? "linear" : "none");
+  const GgufKV* af_kv = m.find(a + "rope.scaling.attn_factor");
+  const double af = af_kv ? m.real(af_kv->key, true, 0.0f) : 1.0;
+  if (af_kv && (!(af > 0.0) || !std::isfinite(af))) {
+    m.fail(af_kv, af_kv->key, fmt::format("attention factor {} must be a positive number", af));
+  }
+  if (type != "yarn") {
+    for (const char* k : {"rope.scaling.yarn_ext_factor", "rope.scaling.yarn_attn_factor",
+                          "rope.scaling.yarn_beta_fast", "rope.scaling.yarn_beta_slow",
+                          "rope.scaling.yarn_log_multiplier"}) {
+      if (const GgufKV* kv = m.find(a + k)) {
+        m.fail(kv, kv->key, fmt::format("has no meaning for rope.scaling.type '{}'", type));
+      }
+    }
+    if (af_kv && af != 1.0) {
+      m.fail(af_kv, af_kv->key,
+             fmt::format("an attention factor other than 1 is supported only with yarn (type '{}')",
+                         type));
+    }
+  }
   if (type == "linear") {
     if (!factor_kv) m.fail(nullptr, a + "rope.scaling.factor", "linear scaling needs a factor");
     const float f = m.real(factor_kv->key, true, 0.0f);
@@ -143,18 +248,15 @@ void read_rope_scaling(const GgufFile& g, const Meta& m, const std::string& a, M
     // llama.cpp stores 0 (or 1) for "no scaling"; 1 divides by one.
     s.kind = f == 1.0f ? RopeScalingKind::None : RopeScalingKind::Linear;
     s.factor = f;
+  } else if (type == "yarn") {
+    read_yarn(m, a, factor_kv, af, c);
   } else if (type != "none") {
     m.fail(type_kv, type_kv->key,
-           fmt::format("RoPE scaling '{}' is not supported in GGUF (none, linear)", type));
+           fmt::format("RoPE scaling '{}' is not supported in GGUF (none, linear, yarn)", type));
   } else if (factor_kv) {
     const float f = m.real(factor_kv->key, true, 0.0f);
     if (f != 0.0f && f != 1.0f) {
       m.fail(factor_kv, factor_kv->key, fmt::format("factor {} with rope.scaling.type 'none'", f));
-    }
-  }
-  if (const GgufKV* af = m.find(a + "rope.scaling.attn_factor")) {
-    if (m.real(af->key, true, 0.0f) != 1.0f) {
-      m.fail(af, af->key, "an attention factor other than 1 is not supported");
     }
   }
   if (const GgufTensorInfo* rf = g.find_tensor("rope_freqs.weight")) {

@@ -44,8 +44,10 @@ std::vector<std::pair<int64_t, int>> qk_blocks(Stage stage, const TraceMeta& m) 
     case Stage::qkv_matmul:
     case Stage::qkv_bias:  // [T, q | k | v]; v is not permuted
       return {{0, m.n_heads}, {int64_t{m.n_heads} * m.head_dim, m.n_kv_heads}};
+    case Stage::q_norm:
     case Stage::q_post_rope:
       return {{0, m.n_heads}};
+    case Stage::k_norm:
     case Stage::k_post_rope:
       return {{0, m.n_kv_heads}};
     default:
@@ -59,8 +61,10 @@ int64_t qk_width(Stage stage, const TraceMeta& m) {
     case Stage::qkv_matmul:
     case Stage::qkv_bias:
       return (int64_t{m.n_heads} + 2 * int64_t{m.n_kv_heads}) * d;
+    case Stage::q_norm:
     case Stage::q_post_rope:
       return int64_t{m.n_heads} * d;
+    case Stage::k_norm:
     case Stage::k_post_rope:
       return int64_t{m.n_kv_heads} * d;
     default:
@@ -226,8 +230,8 @@ TraceDiff diff_trace_dirs(const std::string& dir_a, const std::string& dir_b, in
       out.qk_note = fmt::format(
           "normalised llama GGUF q/k rows to HF order: {} ({}) vs {} ({}); undid the per-head "
           "permutation of {} in the q and k columns of qkv_matmul/qkv_bias (v untouched) and in "
-          "q_post_rope/k_post_rope ({} stages); attention scores and later stages are "
-          "order-free",
+          "q_norm/k_norm and q_post_rope/k_post_rope ({} stages); attention scores and later "
+          "stages are order-free",
           dir_a, layout_desc(out.a), dir_b, layout_desc(out.b), permuted == &out.a ? dir_a : dir_b,
           shared_qk.size());
     }

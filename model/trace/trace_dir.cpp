@@ -73,9 +73,14 @@ int optional_positive_int(const json& j, const char* key, const std::string& pat
 
 }  // namespace
 
+// q_norm / k_norm are in: each head's RMS is a sum over its D values (order-free) and the
+// weight multiplies value j by w[j], so a model whose q/k rows are permuted within each head
+// (with its norm weight permuted alike, as it must be to compute the same function) emits
+// q_norm / k_norm permuted the same way. Left as stored, they would differ from HF's by the
+// permutation alone and bisect would blame the norm.
 bool is_qk_row_stage(Stage stage) {
-  return stage == Stage::qkv_matmul || stage == Stage::qkv_bias || stage == Stage::q_post_rope ||
-         stage == Stage::k_post_rope;
+  return stage == Stage::qkv_matmul || stage == Stage::qkv_bias || stage == Stage::q_norm ||
+         stage == Stage::k_norm || stage == Stage::q_post_rope || stage == Stage::k_post_rope;
 }
 
 bool is_hf_produced(const TraceMeta& meta) {
@@ -161,6 +166,9 @@ const std::vector<StageAlias>& stage_aliases() {
       {"attn_norm", "llama.cpp", Stage::attn_norm, nullptr},
       {"Qcur", "llama.cpp", Stage::q_post_rope, nullptr},
       {"Kcur", "llama.cpp", Stage::k_post_rope, nullptr},
+      // qwen3 (src/models/qwen3.cpp): build_norm(Qcur, attn_q_norm) named before RoPE.
+      {"Qcur_normed", "llama.cpp", Stage::q_norm, nullptr},
+      {"Kcur_normed", "llama.cpp", Stage::k_norm, nullptr},
       {"kq", "llama.cpp", std::nullopt,
        "llama.cpp's kq-N is q.k^T before the 1/sqrt(head_dim) scale (ggml_soft_max_ext applies "
        "it) over the KV cache's length, while pv's attn_scores is scaled: the values differ, so "

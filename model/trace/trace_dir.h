@@ -17,10 +17,11 @@
 // description.
 //
 // "qk_rows" is the order of the rows within each head of the q/k stages (qkv_matmul's and
-// qkv_bias's q and k columns, q_post_rope, k_post_rope): "hf" is the checkpoint order, whose
-// RoPE pairs are (i, i + D/2); "gguf-llama-permuted" is llama.cpp's converter order, whose
-// pairs are (2i, 2i+1). A trace without the key reads as "hf" only when tools/hf_oracle.py
-// wrote it; otherwise its q/k row order is unknown and comparisons of those stages refuse.
+// qkv_bias's q and k columns, q_norm, k_norm, q_post_rope, k_post_rope): "hf" is the
+// checkpoint order, whose RoPE pairs are (i, i + D/2); "gguf-llama-permuted" is llama.cpp's
+// converter order, whose pairs are (2i, 2i+1). A trace without the key reads as "hf" only when
+// tools/hf_oracle.py wrote it; otherwise its q/k row order is unknown and comparisons of those
+// stages refuse.
 #pragma once
 
 #include <cstdint>
