@@ -10,10 +10,9 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
+#include "falsifiers/support/pv_cli.h"
 #include "falsifiers/support/scratch_files.h"
 #include "harness/contract.h"
 #include "harness/evidence.h"
@@ -27,25 +26,9 @@ using nlohmann::json;
 
 namespace {
 
-std::string bin_dir() { return std::string(PV_BINARY_DIR) + "/bin"; }
-
-ph::ProcessResult run_pv(std::vector<std::string> args,
-                         std::map<std::string, std::string> env = {}) {
-  ph::ProcessOptions po;
-  po.argv = {bin_dir() + "/pv"};
-  po.argv.insert(po.argv.end(), args.begin(), args.end());
-  po.env = std::move(env);
-  po.timeout = std::chrono::seconds(60);
-  po.tail_bytes = 1 << 20;
-  return ph::run_process(po);
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using pv::testing::bin_dir;
+using pv::testing::read_text;
+using pv::testing::run_pv;
 
 // A contract binding `tests` (one falsifier each) of the binary "hostile".
 std::string contract_yaml(const std::vector<std::string>& tests, const std::string& version) {
@@ -105,7 +88,7 @@ struct HostileTree {
     return run_pv(args, {{"PV_MACHINE_ID", "m1"}});
   }
   json bundle(const std::string& falsifier) {
-    return json::parse(slurp(evidence / "runs" / "m1" / "PVT-HOSTILE" / (falsifier + ".json")),
+    return json::parse(read_text(evidence / "runs" / "m1" / "PVT-HOSTILE" / (falsifier + ".json")),
                        nullptr, false);
   }
 };
@@ -208,7 +191,7 @@ TEST(Hardening, BrokenIndexAndBundlesDoNotBreakValidate) {
                 std::string::npos)
           << r.stdout_text;
     }
-    const json index = json::parse(slurp(t.evidence / "index.json"), nullptr, false);
+    const json index = json::parse(read_text(t.evidence / "index.json"), nullptr, false);
     ASSERT_TRUE(index.is_object()) << "round " << round;
     EXPECT_EQ(index["falsifiers"].size(), 1u);
   }

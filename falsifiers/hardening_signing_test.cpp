@@ -8,11 +8,10 @@
 #include <sys/stat.h>
 
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
+#include "falsifiers/support/pv_cli.h"
 #include "falsifiers/support/scratch_files.h"
 #include "harness/process.h"
 #include "harness/signing.h"
@@ -24,19 +23,9 @@ using nlohmann::json;
 
 namespace {
 
-std::string bin_dir() { return std::string(PV_BINARY_DIR) + "/bin"; }
-
-ph::ProcessResult run_pv(std::vector<std::string> args, std::map<std::string, std::string> env = {},
-                         const std::string& cwd = "") {
-  ph::ProcessOptions po;
-  po.argv = {bin_dir() + "/pv"};
-  po.argv.insert(po.argv.end(), args.begin(), args.end());
-  po.env = std::move(env);
-  po.cwd = cwd;
-  po.timeout = std::chrono::seconds(120);
-  po.tail_bytes = 1 << 20;
-  return ph::run_process(po);
-}
+using pv::testing::bin_dir;
+using pv::testing::read_text;
+using pv::testing::run_pv;
 
 ph::ProcessResult run_cmd(std::vector<std::string> argv, const std::string& cwd = "") {
   ph::ProcessOptions po;
@@ -46,13 +35,6 @@ ph::ProcessResult run_cmd(std::vector<std::string> argv, const std::string& cwd 
   po.timeout = std::chrono::seconds(60);
   po.tail_bytes = 1 << 20;
   return ph::run_process(po);
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // A bundle shaped like the ones validate writes for a CUDA falsifier.
@@ -148,7 +130,7 @@ TEST(Hardening, SignedBundleVerifiesAfterWriteAndRead) {
   ASSERT_EQ(::stat((k.dir / "gpu-h200.key").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   EXPECT_THROW(ph::generate_key_pair(k.dir.string(), "gpu-h200"), std::runtime_error);
-  EXPECT_EQ(slurp(k.dir / "gpu-h200.pub"), "gpu-h200 ed25519 " + k.gpu_pub_b64 + "\n");
+  EXPECT_EQ(read_text(k.dir / "gpu-h200.pub"), "gpu-h200 ed25519 " + k.gpu_pub_b64 + "\n");
 
   const auto allowed =
       allowed_from(k.dir, "# machines whose evidence counts\ngpu-h200 ed25519 " + k.gpu_pub_b64 +
@@ -350,7 +332,7 @@ TEST(Hardening, ValidateCreditsOnlySignedCommittedEvidence) {
   // The GPU machine runs it for real and signs its bundle.
   auto r = repo.validate("gpubox", true, {"--sign-key", (k.dir / "gpu-h200.key").string()});
   ASSERT_EQ(r.exit_code, 0) << r.stdout_text << r.stderr_text;
-  const json signed_bundle = json::parse(slurp(repo.bundle("gpubox")));
+  const json signed_bundle = json::parse(read_text(repo.bundle("gpubox")));
   ASSERT_TRUE(signed_bundle.contains("signature")) << signed_bundle.dump(2);
   const std::string gpu_line = "gpu-h200 ed25519 " + k.gpu_pub_b64 + " machine=gpubox\n";
   pv::testing::write_text(repo.allowed, gpu_line);
@@ -379,7 +361,7 @@ TEST(Hardening, ValidateCreditsOnlySignedCommittedEvidence) {
   for (const auto& e : fs::recursive_directory_iterator(merged / "bundles")) {
     if (e.path().extension() != ".json") continue;
     ++copies;
-    EXPECT_TRUE(ph::check_bundle_signature(json::parse(slurp(e.path())), allowed, "").trusted())
+    EXPECT_TRUE(ph::check_bundle_signature(json::parse(read_text(e.path())), allowed, "").trusted())
         << e.path();
   }
   EXPECT_EQ(copies, 1);
@@ -467,13 +449,13 @@ TEST(Hardening, KeygenWritesPrivateKeyOnceAndMode0600) {
   struct stat st {};
   ASSERT_EQ(::stat((dir / "lab-a100.key").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  const std::string before = slurp(dir / "lab-a100.key");
+  const std::string before = read_text(dir / "lab-a100.key");
   const ph::SigningKey k = ph::load_signing_key((dir / "lab-a100.key").string());
   EXPECT_NE(r.stdout_text.find(ph::key_id(k.pub)), std::string::npos) << r.stdout_text;
   r = run_pv({"evidence", "keygen", "--out", dir.string(), "--name", "lab-a100"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.stderr_text.find("refusing to overwrite"), std::string::npos) << r.stderr_text;
-  EXPECT_EQ(slurp(dir / "lab-a100.key"), before);
+  EXPECT_EQ(read_text(dir / "lab-a100.key"), before);
 }
 
 // A repository's own config names commands git would run (core.fsmonitor; a filter's
@@ -518,7 +500,7 @@ TEST(Hardening, GitNeverRunsTheRepositorysCommands) {
   EXPECT_FALSE(fs::exists(marker_fs)) << "pv validate ran the repository's core.fsmonitor";
   EXPECT_FALSE(fs::exists(marker_filter)) << "pv validate ran the repository's clean filter";
   // The commit is still known.
-  const json b = json::parse(slurp(repo.bundle("gitbox")));
+  const json b = json::parse(read_text(repo.bundle("gitbox")));
   const auto head = run_cmd({"git", "-C", root, "rev-parse", "HEAD"});
   ASSERT_TRUE(head.ok());
   EXPECT_EQ(b["environment"]["git_commit"].get<std::string>() + "\n", head.stdout_text);
@@ -596,7 +578,7 @@ TEST(Hardening, ReportEmbedsNoFileOutsideTheRoot) {
                                  file + "'"),
               std::string::npos)
         << r.stderr_text;
-    const std::string page = slurp(out / "index.html");
+    const std::string page = read_text(out / "index.html");
     EXPECT_EQ(page.find(secret), std::string::npos) << "the outside file was embedded";
     EXPECT_NE(page.find("INSIDE-TEXT"), std::string::npos) << "the inside contract is missing";
   }

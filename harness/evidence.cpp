@@ -278,6 +278,7 @@ std::vector<CommittedEvidence> find_committed(
     CommittedEvidence ev;
     ev.where = where;
     ev.machine_id = machine;
+    ev.signer_key_id = sig.key_id;
     ev.fresh = !b->inputs_digest.empty() && b->inputs_digest == digest_now;
     ev.bundle = std::move(*b);
     out.push_back(std::move(ev));

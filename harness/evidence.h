@@ -90,7 +90,8 @@ std::optional<EvidenceBundle> parse_bundle(const std::string& file, const std::s
 struct CommittedEvidence {
   std::string where;  // "evidence/runs/<machine>/<contract>/<falsifier>.json"
   std::string machine_id;
-  bool fresh = false;  // its inputs_digest equals the one recomputed now
+  std::string signer_key_id;  // key_id of the allowed key that signed it (machines: N counts keys)
+  bool fresh = false;         // its inputs_digest equals the one recomputed now
   EvidenceBundle bundle;
 };
 

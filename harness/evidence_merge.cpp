@@ -7,6 +7,7 @@
 #include <set>
 
 #include "harness/file_bytes.h"
+#include "harness/signing.h"
 #include "mutants/mutant.h"
 
 namespace pv::harness {
@@ -62,18 +63,19 @@ std::vector<std::string> flaky_tests(const std::vector<const BundleRecord*>& run
 
 MergedFalsifier merge_one(const std::vector<const BundleRecord*>& fresh) {
   MergedFalsifier m;
-  std::set<std::string> machines, digests;
+  std::set<std::string> digests;
+  std::vector<MachineClaim> machines;
   Status lo = Status::DISCHARGED, hi = Status::FALSIFIED;
   for (const auto* b : fresh) {
     m.runs += b->runs;
-    machines.insert(b->machine);
+    machines.push_back({b->machine, b->signer_key_id});
     if (!b->inputs_digest.empty()) digests.insert(b->inputs_digest);
     lo = std::min(lo, b->earned);
     hi = std::max(hi, b->earned);
     m.verdicts.emplace_back(b->machine, b->earned);
   }
   std::sort(m.verdicts.begin(), m.verdicts.end());
-  m.machines = static_cast<int>(machines.size());
+  m.machines = count_machines(machines).machines;
   m.inputs_digests.assign(digests.begin(), digests.end());
 
   std::vector<std::string> flaky = flaky_tests(fresh);
@@ -114,18 +116,20 @@ MergedFalsifier merge_one(const std::vector<const BundleRecord*>& fresh) {
       }
     }
     if (hi == Status::FUNCTIONAL && need_machines && *need_machines > 1 && fresh.size() > 1) {
-      std::set<std::string> ms;
+      std::vector<MachineClaim> ms;
       for (const auto* b : fresh) {
         if (b->earned == Status::DISCHARGED || discharged_tests_passed(*b, need_runs.value_or(1))) {
-          ms.insert(b->machine);
+          ms.push_back({b->machine, b->signer_key_id});
         }
       }
-      if (static_cast<int>(ms.size()) >= *need_machines) {
+      const MachineCount n = count_machines(ms);
+      if (n.machines >= *need_machines) {
         m.earned = Status::DISCHARGED;
         m.capped_by.clear();
-      } else if (!ms.empty()) {
-        m.capped_by = fmt::format("machines: {} of {} at DISCHARGED over merged runs", ms.size(),
+      } else if (n.machines > 0) {
+        m.capped_by = fmt::format("machines: {} of {} at DISCHARGED over merged runs", n.machines,
                                   *need_machines);
+        if (!n.note.empty()) m.capped_by += " (" + n.note + ")";
       }
     }
   }

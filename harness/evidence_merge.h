@@ -1,5 +1,6 @@
 // Evidence across runs and machines. Reads pv-evidence-v1 bundles (DESIGN.md shape) from
-// any number of directories, tells machines apart by their environment fingerprint, and
+// any number of directories, tells machines apart by their environment fingerprint (ids
+// joined by one signing key being one machine: count_machines, harness/signing.h), and
 // merges every falsifier's runs into one verdict:
 //   - stale bundles (their contract file changed, or their inputs no longer match the tree
 //     according to the staleness check) earn nothing and are listed;
@@ -31,13 +32,24 @@ struct BundleRecord : EvidenceBundle {
   std::string file_sha256;     // digest of the bundle's bytes: identifies this run's evidence
   std::string machine;         // environment fingerprint (12 hex digits)
   std::string machine_desc;    // "host / gpu" for people
+  // key_id of the key whose signature verifies over the bundle ("" when unsigned or edited;
+  // whether that key is allowed is the grader's question): `machines: N` counts machine
+  // ids joined by one key as one machine (count_machines, harness/signing.h).
+  std::string signer_key_id;
   // runs_required / machines_required: from the bundle when recorded, else from the
   // DISCHARGED level of its contract.
   std::string stale_reason;  // empty when fresh
 };
 
+// Why `file` (a contract path a bundle recorded) does not name a file inside `root`: "is
+// an absolute path", "leaves the source root through '..'", "resolves (through a link)
+// outside the source root"; "" when it does. contract.file is the bundle author's string:
+// a tool that opens it must check it first, or a bundle makes pv read any file.
+std::string contract_file_outside_root(const std::string& file, const std::filesystem::path& root);
+
 // Parses one bundle; throws std::runtime_error naming the file and the field on bad input.
-// `source_root` resolves contract.file to read the contract's DISCHARGED runs/machines.
+// `source_root` resolves contract.file to read the contract's DISCHARGED runs/machines
+// (only a contract file inside the source root is read).
 BundleRecord read_bundle(const std::filesystem::path& file,
                          const std::filesystem::path& source_root);
 
@@ -63,8 +75,8 @@ struct MergedFalsifier {
   bool flaky = false;
   bool stale = false;  // every bundle for it is stale
   std::string stale_reason;
-  int runs = 0;                             // fresh runs counted
-  int machines = 0;                         // distinct fingerprints among them
+  int runs = 0;      // fresh runs counted
+  int machines = 0;  // distinct machines among them (count_machines: one key, one machine)
   std::vector<std::string> inputs_digests;  // sorted, unique, over fresh bundles
   std::string bundle;                       // the bundle that earned the verdict (path)
   std::string bundle_sha256;

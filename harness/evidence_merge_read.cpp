@@ -10,6 +10,7 @@
 #include "harness/contract.h"
 #include "harness/evidence_merge.h"
 #include "harness/file_bytes.h"
+#include "harness/signing.h"
 #include "harness/source_tree.h"
 
 namespace pv::harness {
@@ -63,10 +64,12 @@ BundleRecord make_record(const fs::path& file, const std::string& bytes, Evidenc
     fp = sha256_hex(ident).substr(0, 12);
   }
   b.machine = fp;
+  b.signer_key_id = verified_key_id(nlohmann::json::parse(bytes, nullptr, false));
   b.machine_desc = b.env.host;
   if (!b.env.gpu.empty()) b.machine_desc += " / " + b.env.gpu;
   // Requirements: recorded in the bundle if the harness wrote them, else from the contract.
-  if (!b.runs_required && !b.machines_required && !b.contract_file.empty()) {
+  if (!b.runs_required && !b.machines_required && !b.contract_file.empty() &&
+      contract_file_outside_root(b.contract_file, source_root).empty()) {
     const fs::path cp = fs::path(b.contract_file).is_absolute() ? fs::path(b.contract_file)
                                                                 : source_root / b.contract_file;
     if (const LevelSpec* d = discharged_level(cp, b.falsifier_id, cache)) {
@@ -87,6 +90,24 @@ std::optional<BundleRecord> read_if_bundle(const fs::path& file, const fs::path&
 }
 
 }  // namespace
+
+std::string contract_file_outside_root(const std::string& file, const fs::path& root) {
+  const fs::path p(file);
+  if (p.is_absolute()) return "is an absolute path";
+  for (const auto& part : p.lexically_normal()) {
+    if (part == "..") return "leaves the source root through '..'";
+  }
+  std::error_code ec;
+  const fs::path real_root = fs::weakly_canonical(root, ec);
+  if (ec) return "cannot be resolved: " + ec.message();
+  const fs::path real = fs::weakly_canonical(root / p, ec);
+  if (ec) return "cannot be resolved: " + ec.message();
+  const fs::path rel = real.lexically_relative(real_root);
+  if (rel.empty() || *rel.begin() == "..") {
+    return "resolves (through a link) outside the source root";
+  }
+  return "";
+}
 
 BundleRecord read_bundle(const fs::path& file, const fs::path& source_root) {
   ContractCache cache;

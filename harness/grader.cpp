@@ -6,6 +6,7 @@
 
 #include "harness/evidence.h"
 #include "harness/gtest_listing.h"
+#include "harness/signing.h"
 #include "mutants/mutant.h"
 
 namespace pv::harness {
@@ -102,7 +103,7 @@ BindingOutcome fold_runs(const std::vector<TestRun>& runs) {
 
 Grade grade_falsifier(const Falsifier& f, std::vector<LevelOutcome>& levels,
                       const std::vector<CommittedEvidence>& others, bool inputs_declared,
-                      const std::string& local_machine) {
+                      const std::string& local_machine, const std::string& local_key_id) {
   Grade g;
   std::set<std::string> credited;
   bool any_local_skip = false;
@@ -203,10 +204,10 @@ Grade grade_falsifier(const Falsifier& f, std::vector<LevelOutcome>& levels,
     }
     if (spec.machines > 1) {
       // Distinct machines on which every test of this level passed (not credited).
-      std::set<std::string> machines;
+      std::vector<MachineClaim> machines;
       bool local_all = true;
       for (const auto& b : lv.tests) local_all = local_all && b.agg.credited_from.empty();
-      if (local_all) machines.insert(local_machine);
+      if (local_all) machines.push_back({local_machine, local_key_id});
       for (const auto& ev : others) {
         if (!ev.fresh) continue;
         bool all = true;
@@ -214,11 +215,13 @@ Grade grade_falsifier(const Falsifier& f, std::vector<LevelOutcome>& levels,
           const EvidenceTest* e = find_at_level(ev.bundle, b.agg, status_name(lv.level));
           all = all && e != nullptr && passed_here(*e) && enough_runs(*e, spec.runs);
         }
-        if (all) machines.insert(ev.machine_id);
+        if (all) machines.push_back({ev.machine_id, ev.signer_key_id});
       }
-      if (static_cast<int>(machines.size()) < spec.machines) {
-        g.capped_by = fmt::format("machines: {} of {} at {}", machines.size(), spec.machines,
+      const MachineCount n = count_machines(machines);
+      if (n.machines < spec.machines) {
+        g.capped_by = fmt::format("machines: {} of {} at {}", n.machines, spec.machines,
                                   status_name(lv.level));
+        if (!n.note.empty()) g.capped_by += " (" + n.note + ")";
         return g;
       }
     }

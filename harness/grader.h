@@ -49,8 +49,12 @@ struct Grade {
 
 // `levels` holds the outcome of every declared level in ascending order (credited
 // outcomes are filled in by this function from `others`, which excludes this machine).
+// `machines: N` counts machines as count_machines (harness/signing.h) does: committed
+// bundles by the key that signed them, so one key never makes up more than one machine;
+// `local_key_id` is the key this run signs with ("" when unsigned), so this machine and
+// bundles the same key signed elsewhere are one machine too.
 Grade grade_falsifier(const Falsifier& f, std::vector<LevelOutcome>& levels,
                       const std::vector<CommittedEvidence>& others, bool inputs_declared,
-                      const std::string& local_machine);
+                      const std::string& local_machine, const std::string& local_key_id = "");
 
 }  // namespace pv::harness

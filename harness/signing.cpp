@@ -9,6 +9,9 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <map>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -295,38 +298,39 @@ AllowedSigners load_allowed_signers(const std::string& file) {
   return out;
 }
 
-SignatureCheck check_bundle_signature(const nlohmann::json& bundle, const AllowedSigners& allowed,
-                                      const std::string& machine_dir) {
+namespace {
+
+// Whether the bundle's signature verifies over the bundle against the public key it
+// carries. On false, r.state and r.reason say why; on true, `pub` and r.key_id are set.
+bool embedded_signature_verifies(const nlohmann::json& bundle, PublicKey& pub, SignatureCheck& r) {
   init_sodium();
-  SignatureCheck r;
   const auto sit = bundle.is_object() ? bundle.find("signature") : bundle.end();
   if (!bundle.is_object() || sit == bundle.end()) {
     r.state = SignatureState::kUnsigned;
     r.reason = "unsigned: no signature, so it earns no credit on another machine";
-    return r;
+    return false;
   }
   const nlohmann::json& s = *sit;
   auto field = [&](const char* k) {
     const auto it = s.is_object() ? s.find(k) : s.end();
     return it != s.end() && it->is_string() ? it->get<std::string>() : std::string();
   };
-  PublicKey pub{};
   std::array<uint8_t, crypto_sign_BYTES> sig{};
   if (!s.is_object() || field("algorithm") != "ed25519") {
     r.state = SignatureState::kMalformed;
     r.reason = "malformed signature: /signature/algorithm is not \"ed25519\"";
-    return r;
+    return false;
   }
   if (!base64_decode(field("public_key"), pub.data(), pub.size())) {
     r.state = SignatureState::kMalformed;
     r.reason = "malformed signature: /signature/public_key is not the base64 of 32 bytes";
-    return r;
+    return false;
   }
   r.key_id = key_id(pub);
   if (!base64_decode(field("value"), sig.data(), sig.size())) {
     r.state = SignatureState::kMalformed;
     r.reason = "malformed signature: /signature/value is not the base64 of 64 bytes";
-    return r;
+    return false;
   }
   const std::string bytes = canonical_bundle_bytes(bundle);
   const bool verifies =
@@ -336,8 +340,18 @@ SignatureCheck check_bundle_signature(const nlohmann::json& bundle, const Allowe
     r.state = SignatureState::kBadSignature;
     r.reason = "signature does not verify (key " + r.key_id +
                "): the signed content was changed after signing";
-    return r;
+    return false;
   }
+  return true;
+}
+
+}  // namespace
+
+SignatureCheck check_bundle_signature(const nlohmann::json& bundle, const AllowedSigners& allowed,
+                                      const std::string& machine_dir) {
+  SignatureCheck r;
+  PublicKey pub{};
+  if (!embedded_signature_verifies(bundle, pub, r)) return r;
   const AllowedSigner* listed = nullptr;
   for (const auto& a : allowed.signers) {
     if (a.pub != pub) continue;
@@ -390,6 +404,51 @@ SignatureCheck check_bundle_signature(const nlohmann::json& bundle, const Allowe
   r.reason = fmt::format("signed by {} (key {}, {}:{})", covering->name, r.key_id, allowed.file,
                          covering->line);
   return r;
+}
+
+std::string verified_key_id(const nlohmann::json& bundle) {
+  SignatureCheck r;
+  PublicKey pub{};
+  return embedded_signature_verifies(bundle, pub, r) ? r.key_id : std::string();
+}
+
+MachineCount count_machines(const std::vector<MachineClaim>& claims) {
+  // Union-find over the nodes "m:<machine id>" and "k:<key id>"; each signed claim joins
+  // its machine id and its key.
+  std::map<std::string, std::string> parent;
+  std::function<std::string(const std::string&)> find = [&](const std::string& x) {
+    auto it = parent.find(x);
+    if (it == parent.end()) {
+      parent.emplace(x, x);
+      return x;
+    }
+    if (it->second == x) return x;
+    std::string root = find(it->second);
+    parent[x] = root;
+    return root;
+  };
+  for (const auto& c : claims) {
+    const std::string m = find("m:" + c.machine);
+    if (c.key_id.empty()) continue;
+    const std::string k = find("k:" + c.key_id);
+    if (m != k) parent[m] = k;
+  }
+  std::set<std::string> roots;
+  std::map<std::string, std::set<std::string>> ids_of_key;
+  for (const auto& c : claims) {
+    roots.insert(find("m:" + c.machine));
+    if (!c.key_id.empty()) ids_of_key[c.key_id].insert(c.machine);
+  }
+  MachineCount out;
+  out.machines = static_cast<int>(roots.size());
+  for (const auto& [key, ids] : ids_of_key) {
+    if (ids.size() < 2) continue;
+    std::string list;
+    for (const auto& id : ids) list += (list.empty() ? "" : ", ") + id;
+    if (!out.note.empty()) out.note += "; ";
+    out.note += fmt::format("machine ids {} are signed by one key {}", list, key);
+  }
+  return out;
 }
 
 }  // namespace pv::harness

@@ -94,4 +94,29 @@ struct SignatureCheck {
 SignatureCheck check_bundle_signature(const nlohmann::json& bundle, const AllowedSigners& allowed,
                                       const std::string& machine_dir);
 
+// The key_id of the key that signed `bundle`, when its signature verifies over the bundle
+// against the public key it carries; "" when it is unsigned, malformed or edited. No list
+// of allowed signers is consulted: this says only which one key made these bytes, which is
+// all that telling machines apart needs.
+std::string verified_key_id(const nlohmann::json& bundle);
+
+// Counting machines for `machines: N`. A machine id is a string in the bundle, and a
+// signer's scope may cover several ids (machine=*, or no machine item at all), so one key
+// could sign the same run under N ids and make N machines. A key is the one thing a
+// bundle's author cannot make up more of without holding more keys, so: machine ids joined
+// by a common signing key are one machine, and so are keys joined by a common machine id
+// (a key rotated on one machine). `key_id` is "" for a run no key vouches for (this
+// machine's own run, or an unsigned bundle): it is its machine id alone.
+struct MachineClaim {
+  std::string machine;
+  std::string key_id;
+};
+struct MachineCount {
+  int machines = 0;
+  // For people, when a key joined several ids: "machine ids a, b are signed by one key
+  // SHA256:...". Empty otherwise.
+  std::string note;
+};
+MachineCount count_machines(const std::vector<MachineClaim>& claims);
+
 }  // namespace pv::harness

@@ -279,7 +279,8 @@ ValidateResult validate(const ValidateOptions& opts) {
       for (const auto& lo : v.levels) {
         for (const auto& b : lo.tests) sought_credit |= b.agg.result == TestResult::kSkipped;
       }
-      v.grade = grade_falsifier(f, v.levels, others, !f.inputs.empty(), res.env.machine_id);
+      v.grade = grade_falsifier(f, v.levels, others, !f.inputs.empty(), res.env.machine_id,
+                                opts.sign_key != nullptr ? key_id(opts.sign_key->pub) : "");
       if (auto mk = must_kill.find(f.id); mk != must_kill.end()) {
         cap_by_must_kill(mk->second, &v.grade.earned, &v.grade.capped_by, &v.grade.notes);
       }

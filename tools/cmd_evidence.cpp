@@ -121,10 +121,11 @@ int run_keygen(const EvidenceOptions& o) {
 }
 
 int run_gc(const EvidenceOptions& o) {
-  GcResult r = gc_evidence(o.gc_dir, o.root, o.dry_run);
+  GcResult r = gc_evidence(o.gc_dir, o.root, o.dry_run, o.allowed_signers);
   for (const auto& line : r.removed)
     std::cout << (o.dry_run ? "would remove " : "removed ") << line << "\n";
-  std::cout << fmt::format("pv evidence gc: {}: kept {}, {} {}\n", o.gc_dir.string(), r.kept,
+  std::cout << fmt::format("pv evidence gc: {}: kept {} ({} signature-verified), {} {}\n",
+                           o.gc_dir.string(), r.kept, r.kept_verified,
                            o.dry_run ? "would remove" : "removed", r.removed.size());
   return 0;
 }
@@ -142,10 +143,18 @@ std::function<int()> setup_evidence(CLI::App& sub) {
   merge->add_flag("--json", o->json, "print the merged index as JSON");
   merge->footer("Exit codes: 0 merged; 1 merged but some falsifier is flaky; 2 bad input.");
   CLI::App* gc = sub.add_subcommand(
-      "gc", "Drop stale bundles; keep the newest fresh one per falsifier and machine");
+      "gc", "Drop stale bundles; keep one fresh bundle per falsifier and machine, verified first");
   gc->add_option("--evidence-dir", o->gc_dir, "evidence directory (default evidence)");
   gc->add_option("--root", o->root, "source root the bundles' contract paths are relative to");
   gc->add_flag("--dry-run", o->dry_run, "only say what would be removed");
+  gc->add_option("--allowed-signers", o->allowed_signers,
+                 "allowed-signers file (default <root>/evidence/allowed_signers)")
+      ->check(CLI::ExistingFile);
+  gc->footer(
+      "Per (contract, falsifier, machine) the newest bundle whose signature verifies against "
+      "the allowed signers is kept, and every bundle that does not verify is removed beside "
+      "it; a group with no verified bundle keeps its newest (harness/evidence_gc.h). Exit "
+      "codes: 0 done; 2 bad input.");
   CLI::App* verify = sub.add_subcommand(
       "verify", "Check each bundle's signature against the allowed signers, as validate does");
   verify->add_option("dir", o->verify_dir, "evidence directory (default evidence)")

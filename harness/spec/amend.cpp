@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <set>
+#include <stdexcept>
 
 #include "harness/file_bytes.h"
 #include "harness/spec/spec_doc.h"
@@ -257,6 +258,18 @@ AmendPlan amend_spec(const AmendOptions& o) {
   std::string old_doc;
   if (fs::exists(o.spec_file)) old_doc = read_file_bytes(o.spec_file);
   auto bundles = read_bundles(o.evidence_dir, o.root);
+  // contract.file is the bundle author's string and amend reads the file it names (its
+  // hash, its falsifiers' prose): one outside the source root is refused before anything
+  // reads it, as pv report refuses to embed one.
+  for (const auto& b : bundles) {
+    if (b.contract_file.empty()) continue;
+    if (const std::string why = contract_file_outside_root(b.contract_file, o.root); !why.empty()) {
+      throw std::runtime_error(
+          fmt::format("{}: /contract/file '{}' {}; pv amend reads only contract files inside "
+                      "the source root {}",
+                      b.path.string(), b.contract_file, why, o.root.string()));
+    }
+  }
   MergedIndex idx = merge_bundles(bundles, contract_staleness_check(o.root));
   std::set<std::string> files;
   for (const auto& m : idx.falsifiers) {

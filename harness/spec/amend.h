@@ -48,7 +48,9 @@ struct AmendOptions {
 };
 
 // Reads the spec (a missing file starts from spec_template()) and the evidence, plans, and
-// on kAmended writes the spec atomically. Throws std::runtime_error on unreadable input.
+// on kAmended writes the spec atomically. Throws std::runtime_error on unreadable input,
+// and, before reading any contract, on a bundle whose contract.file is absolute, climbs out
+// with '..' or resolves through a link outside `root` (naming the bundle and the field).
 AmendPlan amend_spec(const AmendOptions& options);
 
 }  // namespace pv::harness
