@@ -25,11 +25,11 @@ namespace ph = pv::harness;
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-using pv::testing::harness_cli::bin_dir;
+using pv::testing::bin_dir;
+using pv::testing::read_text;
+using pv::testing::run_pv;
 using pv::testing::harness_cli::bundle;
 using pv::testing::harness_cli::read_json;
-using pv::testing::harness_cli::run_pv;
-using pv::testing::harness_cli::slurp;
 using pv::testing::harness_cli::testdata;
 
 // ---------------------------------------------------------------- FALSIFY-PVH-006
@@ -134,7 +134,7 @@ TEST(PvHarness, InterruptedWriteKeepsPrevious) {
   int status = 0;
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-  EXPECT_EQ(slurp(path), v1);
+  EXPECT_EQ(read_text(path), v1);
   // (b) killed at random moments in the middle of a slow, chunked write.
   std::mt19937_64 rng(pv::testing::seed());
   const std::string v2(1 << 20, 'y');
@@ -152,7 +152,7 @@ TEST(PvHarness, InterruptedWriteKeepsPrevious) {
     usleep(static_cast<useconds_t>(rng() % 30000));
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
-    const std::string now = slurp(path);
+    const std::string now = read_text(path);
     ASSERT_TRUE(now == v1 || now == v2) << "torn file of " << now.size() << " bytes";
     (now == v1 ? saw_old : saw_new)++;
   }

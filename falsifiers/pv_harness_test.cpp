@@ -35,11 +35,11 @@ using nlohmann::json;
 
 namespace {
 
-using pv::testing::harness_cli::bin_dir;
+using pv::testing::bin_dir;
+using pv::testing::read_text;
+using pv::testing::run_pv;
 using pv::testing::harness_cli::bundle;
 using pv::testing::harness_cli::read_json;
-using pv::testing::harness_cli::run_pv;
-using pv::testing::harness_cli::slurp;
 using pv::testing::harness_cli::testdata;
 
 // A gtest binding of the made-up binary "bin" (grader tests that never run it).
@@ -98,7 +98,7 @@ TEST(PvHarness, MisspelledKeyRejectedWithLine) {
 // exact line and column (it is never silently dropped).
 RC_GTEST_PROP(PvHarness, MisspelledKeyProperty, ()) {
   const std::string path = testdata("good.yaml");
-  const std::string text = slurp(path);
+  const std::string text = read_text(path);
   struct Key {
     size_t offset;
     int line, col;
