@@ -25,23 +25,6 @@ struct ReportOptions {
   fs::path markdown;
 };
 
-// Why `file` (a contract path a bundle recorded) is not a file inside `root`; "" if it is.
-std::string outside_root(const std::string& file, const fs::path& root) {
-  const fs::path p(file);
-  if (p.is_absolute()) return "is an absolute path";
-  for (const auto& part : p.lexically_normal()) {
-    if (part == "..") return "leaves the source root through '..'";
-  }
-  std::error_code ec;
-  const fs::path real_root = fs::weakly_canonical(root, ec);
-  const fs::path real = fs::weakly_canonical(root / p, ec);
-  if (ec) return "cannot be resolved: " + ec.message();
-  const fs::path rel = real.lexically_relative(real_root);
-  if (rel.empty() || *rel.begin() == "..")
-    return "resolves (through a link) outside the source root";
-  return "";
-}
-
 int run_report(const ReportOptions& o) {
   std::vector<BundleRecord> all;
   for (const auto& d : o.evidence) {
@@ -57,7 +40,7 @@ int run_report(const ReportOptions& o) {
     if (m.contract_file.empty()) continue;
     // contract.file comes from the bundle: the page embeds what it names, so it must name a
     // file inside the source root, not /etc/passwd or ../../secret.
-    if (const std::string why = outside_root(m.contract_file, o.root); !why.empty()) {
+    if (const std::string why = contract_file_outside_root(m.contract_file, o.root); !why.empty()) {
       if (refused.insert(m.bundle).second) {
         std::cerr << fmt::format(
             "pv report: {}: /contract/file '{}' {}; its contract is not embedded\n", m.bundle,
